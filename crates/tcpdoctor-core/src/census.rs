@@ -1,0 +1,343 @@
+//! Counting sockets per state, optionally per group (remote endpoint, local
+//! port, local IP). A `Census` is a `SocketSink`: it keeps counts, never the
+//! sockets, so memory stays flat however many there are.
+
+use crate::collect::{CollectReport, SocketSink, SourceUsed};
+use crate::model::{Endpoint, Socket, TcpState};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// What `--by` groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupBy {
+    Remote,
+    LocalPort,
+    LocalIp,
+}
+
+impl GroupBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Remote => "remote",
+            GroupBy::LocalPort => "local-port",
+            GroupBy::LocalIp => "local-ip",
+        }
+    }
+
+    fn key(self, s: &Socket) -> GroupKey {
+        match self {
+            GroupBy::Remote => GroupKey::Endpoint(s.remote),
+            GroupBy::LocalPort => GroupKey::Port(s.local.port),
+            GroupBy::LocalIp => GroupKey::Ip(s.local.ip),
+        }
+    }
+}
+
+impl FromStr for GroupBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "remote" => Ok(GroupBy::Remote),
+            "local-port" => Ok(GroupBy::LocalPort),
+            "local-ip" => Ok(GroupBy::LocalIp),
+            _ => Err(format!(
+                "unknown grouping '{s}': expected remote, local-port or local-ip"
+            )),
+        }
+    }
+}
+
+/// One group's key. Plain `Copy` data: no allocation per socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupKey {
+    Endpoint(Endpoint),
+    Port(u16),
+    Ip(IpAddr),
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupKey::Endpoint(e) => e.fmt(f),
+            GroupKey::Port(p) => p.fmt(f),
+            GroupKey::Ip(ip) => ip.fmt(f),
+        }
+    }
+}
+
+impl Serialize for GroupKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GroupKey::Port(p) => s.serialize_u16(*p),
+            other => s.collect_str(other),
+        }
+    }
+}
+
+/// Counts per state (and per group), filled by streaming sockets into it.
+#[derive(Clone, Debug, Default)]
+pub struct Census {
+    /// Indexed by the kernel state number.
+    counts: [u64; 16],
+    group_by: Option<GroupBy>,
+    groups: HashMap<(TcpState, GroupKey), u64>,
+}
+
+impl Census {
+    pub fn new(group_by: Option<GroupBy>) -> Census {
+        Census {
+            group_by,
+            ..Census::default()
+        }
+    }
+
+    pub fn count(&self, s: TcpState) -> u64 {
+        self.counts[s.kernel_number() as usize]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Non-zero states, largest first (ties in kernel order).
+    pub fn states(&self) -> Vec<(TcpState, u64)> {
+        let mut v: Vec<(TcpState, u64)> = TcpState::ALL
+            .iter()
+            .map(|s| (*s, self.count(*s)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// The `top` largest groups of each state, states largest first.
+    pub fn top_groups(&self, top: usize) -> Vec<StateGroups> {
+        let mut per_state: HashMap<TcpState, Vec<(GroupKey, u64)>> = HashMap::new();
+        for ((state, key), n) in &self.groups {
+            per_state.entry(*state).or_default().push((*key, *n));
+        }
+        self.states()
+            .into_iter()
+            .filter_map(|(state, _)| {
+                let mut g = per_state.remove(&state)?;
+                let distinct = g.len();
+                g.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                g.truncate(top);
+                Some(StateGroups {
+                    state,
+                    distinct,
+                    top: g,
+                })
+            })
+            .collect()
+    }
+
+    pub fn group_by(&self) -> Option<GroupBy> {
+        self.group_by
+    }
+}
+
+impl SocketSink for Census {
+    #[inline]
+    fn socket(&mut self, s: &Socket) {
+        self.counts[s.state.kernel_number() as usize] += 1;
+        if let Some(by) = self.group_by {
+            *self.groups.entry((s.state, by.key(s))).or_insert(0) += 1;
+        }
+    }
+
+    fn restart(&mut self) {
+        self.counts = [0; 16];
+        self.groups.clear();
+    }
+}
+
+/// The biggest groups of one state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateGroups {
+    pub state: TcpState,
+    /// How many distinct keys this state has in all.
+    pub distinct: usize,
+    pub top: Vec<(GroupKey, u64)>,
+}
+
+/// A finished census, ready to render.
+#[derive(Clone, Debug)]
+pub struct CensusReport {
+    pub total: u64,
+    pub states: Vec<(TcpState, u64)>,
+    pub group_by: Option<GroupBy>,
+    pub groups: Vec<StateGroups>,
+    pub source: SourceUsed,
+    pub notes: Vec<String>,
+    pub hint: Option<String>,
+}
+
+/// A state must hold this share of all non-LISTEN sockets, and at least
+/// `HINT_MIN_COUNT` of them, before the census calls it dominant.
+pub const HINT_DOMINANT_SHARE: f64 = 0.5;
+pub const HINT_MIN_COUNT: u64 = 100;
+
+impl CensusReport {
+    pub fn new(census: &Census, top: usize, collected: CollectReport) -> CensusReport {
+        let states = census.states();
+        let hint = dominance_hint(&states);
+        CensusReport {
+            total: census.total(),
+            states,
+            group_by: census.group_by(),
+            groups: if census.group_by().is_some() {
+                census.top_groups(top)
+            } else {
+                Vec::new()
+            },
+            source: collected.source,
+            notes: collected.notes,
+            hint,
+        }
+    }
+}
+
+/// A one-line hint when TIME_WAIT or CLOSE_WAIT dominate the connections.
+pub fn dominance_hint(states: &[(TcpState, u64)]) -> Option<String> {
+    let conns: u64 = states
+        .iter()
+        .filter(|(s, _)| *s != TcpState::Listen)
+        .map(|(_, n)| n)
+        .sum();
+    let share = |state| {
+        let n = states
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n);
+        (n >= HINT_MIN_COUNT && n as f64 >= HINT_DOMINANT_SHARE * conns as f64).then_some(n)
+    };
+    if let Some(n) = share(TcpState::CloseWait) {
+        return Some(format!(
+            "hint: {n} CLOSE_WAIT: the peers closed and the owning processes never called close(). That is an application bug, not a kernel setting; find the owners with `ss -tanp state close-wait`."
+        ));
+    }
+    if let Some(n) = share(TcpState::TimeWait) {
+        return Some(format!(
+            "hint: {n} TIME_WAIT: this host closed those connections first. Each costs ~168 bytes and lasts 60 s; it matters only when ephemeral ports run out. See `tcpdoctor census --by remote`."
+        ));
+    }
+    None
+}
+
+impl Serialize for CensusReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct States<'a>(&'a [(TcpState, u64)]);
+        impl Serialize for States<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (state, n) in self.0 {
+                    m.serialize_entry(state.netstat_name(), n)?;
+                }
+                m.end()
+            }
+        }
+        struct Groups<'a>(&'a [StateGroups]);
+        impl Serialize for Groups<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                struct Entry {
+                    key: GroupKey,
+                    count: u64,
+                }
+                #[derive(Serialize)]
+                struct Of {
+                    distinct: usize,
+                    top: Vec<Entry>,
+                }
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for g in self.0 {
+                    let top = g
+                        .top
+                        .iter()
+                        .map(|(key, count)| Entry {
+                            key: *key,
+                            count: *count,
+                        })
+                        .collect();
+                    m.serialize_entry(
+                        g.state.netstat_name(),
+                        &Of {
+                            distinct: g.distinct,
+                            top,
+                        },
+                    )?;
+                }
+                m.end()
+            }
+        }
+        let fields = if self.group_by.is_some() { 6 } else { 4 };
+        let mut st = s.serialize_struct("CensusReport", fields)?;
+        st.serialize_field("total", &self.total)?;
+        st.serialize_field("states", &States(&self.states))?;
+        if let Some(by) = self.group_by {
+            st.serialize_field("by", by.name())?;
+            st.serialize_field("groups", &Groups(&self.groups))?;
+        }
+        st.serialize_field("source", &self.source)?;
+        st.serialize_field("notes", &self.notes)?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn sock(state: TcpState, rport: u16) -> Socket {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Socket::new(state, Endpoint::new(ip, 40000), Endpoint::new(ip, rport))
+    }
+
+    #[test]
+    fn counts_sort_largest_first_and_restart_forgets() {
+        let mut c = Census::new(Some(GroupBy::Remote));
+        for _ in 0..3 {
+            c.socket(&sock(TcpState::TimeWait, 80));
+        }
+        c.socket(&sock(TcpState::TimeWait, 443));
+        c.socket(&sock(TcpState::Established, 80));
+        assert_eq!(c.total(), 5);
+        assert_eq!(
+            c.states(),
+            vec![(TcpState::TimeWait, 4), (TcpState::Established, 1)]
+        );
+        let g = c.top_groups(1);
+        assert_eq!(g[0].state, TcpState::TimeWait);
+        assert_eq!(g[0].distinct, 2);
+        assert_eq!(
+            g[0].top,
+            vec![(GroupKey::Endpoint(sock(TcpState::TimeWait, 80).remote), 3)]
+        );
+        c.restart();
+        assert_eq!(c.total(), 0);
+        assert!(c.top_groups(5).is_empty());
+    }
+
+    #[test]
+    fn hint_only_when_a_bad_state_dominates() {
+        assert!(
+            dominance_hint(&[(TcpState::TimeWait, 900), (TcpState::Established, 100)])
+                .is_some_and(|h| h.contains("900 TIME_WAIT"))
+        );
+        assert!(dominance_hint(&[(TcpState::TimeWait, 50)]).is_none());
+        assert!(
+            dominance_hint(&[(TcpState::Established, 900), (TcpState::TimeWait, 100)]).is_none()
+        );
+        assert!(
+            dominance_hint(&[(TcpState::CloseWait, 150), (TcpState::Listen, 9000)])
+                .is_some_and(|h| h.contains("close()"))
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! All host access: the sock_diag dump, /proc readers, and (later) owners
+//! and namespaces. Every path is built from one `ProcRoot`, so tests can
+//! point a collector at a captured /proc tree.
+
+pub mod host;
+pub mod netlink;
+pub mod procnet;
+
+use crate::error::{Error, Result};
+use crate::model::{Socket, StateSet};
+use netlink::{Dumper, Family, NetlinkError};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufReader, ErrorKind};
+use std::path::{Path, PathBuf};
+
+/// Where /proc is. Live by default; a captured tree in tests and offline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcRoot {
+    path: PathBuf,
+}
+
+impl Default for ProcRoot {
+    fn default() -> Self {
+        ProcRoot::live()
+    }
+}
+
+impl ProcRoot {
+    pub fn live() -> ProcRoot {
+        ProcRoot {
+            path: PathBuf::from("/proc"),
+        }
+    }
+
+    pub fn new(path: impl Into<PathBuf>) -> ProcRoot {
+        ProcRoot { path: path.into() }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.path == Path::new("/proc")
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path below the root, e.g. `sys/kernel/osrelease`.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// A file of the network namespace of the calling thread. /proc/net is
+    /// /proc/self/net, which follows the main thread's namespace; a thread
+    /// that entered another namespace must read /proc/thread-self/net.
+    pub fn net_file(&self, name: &str) -> PathBuf {
+        let thread = self.path.join("thread-self/net");
+        if thread.is_dir() {
+            thread.join(name)
+        } else {
+            self.path.join("net").join(name)
+        }
+    }
+
+    /// The file of a dotted sysctl name: `net.ipv4.tcp_fin_timeout` ->
+    /// `<root>/sys/net/ipv4/tcp_fin_timeout`.
+    pub fn sysctl_path(&self, dotted: &str) -> PathBuf {
+        let mut p = self.path.join("sys");
+        for part in dotted.split('.') {
+            p.push(part);
+        }
+        p
+    }
+}
+
+/// Receives sockets as a collector streams them.
+pub trait SocketSink {
+    fn socket(&mut self, s: &Socket);
+    /// Forget everything received so far: the dump is starting again
+    /// (it was inconsistent, or the collector fell back to another source).
+    fn restart(&mut self);
+}
+
+impl SocketSink for Vec<Socket> {
+    fn socket(&mut self, s: &Socket) {
+        self.push(*s);
+    }
+
+    fn restart(&mut self) {
+        self.clear();
+    }
+}
+
+/// Which sockets to collect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketQuery {
+    pub states: StateSet,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Ask the kernel for tcp_info (costs more per socket).
+    pub tcp_info: bool,
+}
+
+impl Default for SocketQuery {
+    fn default() -> Self {
+        SocketQuery {
+            states: StateSet::all(),
+            ipv4: true,
+            ipv6: true,
+            tcp_info: false,
+        }
+    }
+}
+
+/// How to get the socket list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SourceChoice {
+    /// sock_diag, falling back to /proc/net/tcp{,6} when it is unavailable.
+    /// A non-live proc root always reads its files.
+    #[default]
+    Auto,
+    Netlink,
+    Proc,
+}
+
+/// The source that was used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceUsed {
+    Netlink,
+    Proc,
+}
+
+/// How a collection went, besides the sockets themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CollectReport {
+    pub source: SourceUsed,
+    /// Things the user should know: fallbacks, skipped files, retries.
+    pub notes: Vec<String>,
+}
+
+/// How many times an inconsistent (NLM_F_DUMP_INTR) dump is retried before
+/// the last one is used as it is, with a note.
+const MAX_DUMP_TRIES: u32 = 3;
+
+/// Streams every TCP socket that `query` asks for into `sink`.
+pub fn collect_sockets<S: SocketSink + ?Sized>(
+    root: &ProcRoot,
+    query: &SocketQuery,
+    choice: SourceChoice,
+    sink: &mut S,
+) -> Result<CollectReport> {
+    let mut notes = Vec::new();
+    let use_netlink = match choice {
+        SourceChoice::Netlink => true,
+        SourceChoice::Proc => false,
+        SourceChoice::Auto => root.is_live(),
+    };
+    if use_netlink {
+        match dump_netlink(query, sink, &mut notes) {
+            Ok(()) => {
+                return Ok(CollectReport {
+                    source: SourceUsed::Netlink,
+                    notes,
+                });
+            }
+            Err(e) if choice == SourceChoice::Auto && netlink_unavailable(&e) => {
+                sink.restart();
+                notes.push(format!(
+                    "netlink sock_diag unavailable ({e}); read /proc/net/tcp and tcp6 instead: slower, no socket cookies, no tcp_info"
+                ));
+            }
+            Err(e) => return Err(Error::Netlink(e)),
+        }
+    }
+    if query.tcp_info {
+        notes.push(
+            "tcp_info is not available from /proc/net/tcp: ages that need it are unknown".into(),
+        );
+    }
+    dump_proc(root, query, sink, &mut notes)?;
+    Ok(CollectReport {
+        source: SourceUsed::Proc,
+        notes,
+    })
+}
+
+/// Errors that mean "this kernel or sandbox has no sock_diag for TCP", as
+/// opposed to a failure part way through a dump.
+fn netlink_unavailable(e: &NetlinkError) -> bool {
+    match e {
+        NetlinkError::Open(_) | NetlinkError::Send(_) => true,
+        NetlinkError::Kernel { source, .. } => matches!(
+            source.raw_os_error(),
+            Some(libc::ENOENT | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM | libc::EACCES)
+        ),
+        _ => false,
+    }
+}
+
+fn dump_netlink<S: SocketSink + ?Sized>(
+    query: &SocketQuery,
+    sink: &mut S,
+    notes: &mut Vec<String>,
+) -> Result<(), NetlinkError> {
+    let mut dumper = Dumper::open()?;
+    let families: Vec<Family> = [(query.ipv4, Family::V4), (query.ipv6, Family::V6)]
+        .into_iter()
+        .filter_map(|(on, f)| on.then_some(f))
+        .collect();
+    for attempt in 1..=MAX_DUMP_TRIES {
+        let mut interrupted = false;
+        for &family in &families {
+            let mut on = |s: &Socket| sink.socket(s);
+            match dumper.dump(family, query.states, query.tcp_info, &mut on) {
+                Ok(intr) => interrupted |= intr,
+                // A kernel without IPv6 refuses the AF_INET6 dump: skip it.
+                Err(NetlinkError::Kernel { source, .. })
+                    if family == Family::V6
+                        && matches!(
+                            source.raw_os_error(),
+                            Some(libc::ENOENT | libc::EAFNOSUPPORT)
+                        ) =>
+                {
+                    notes.push(format!(
+                        "no IPv6 TCP sockets: the kernel refused the IPv6 dump ({source})"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !interrupted {
+            return Ok(());
+        }
+        if attempt == MAX_DUMP_TRIES {
+            notes.push(format!(
+                "the socket table changed during each of {MAX_DUMP_TRIES} dumps; the counts are from the last one and may be off by the sockets that came and went"
+            ));
+            return Ok(());
+        }
+        sink.restart();
+    }
+    Ok(())
+}
+
+fn dump_proc<S: SocketSink + ?Sized>(
+    root: &ProcRoot,
+    query: &SocketQuery,
+    sink: &mut S,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    for (on, name) in [(query.ipv4, "tcp"), (query.ipv6, "tcp6")] {
+        if !on {
+            continue;
+        }
+        let path = root.net_file(name);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                notes.push(format!(
+                    "{} is missing (IPv6 disabled?): skipped",
+                    path.display()
+                ));
+                continue;
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let mut on_socket = |s: &Socket| sink.socket(s);
+        procnet::read_sockets(
+            BufReader::with_capacity(64 * 1024, file),
+            &path,
+            query.states,
+            &mut on_socket,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! tcpdoctor's logic. Data flows one way: `collect` (netlink, /proc) ->
+//! `model` (plain snapshot types) -> `census` and, later, `diagnose` ->
+//! `render` (text, JSON). `lab` builds real sockets in private network
+//! namespaces for tests and demonstrations.
+
+pub mod census;
+pub mod collect;
+pub mod error;
+pub mod lab;
+pub mod model;
+pub mod render;
+
+pub use error::{Error, Result};

@@ -1,0 +1,98 @@
+//! Host-wide (per network namespace) facts: counters, sysctls, limits.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// `/proc/net/sockstat` TCP line and `/proc/net/sockstat6` TCP6 line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sockstat {
+    /// IPv4 TCP sockets in use (not TIME_WAIT).
+    pub inuse: u64,
+    pub orphan: u64,
+    /// TIME_WAIT sockets, both families.
+    pub tw: u64,
+    pub alloc: u64,
+    /// Pages of memory used by TCP.
+    pub mem_pages: u64,
+    /// IPv6 TCP sockets in use; None when sockstat6 is absent.
+    pub inuse6: Option<u64>,
+}
+
+/// `fs.file-nr`: allocated file handles, free ones, and `fs.file-max`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileNr {
+    pub allocated: u64,
+    pub free: u64,
+    pub max: u64,
+}
+
+/// Everything tcpdoctor reads about the host besides its sockets. Every part
+/// may be missing: what could not be read is named in `notes`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HostInfo {
+    /// `uname -r`, from /proc/sys/kernel/osrelease.
+    pub kernel_release: Option<String>,
+    pub sockstat: Option<Sockstat>,
+    /// /proc/net/snmp `Tcp:` counters (signed: MaxConn is -1).
+    pub tcp: BTreeMap<String, i64>,
+    /// /proc/net/netstat `TcpExt:` counters.
+    pub tcp_ext: BTreeMap<String, i64>,
+    /// Sysctl name (dotted) to its value, whitespace folded to one space.
+    pub sysctls: BTreeMap<String, String>,
+    pub file_nr: Option<FileNr>,
+    /// What could not be read and why, one line each.
+    pub notes: Vec<String>,
+}
+
+impl HostInfo {
+    /// A sysctl as an integer, when it is one.
+    pub fn sysctl_i64(&self, name: &str) -> Option<i64> {
+        self.sysctls.get(name)?.trim().parse().ok()
+    }
+
+    /// `net.ipv4.ip_local_port_range` as (low, high).
+    pub fn local_port_range(&self) -> Option<(u16, u16)> {
+        let v = self.sysctls.get("net.ipv4.ip_local_port_range")?;
+        let mut it = v.split_whitespace().map(|p| p.parse::<u16>());
+        match (it.next(), it.next(), it.next()) {
+            (Some(Ok(lo)), Some(Ok(hi)), None) => Some((lo, hi)),
+            _ => None,
+        }
+    }
+
+    /// Kernel release as (major, minor), e.g. (6, 18).
+    pub fn kernel_version(&self) -> Option<(u32, u32)> {
+        parse_kernel_version(self.kernel_release.as_deref()?)
+    }
+}
+
+/// "6.18.44-fc-v595" -> (6, 18).
+pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_versions_parse_from_release_strings() {
+        assert_eq!(parse_kernel_version("6.18.44-fc-v595"), Some((6, 18)));
+        assert_eq!(parse_kernel_version("4.9.0"), Some((4, 9)));
+        assert_eq!(parse_kernel_version("garbage"), None);
+    }
+
+    #[test]
+    fn port_range_needs_exactly_two_ports() {
+        let mut h = HostInfo::default();
+        h.sysctls
+            .insert("net.ipv4.ip_local_port_range".into(), "32768 60999".into());
+        assert_eq!(h.local_port_range(), Some((32768, 60999)));
+        h.sysctls
+            .insert("net.ipv4.ip_local_port_range".into(), "32768".into());
+        assert_eq!(h.local_port_range(), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! Turning reports into bytes: text for people, JSON for programs. A
+//! renderer decides nothing; it only lays out what it is given.
+
+pub mod census;
+pub mod host;
+
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// Pretty JSON followed by a newline.
+pub fn json<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
