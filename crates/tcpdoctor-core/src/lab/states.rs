@@ -340,3 +340,36 @@ pub fn build_every_state(base_port: u16, per_state: u64) -> io::Result<Populatio
     p.keep(main);
     Ok(p)
 }
+
+/// `n` ESTABLISHED pairs (2n sockets) to 127.0.0.1:`port`, for tests that
+/// need volume rather than variety.
+pub fn build_established(port: u16, n: u64) -> io::Result<Population> {
+    let mut p = Population::new();
+    let a = addr("127.0.0.1", port)?;
+    let l = listener(a, 4096)?;
+    p.add(TcpState::Listen, 1);
+    for _ in 0..n {
+        let (c, s) = pair(&l, a, None)?;
+        p.keep(c);
+        p.keep(s);
+    }
+    p.add(TcpState::Established, 2 * n);
+    p.keep(l);
+    Ok(p)
+}
+
+impl Population {
+    /// The inode numbers of the sockets held open (what /proc/PID/fd links
+    /// name as `socket:[INODE]`).
+    pub fn inodes(&self) -> Vec<u64> {
+        self.sockets
+            .iter()
+            .filter_map(|s| {
+                // SAFETY: stat is plain data; fstat fills it.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: a valid fd and a valid stat buffer.
+                (unsafe { libc::fstat(s.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,68 @@
+//! Helpers shared by the real-kernel tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use tcpdoctor_core::census::Census;
+use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
+use tcpdoctor_core::lab::states::wait_until;
+use tcpdoctor_core::model::TcpState;
+
+/// True when the test may make network namespaces. Without root it says
+/// the test was skipped and why; under CI (which runs as root) a missing
+/// privilege is a failure, so a misconfigured CI cannot pass silently.
+pub fn require_root(test: &str) -> bool {
+    if tcpdoctor_core::lab::netns::have_privileges() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: needs root (CAP_SYS_ADMIN) to create network namespaces, and CI must run as root"
+    );
+    eprintln!("skipped {test}: needs root (CAP_SYS_ADMIN) to create network namespaces");
+    false
+}
+
+pub fn census_counts(choice: SourceChoice) -> BTreeMap<TcpState, u64> {
+    let mut c = Census::new(None);
+    collect::collect_sockets(&ProcRoot::live(), &SocketQuery::default(), choice, &mut c)
+        .expect("census collects");
+    c.states().into_iter().collect()
+}
+
+/// Waits until the netlink census equals `expected` (the last ACKs of a
+/// close are processed in softirq after the syscalls return), then returns
+/// it; on timeout, fails showing both.
+pub fn converge(expected: &BTreeMap<TcpState, u64>) -> BTreeMap<TcpState, u64> {
+    let mut last = BTreeMap::new();
+    let r = wait_until("census equals the built population", || {
+        last = census_counts(SourceChoice::Netlink);
+        Ok(&last == expected)
+    });
+    assert!(
+        r.is_ok(),
+        "census never matched:\n  expected {expected:?}\n  saw      {last:?}"
+    );
+    last
+}
+
+/// Counts `ss -tan` output per state (run from this thread, so inside its
+/// network namespace).
+pub fn ss_counts() -> BTreeMap<TcpState, u64> {
+    let out = Command::new("ss")
+        .args(["-tan"])
+        .output()
+        .expect("runs ss (iproute2)");
+    assert!(
+        out.status.success(),
+        "ss failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut m = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let name = line.split_whitespace().next().expect("a state column");
+        let state: TcpState = name.parse().expect("ss prints known state names");
+        *m.entry(state).or_insert(0) += 1;
+    }
+    m
+}
