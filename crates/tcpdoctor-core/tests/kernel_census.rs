@@ -220,3 +220,34 @@ fn a_failing_test_leaves_no_socket_and_so_no_namespace_behind() {
         );
     }
 }
+
+#[test]
+fn per_family_dumps_add_up_to_the_one_walk_dump() {
+    if !require_root("per_family_dumps_add_up") {
+        return;
+    }
+    run_in_private_netns(|| {
+        let pop = build_every_state(7700, 1).expect("builds");
+        let both = converge(&pop.expected);
+        let mut total = std::collections::BTreeMap::new();
+        for (ipv4, ipv6) in [(true, false), (false, true)] {
+            let mut c = Census::new(None);
+            let q = SocketQuery {
+                ipv4,
+                ipv6,
+                ..SocketQuery::default()
+            };
+            collect::collect_sockets(&ProcRoot::live(), &q, SourceChoice::Netlink, &mut c)
+                .expect("collects");
+            for (s, n) in c.states() {
+                *total.entry(s).or_insert(0) += n;
+            }
+        }
+        assert_eq!(total, both);
+        assert!(
+            pop.ipv6,
+            "the namespace has ::1, so both families were dumped"
+        );
+    })
+    .expect("private namespace");
+}

@@ -204,16 +204,33 @@ fn dump_netlink<S: SocketSink + ?Sized>(
     notes: &mut Vec<String>,
 ) -> Result<(), NetlinkError> {
     let mut dumper = Dumper::open()?;
-    let families: Vec<Family> = [(query.ipv4, Family::V4), (query.ipv6, Family::V6)]
-        .into_iter()
-        .filter_map(|(on, f)| on.then_some(f))
-        .collect();
+    // One walk for both families when the kernel still answers the original
+    // request type; one per family otherwise.
+    let mut both = query.ipv4 && query.ipv6;
     for attempt in 1..=MAX_DUMP_TRIES {
+        let families: &[Family] = match (both, query.ipv4, query.ipv6) {
+            (true, _, _) => &[Family::Both],
+            (false, true, true) => &[Family::V4, Family::V6],
+            (false, true, false) => &[Family::V4],
+            (false, false, true) => &[Family::V6],
+            (false, false, false) => &[],
+        };
         let mut interrupted = false;
-        for &family in &families {
+        for &family in families {
             let mut on = |s: &Socket| sink.socket(s);
             match dumper.dump(family, query.states, query.tcp_info, &mut on) {
                 Ok(intr) => interrupted |= intr,
+                Err(NetlinkError::Kernel { source, .. })
+                    if family == Family::Both
+                        && matches!(
+                            source.raw_os_error(),
+                            Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOENT)
+                        ) =>
+                {
+                    both = false;
+                    interrupted = true;
+                    break;
+                }
                 // A kernel without IPv6 refuses the AF_INET6 dump: skip it.
                 Err(NetlinkError::Kernel { source, .. })
                     if family == Family::V6
