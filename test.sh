@@ -19,4 +19,14 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
 fi
 
-cargo test --workspace --all-targets --locked
+# Every library, binary and integration test (examples are built by clippy
+# in CI, not run). The last line sums up all test binaries.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --lib --bins --tests --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -4,6 +4,8 @@
 
 pub mod host;
 pub mod netlink;
+pub mod netns;
+pub mod owners;
 pub mod procnet;
 
 use crate::error::{Error, Result};

@@ -1,0 +1,33 @@
+//! Who holds a socket: processes and their file descriptors.
+
+use serde::Serialize;
+
+/// One file descriptor that refers to a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct FdRef {
+    pub pid: u32,
+    pub fd: u32,
+}
+
+/// A process that holds sockets, with what matters for diagnosis.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    /// /proc/PID/comm (at most 15 bytes, as the kernel keeps it).
+    pub comm: String,
+    /// The command line, NULs as spaces, cut to `CMDLINE_MAX` characters.
+    pub cmdline: String,
+    pub uid: Option<u32>,
+    /// Open file descriptors of every kind.
+    pub fd_count: u32,
+    /// RLIMIT_NOFILE; `None` for unlimited or unknown.
+    pub nofile_soft: Option<u64>,
+    pub nofile_hard: Option<u64>,
+    /// The cgroup v2 path (or the first v1 path): names the container or
+    /// systemd unit.
+    pub cgroup: Option<String>,
+}
+
+impl Process {
+    pub const CMDLINE_MAX: usize = 120;
+}
