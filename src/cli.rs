@@ -4,9 +4,13 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::PathBuf;
-use tcpdoctor_core::census::{Census, CensusReport, GroupBy};
+use tcpdoctor_core::census::GroupBy;
+use tcpdoctor_core::collect::netns::NetnsSelector;
 use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
+use tcpdoctor_core::gather::{self, CensusOutcome};
+use tcpdoctor_core::listing::RowFilter;
 use tcpdoctor_core::model::{StateSet, TcpState};
 use tcpdoctor_core::render;
 
@@ -28,6 +32,10 @@ tcpdoctor                              census of TCP states, largest first\n  \
 tcpdoctor census --by remote --top 5   which peers hold each state\n  \
 tcpdoctor census --state time-wait --by local-port\n  \
 tcpdoctor census --json                {\"total\": N, \"states\": {...}}\n  \
+tcpdoctor census --by process          which processes hold each state\n  \
+tcpdoctor census --netns all           every network namespace (container) on the host\n  \
+tcpdoctor sockets --state close-wait   who leaks CLOSE_WAIT: pid, fd, peer, age\n  \
+tcpdoctor sockets -s time-wait --dport 5432   who churns connections to an upstream\n  \
 tcpdoctor host                         kernel, counters, limits and TCP sysctls\n\n\
 EXIT STATUS:\n  0 success, 2 usage error, 3 could not run (the message says what failed)."
 )]
@@ -50,6 +58,15 @@ enum Command {
     /// total. It streams the kernel's socket table and keeps only counters,
     /// so memory stays flat with millions of sockets.
     Census(CensusArgs),
+    /// List TCP sockets with their owners and ages, like `ss -tanp` but
+    /// with answers: which process and fd holds each socket, how long a
+    /// CLOSE_WAIT has waited for close() and a TIME_WAIT has left, and for
+    /// TIME_WAIT (which no process owns) the process that likely closed it.
+    ///
+    /// Sorted by state, oldest first. Owners come from one scan of
+    /// /proc/*/fd; without root, other users' processes stay hidden and a
+    /// note says so.
+    Sockets(SocketsArgs),
     /// Show the kernel release, socket totals, TCP counters, file-handle
     /// limits and the TCP sysctls of this network namespace.
     Host(HostArgs),
@@ -64,9 +81,16 @@ struct CensusArgs {
     states: Vec<TcpState>,
 
     /// Also count each state per group: remote (ip:port of the peer),
-    /// local-port, or local-ip.
+    /// local-port, local-ip, or process (the owning process; TIME_WAIT
+    /// under the process that likely closed it, marked "likely").
     #[arg(long, value_name = "KEY", value_parser = parse_group_by)]
     by: Option<GroupBy>,
+
+    /// Which network namespaces: current (default), all, an `ip netns`
+    /// name, a namespace file (/proc/PID/ns/net), or a pid. Entering
+    /// another namespace needs root.
+    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    netns: NetnsSelector,
 
     /// With --by: how many groups to show per state.
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -86,6 +110,71 @@ struct CensusArgs {
     source: SourceArg,
 
     /// Print JSON: {"total": N, "states": {"ESTABLISHED": n, ...}, ...}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct SocketsArgs {
+    /// Only sockets in this state (repeatable; netstat or ss names, any
+    /// case: close-wait, CLOSE_WAIT, time-wait, ESTAB...).
+    #[arg(long = "state", short = 's', value_name = "STATE", value_parser = parse_state)]
+    states: Vec<TcpState>,
+
+    /// Only sockets with this local port.
+    #[arg(long, value_name = "PORT")]
+    sport: Option<u16>,
+
+    /// Only sockets with this remote port.
+    #[arg(long, value_name = "PORT")]
+    dport: Option<u16>,
+
+    /// Only sockets with this local or remote port.
+    #[arg(long, value_name = "PORT")]
+    port: Option<u16>,
+
+    /// Only sockets held (or, for TIME_WAIT, likely closed) by this pid
+    /// (repeatable).
+    #[arg(long, value_name = "PID")]
+    pid: Vec<u32>,
+
+    /// Only sockets held (or likely closed) by a process of this name, as
+    /// /proc/PID/comm shows it (repeatable).
+    #[arg(long, value_name = "NAME")]
+    comm: Vec<String>,
+
+    /// Only sockets to this peer: IP, IP:PORT or [IPv6]:PORT.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_remote)]
+    remote: Option<(IpAddr, Option<u16>)>,
+
+    /// Show at most N sockets (after sorting).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+
+    /// Skip the owner scan (faster; no OWNER column).
+    #[arg(long)]
+    no_owners: bool,
+
+    /// Wide layout: uid, inode, timer, socket cookie and the owner's
+    /// command line; with --json, each owner's process details and tcp_info.
+    #[arg(long, short = 'w')]
+    wide: bool,
+
+    /// Which network namespaces: current (default), all, a name, a path or
+    /// a pid.
+    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    netns: NetnsSelector,
+
+    /// Only IPv4 sockets.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    ipv4: bool,
+
+    /// Only IPv6 sockets.
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+
+    /// Print a JSON array of sockets: state, local, remote, recv_q, send_q,
+    /// age_s, owners [{pid, comm, fd}], likely_owners [{pid, comm}], ...
     #[arg(long)]
     json: bool,
 }
@@ -117,6 +206,21 @@ fn parse_group_by(s: &str) -> Result<GroupBy, String> {
     s.parse()
 }
 
+fn parse_netns(s: &str) -> Result<NetnsSelector, String> {
+    s.parse()
+}
+
+/// "10.0.0.1", "10.0.0.1:5432", "::1", "[::1]:80".
+fn parse_remote(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+        return Ok((sa.ip(), Some(sa.port())));
+    }
+    Err(format!("'{s}' is not IP, IP:PORT or [IPv6]:PORT"))
+}
+
 /// Runs the command line and returns the exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
@@ -124,6 +228,7 @@ pub fn run() -> i32 {
     let result = match cli.command {
         None => census(&root, &CensusArgs::default()),
         Some(Command::Census(a)) => census(&root, &a),
+        Some(Command::Sockets(a)) => sockets(&root, &a),
         Some(Command::Host(a)) => host(&root, &a),
     };
     match result {
@@ -158,18 +263,58 @@ fn census(root: &ProcRoot, a: &CensusArgs) -> Result<()> {
         SourceArg::Netlink => SourceChoice::Netlink,
         SourceArg::Proc => SourceChoice::Proc,
     };
-    let mut c = Census::new(a.by);
-    let collected =
-        collect::collect_sockets(root, &query, choice, &mut c).context("collecting TCP sockets")?;
-    let report = CensusReport::new(&c, a.top, collected);
+    let outcome = gather::census(root, &a.netns, &query, choice, a.by, a.top)
+        .context("counting TCP sockets")?;
+    let mut out = io::stdout().lock();
+    match &outcome {
+        CensusOutcome::Single(r) if a.json => render::json(r, &mut out)?,
+        CensusOutcome::Multi(m) if a.json => render::json(m, &mut out)?,
+        CensusOutcome::Single(r) => {
+            print_notes(&r.notes);
+            render::census::text(r, &mut out)?;
+        }
+        CensusOutcome::Multi(m) => {
+            print_notes(&m.notes);
+            for r in &m.namespaces {
+                print_notes(&r.notes);
+            }
+            render::census::multi_text(m, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn print_notes(notes: &[String]) {
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+}
+
+fn sockets(root: &ProcRoot, a: &SocketsArgs) -> Result<()> {
+    let filter = RowFilter {
+        states: (!a.states.is_empty()).then(|| a.states.iter().copied().collect()),
+        sport: a.sport,
+        dport: a.dport,
+        port: a.port,
+        pids: a.pid.clone(),
+        comms: a.comm.clone(),
+        remote_ip: a.remote.map(|r| r.0),
+        remote_port: a.remote.and_then(|r| r.1),
+    };
+    let query = gather::query_for(&filter, !a.ipv6, !a.ipv4);
+    let mut listing = gather::listing(root, &a.netns, &filter, &query, !a.no_owners)
+        .context("listing TCP sockets")?;
+    if let Some(n) = a.limit {
+        listing.rows.truncate(n);
+    }
+    // The JSON is a plain array, so notes go to stderr in both layouts.
+    print_notes(&listing.notes);
     let mut out = io::stdout().lock();
     if a.json {
-        render::json(&report, &mut out)?;
+        render::sockets::json(&listing, a.wide, &mut out)?;
     } else {
-        for n in &report.notes {
-            eprintln!("note: {n}");
-        }
-        render::census::text(&report, &mut out)?;
+        render::sockets::text(&listing, a.wide, &mut out)?;
     }
     out.flush()?;
     Ok(())
@@ -181,9 +326,7 @@ fn host(root: &ProcRoot, a: &HostArgs) -> Result<()> {
     if a.json {
         render::json(&info, &mut out)?;
     } else {
-        for n in &info.notes {
-            eprintln!("note: {n}");
-        }
+        print_notes(&info.notes);
         render::host::text(&info, a.all, &mut out)?;
     }
     out.flush()?;

@@ -206,3 +206,198 @@ fn help_documents_examples_and_exit_codes() {
     let o = run(&["census", "--help"]);
     assert!(stdout(&o).contains("--by"));
 }
+
+fn skip_without_root(test: &str) -> bool {
+    if have_privileges() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: CI must run as root"
+    );
+    eprintln!("skipped {test}: needs root to create a network namespace");
+    true
+}
+
+/// Waits until `tcpdoctor census --json` counts `total` sockets.
+fn settle(total: u64) {
+    wait_until("the population settles", || {
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout(&run(&["census", "--json"]))).expect("json");
+        Ok(v["total"] == serde_json::json!(total))
+    })
+    .expect("settles");
+}
+
+#[test]
+fn sockets_json_has_owners_ages_and_the_documented_fields() {
+    if skip_without_root("sockets_json") {
+        return;
+    }
+    run_in_private_netns(|| {
+        let pop = build_every_state(9200, 1).expect("builds");
+        settle(pop.total());
+        let o = run(&["sockets", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).expect("a JSON array");
+        assert_eq!(rows.len() as u64, pop.total());
+        for r in &rows {
+            for key in [
+                "state",
+                "local",
+                "remote",
+                "recv_q",
+                "send_q",
+                "age_s",
+                "owners",
+                "likely_owners",
+            ] {
+                assert!(r.get(key).is_some(), "{key} missing in {r}");
+            }
+        }
+        let cw: Vec<&serde_json::Value> =
+            rows.iter().filter(|r| r["state"] == "CLOSE_WAIT").collect();
+        assert_eq!(
+            cw.len() as u64,
+            pop.expected[&tcpdoctor_core::model::TcpState::CloseWait]
+        );
+        for r in cw {
+            assert!(r["age_s"].is_number(), "{r}");
+            assert_eq!(r["owners"][0]["pid"], serde_json::json!(std::process::id()));
+            assert!(r["owners"][0]["fd"].is_number());
+        }
+        let tw: Vec<&serde_json::Value> =
+            rows.iter().filter(|r| r["state"] == "TIME_WAIT").collect();
+        for r in tw {
+            assert!(r["age_s"].is_number());
+            assert_eq!(r["owners"], serde_json::json!([]));
+            assert_eq!(r["side"], "outbound");
+            assert_eq!(
+                r["likely_owners"][0]["pid"],
+                serde_json::json!(std::process::id())
+            );
+        }
+        // Filters: state names in any spelling, ports, limit.
+        let o = run(&[
+            "sockets",
+            "--json",
+            "-s",
+            "close-wait",
+            "-s",
+            "LISTEN",
+            "--sport",
+            "9200",
+        ]);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).expect("json");
+        assert!(
+            rows.iter()
+                .all(|r| (r["state"] == "CLOSE_WAIT" || r["state"] == "LISTEN")
+                    && r["local"].as_str().is_some_and(|l| l.ends_with(":9200")))
+        );
+        assert_eq!(rows.len(), 1 + 2, "the listener and both CLOSE_WAIT");
+        let o = run(&["sockets", "--json", "--limit", "3"]);
+        assert_eq!(
+            serde_json::from_str::<Vec<serde_json::Value>>(&stdout(&o))
+                .expect("json")
+                .len(),
+            3
+        );
+        let o = run(&["sockets", "--json", "--comm", "no-such-process"]);
+        assert_eq!(stdout(&o).trim(), "[]");
+        // Text: a header and one line per socket.
+        let o = run(&["sockets", "--state", "close-wait"]);
+        let text = stdout(&o);
+        assert!(
+            text.lines()
+                .next()
+                .is_some_and(|h| h.starts_with("STATE") && h.contains("OWNER")),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 3, "{text}");
+    })
+    .expect("namespace");
+}
+
+#[test]
+fn without_root_sockets_are_listed_and_hidden_owners_are_said_once() {
+    if skip_without_root("without_root") {
+        return;
+    }
+    // A copy of the binary that an unprivileged user may execute.
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-unpriv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let exe = dir.join("tcpdoctor");
+    std::fs::copy(env!("CARGO_BIN_EXE_tcpdoctor"), &exe).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let result = std::panic::catch_unwind(|| {
+        run_in_private_netns(|| {
+            let pop = build_every_state(9300, 1).expect("builds");
+            settle(pop.total());
+            let as_nobody = |args: &[&str]| {
+                Command::new("setpriv")
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(&exe)
+                    .args(args)
+                    .output()
+                    .expect("setpriv runs")
+            };
+            let o = as_nobody(&["census", "--json"]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+            assert_eq!(
+                v["total"],
+                serde_json::json!(pop.total()),
+                "the kernel shows every socket to anyone"
+            );
+            let o = as_nobody(&["sockets", "--json"]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).expect("json");
+            assert_eq!(rows.len() as u64, pop.total());
+            assert!(
+                rows.iter().all(|r| r["owners"] == serde_json::json!([])),
+                "root's fds are hidden"
+            );
+            let err = stderr(&o);
+            assert_eq!(err.matches("owners hidden").count(), 1, "{err}");
+        })
+        .expect("namespace");
+    });
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+#[test]
+fn census_of_every_namespace_and_a_missing_one() {
+    if skip_without_root("census_of_every_namespace") {
+        return;
+    }
+    run_in_private_netns(|| {
+        let pop = build_every_state(9400, 1).expect("builds");
+        settle(pop.total());
+        let o = run(&["census", "--netns", "all", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        let nss = v["namespaces"].as_array().expect("namespaces");
+        assert!(
+            nss.len() >= 2,
+            "this test's namespace and the host's at least"
+        );
+        let mine = nss
+            .iter()
+            .find(|n| n["netns"]["current"] == true)
+            .expect("the current one");
+        assert_eq!(mine["total"], serde_json::json!(pop.total()));
+        assert!(v["total"].as_u64().is_some_and(|t| t >= pop.total()));
+        let o = run(&["census", "--netns", "no-such-netns"]);
+        assert_eq!(o.status.code(), Some(3));
+        assert!(
+            stderr(&o).contains("/run/netns/no-such-netns"),
+            "{}",
+            stderr(&o)
+        );
+    })
+    .expect("namespace");
+}

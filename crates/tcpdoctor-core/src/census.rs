@@ -2,12 +2,12 @@
 //! port, local IP). A `Census` is a `SocketSink`: it keeps counts, never the
 //! sockets, so memory stays flat however many there are.
 
+use crate::collect::netns::NetnsInfo;
 use crate::collect::{CollectReport, SocketSink, SourceUsed};
-use crate::model::{Endpoint, Socket, TcpState};
+use crate::model::{Endpoint, Process, Socket, TcpState};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -18,6 +18,9 @@ pub enum GroupBy {
     Remote,
     LocalPort,
     LocalIp,
+    /// The owning process; TIME_WAIT under its likely owner. Needs the
+    /// owner scan, so the census of it is built from listing rows.
+    Process,
 }
 
 impl GroupBy {
@@ -26,14 +29,17 @@ impl GroupBy {
             GroupBy::Remote => "remote",
             GroupBy::LocalPort => "local-port",
             GroupBy::LocalIp => "local-ip",
+            GroupBy::Process => "process",
         }
     }
 
-    fn key(self, s: &Socket) -> GroupKey {
+    /// The key of a socket, for groupings that need nothing but the socket.
+    fn key(self, s: &Socket) -> Option<GroupKey> {
         match self {
-            GroupBy::Remote => GroupKey::Endpoint(s.remote),
-            GroupBy::LocalPort => GroupKey::Port(s.local.port),
-            GroupBy::LocalIp => GroupKey::Ip(s.local.ip),
+            GroupBy::Remote => Some(GroupKey::Endpoint(s.remote)),
+            GroupBy::LocalPort => Some(GroupKey::Port(s.local.port)),
+            GroupBy::LocalIp => Some(GroupKey::Ip(s.local.ip)),
+            GroupBy::Process => None,
         }
     }
 }
@@ -45,8 +51,9 @@ impl FromStr for GroupBy {
             "remote" => Ok(GroupBy::Remote),
             "local-port" => Ok(GroupBy::LocalPort),
             "local-ip" => Ok(GroupBy::LocalIp),
+            "process" => Ok(GroupBy::Process),
             _ => Err(format!(
-                "unknown grouping '{s}': expected remote, local-port or local-ip"
+                "unknown grouping '{s}': expected remote, local-port, local-ip or process"
             )),
         }
     }
@@ -58,23 +65,28 @@ pub enum GroupKey {
     Endpoint(Endpoint),
     Port(u16),
     Ip(IpAddr),
+    /// A process that holds the socket.
+    Process(u32),
+    /// A process that likely closed a TIME_WAIT socket.
+    LikelyProcess(u32),
+    /// No owner found (none exists, or it is hidden from this user).
+    NoOwner,
 }
 
-impl fmt::Display for GroupKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl GroupKey {
+    /// How the key reads to a person; `names` maps pids to their comm.
+    pub fn label(&self, names: &HashMap<u32, String>) -> String {
+        let proc_name = |pid: &u32| match names.get(pid) {
+            Some(c) => format!("{pid}/{c}"),
+            None => pid.to_string(),
+        };
         match self {
-            GroupKey::Endpoint(e) => e.fmt(f),
-            GroupKey::Port(p) => p.fmt(f),
-            GroupKey::Ip(ip) => ip.fmt(f),
-        }
-    }
-}
-
-impl Serialize for GroupKey {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            GroupKey::Port(p) => s.serialize_u16(*p),
-            other => s.collect_str(other),
+            GroupKey::Endpoint(e) => e.to_string(),
+            GroupKey::Port(p) => p.to_string(),
+            GroupKey::Ip(ip) => ip.to_string(),
+            GroupKey::Process(pid) => proc_name(pid),
+            GroupKey::LikelyProcess(pid) => format!("{} (likely)", proc_name(pid)),
+            GroupKey::NoOwner => "(no owner found)".to_string(),
         }
     }
 }
@@ -98,6 +110,17 @@ impl Census {
 
     pub fn count(&self, s: TcpState) -> u64 {
         self.counts[s.kernel_number() as usize]
+    }
+
+    /// Counts one socket under an explicit key (for `GroupBy::Process`).
+    pub fn add_keyed(&mut self, state: TcpState, key: GroupKey) {
+        self.counts[state.kernel_number() as usize] += 1;
+        *self.groups.entry((state, key)).or_insert(0) += 1;
+    }
+
+    /// Adds `n` sockets of `state` (summing several namespaces' counts).
+    pub fn add_count(&mut self, state: TcpState, n: u64) {
+        self.counts[state.kernel_number() as usize] += n;
     }
 
     pub fn total(&self) -> u64 {
@@ -146,8 +169,8 @@ impl SocketSink for Census {
     #[inline]
     fn socket(&mut self, s: &Socket) {
         self.counts[s.state.kernel_number() as usize] += 1;
-        if let Some(by) = self.group_by {
-            *self.groups.entry((s.state, by.key(s))).or_insert(0) += 1;
+        if let Some(key) = self.group_by.and_then(|by| by.key(s)) {
+            *self.groups.entry((s.state, key)).or_insert(0) += 1;
         }
     }
 
@@ -166,7 +189,8 @@ pub struct StateGroups {
     pub top: Vec<(GroupKey, u64)>,
 }
 
-/// A finished census, ready to render.
+/// A finished census of one namespace (or of the current one), ready to
+/// render.
 #[derive(Clone, Debug)]
 pub struct CensusReport {
     pub total: u64,
@@ -176,6 +200,11 @@ pub struct CensusReport {
     pub source: SourceUsed,
     pub notes: Vec<String>,
     pub hint: Option<String>,
+    /// Which namespace, when the user asked for one or for all.
+    pub netns: Option<NetnsInfo>,
+    /// With `--by process`: the processes named in `groups`, with their fd
+    /// use, limits and cgroup.
+    pub processes: Vec<Process>,
 }
 
 /// A state must hold this share of all non-LISTEN sockets, and at least
@@ -199,7 +228,17 @@ impl CensusReport {
             source: collected.source,
             notes: collected.notes,
             hint,
+            netns: None,
+            processes: Vec::new(),
         }
+    }
+
+    /// pid -> comm of the processes named in the groups.
+    pub fn names(&self) -> HashMap<u32, String> {
+        self.processes
+            .iter()
+            .map(|p| (p.pid, p.comm.clone()))
+            .collect()
     }
 }
 
@@ -219,72 +258,116 @@ pub fn dominance_hint(states: &[(TcpState, u64)]) -> Option<String> {
     };
     if let Some(n) = share(TcpState::CloseWait) {
         return Some(format!(
-            "hint: {n} CLOSE_WAIT: the peers closed and the owning processes never called close(). That is an application bug, not a kernel setting; find the owners with `ss -tanp state close-wait`."
+            "hint: {n} CLOSE_WAIT: the peers closed and the owning processes never called close(). That is an application bug, not a kernel setting; find them with `tcpdoctor sockets --state close-wait`."
         ));
     }
     if let Some(n) = share(TcpState::TimeWait) {
         return Some(format!(
-            "hint: {n} TIME_WAIT: this host closed those connections first. Each costs ~168 bytes and lasts 60 s; it matters only when ephemeral ports run out. See `tcpdoctor census --by remote`."
+            "hint: {n} TIME_WAIT: this host closed those connections first. Each costs ~168 bytes and lasts 60 s; it matters only when ephemeral ports run out. See `tcpdoctor census --state time-wait --by remote`."
         ));
     }
     None
 }
 
+struct StatesJson<'a>(&'a [(TcpState, u64)]);
+
+impl Serialize for StatesJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (state, n) in self.0 {
+            m.serialize_entry(state.netstat_name(), n)?;
+        }
+        m.end()
+    }
+}
+
+struct GroupsJson<'a>(&'a [StateGroups], &'a HashMap<u32, String>);
+
+impl Serialize for GroupsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry {
+            key: String,
+            count: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pid: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            likely: Option<bool>,
+        }
+        #[derive(Serialize)]
+        struct Of {
+            distinct: usize,
+            top: Vec<Entry>,
+        }
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for g in self.0 {
+            let top = g
+                .top
+                .iter()
+                .map(|(key, count)| {
+                    let (pid, likely) = match key {
+                        GroupKey::Process(p) => (Some(*p), Some(false)),
+                        GroupKey::LikelyProcess(p) => (Some(*p), Some(true)),
+                        _ => (None, None),
+                    };
+                    Entry {
+                        key: key.label(self.1),
+                        count: *count,
+                        pid,
+                        likely,
+                    }
+                })
+                .collect();
+            m.serialize_entry(
+                g.state.netstat_name(),
+                &Of {
+                    distinct: g.distinct,
+                    top,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
 impl Serialize for CensusReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct States<'a>(&'a [(TcpState, u64)]);
-        impl Serialize for States<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                for (state, n) in self.0 {
-                    m.serialize_entry(state.netstat_name(), n)?;
-                }
-                m.end()
-            }
-        }
-        struct Groups<'a>(&'a [StateGroups]);
-        impl Serialize for Groups<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                #[derive(Serialize)]
-                struct Entry {
-                    key: GroupKey,
-                    count: u64,
-                }
-                #[derive(Serialize)]
-                struct Of {
-                    distinct: usize,
-                    top: Vec<Entry>,
-                }
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                for g in self.0 {
-                    let top = g
-                        .top
-                        .iter()
-                        .map(|(key, count)| Entry {
-                            key: *key,
-                            count: *count,
-                        })
-                        .collect();
-                    m.serialize_entry(
-                        g.state.netstat_name(),
-                        &Of {
-                            distinct: g.distinct,
-                            top,
-                        },
-                    )?;
-                }
-                m.end()
-            }
-        }
-        let fields = if self.group_by.is_some() { 6 } else { 4 };
-        let mut st = s.serialize_struct("CensusReport", fields)?;
+        let names = self.names();
+        let mut st = s.serialize_struct("CensusReport", 9)?;
         st.serialize_field("total", &self.total)?;
-        st.serialize_field("states", &States(&self.states))?;
+        st.serialize_field("states", &StatesJson(&self.states))?;
+        if let Some(ns) = &self.netns {
+            st.serialize_field("netns", ns)?;
+        }
         if let Some(by) = self.group_by {
             st.serialize_field("by", by.name())?;
-            st.serialize_field("groups", &Groups(&self.groups))?;
+            st.serialize_field("groups", &GroupsJson(&self.groups, &names))?;
+        }
+        if !self.processes.is_empty() {
+            st.serialize_field("processes", &self.processes)?;
         }
         st.serialize_field("source", &self.source)?;
+        st.serialize_field("notes", &self.notes)?;
+        st.end()
+    }
+}
+
+/// The census of several namespaces: their sum, then each one.
+#[derive(Clone, Debug)]
+pub struct MultiCensus {
+    pub total: u64,
+    pub states: Vec<(TcpState, u64)>,
+    pub namespaces: Vec<CensusReport>,
+    /// Namespaces that could not be read, and why.
+    pub notes: Vec<String>,
+}
+
+impl Serialize for MultiCensus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("MultiCensus", 4)?;
+        st.serialize_field("total", &self.total)?;
+        st.serialize_field("states", &StatesJson(&self.states))?;
+        st.serialize_field("namespaces", &self.namespaces)?;
         st.serialize_field("notes", &self.notes)?;
         st.end()
     }

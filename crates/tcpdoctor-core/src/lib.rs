@@ -6,7 +6,9 @@
 pub mod census;
 pub mod collect;
 pub mod error;
+pub mod gather;
 pub mod lab;
+pub mod listing;
 pub mod model;
 pub mod render;
 

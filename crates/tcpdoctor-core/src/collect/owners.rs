@@ -61,7 +61,7 @@ impl OwnerIndex {
     pub fn hidden_note(&self) -> Option<String> {
         (self.denied > 0).then(|| {
             format!(
-                "owners hidden: the fds of {} of {} processes are not readable by this user (other users' processes need root or CAP_SYS_PTRACE)",
+                "owners hidden: the fds of {} of {} processes could not be read (other users' processes need root or CAP_SYS_PTRACE; some are protected even from root)",
                 self.denied, self.scanned
             )
         })
@@ -188,6 +188,7 @@ fn scan_pids(proc_dir: libc::c_int, pids: &[u32], filter: &InodeFilter) -> Parti
         };
         let dfd = dir.fd();
         let mut count = 0u32;
+        let mut refused = false;
         while let Some(fd_name) = dir.next_name() {
             count += 1;
             // SAFETY: fd_name is NUL-terminated; link is writable for its length.
@@ -195,6 +196,12 @@ fn scan_pids(proc_dir: libc::c_int, pids: &[u32], filter: &InodeFilter) -> Parti
                 libc::readlinkat(dfd, fd_name.as_ptr(), link.as_mut_ptr().cast(), link.len())
             };
             if n <= 0 {
+                // A listable fd directory whose links are refused: the
+                // process is protected (ptrace rules, an LSM), even from root.
+                refused |= matches!(
+                    io::Error::last_os_error().raw_os_error(),
+                    Some(libc::EACCES | libc::EPERM)
+                );
                 continue;
             }
             let Some(inode) = parse_socket_link(&link[..n as usize]) else {
@@ -210,6 +217,9 @@ fn scan_pids(proc_dir: libc::c_int, pids: &[u32], filter: &InodeFilter) -> Parti
                 .entry(inode)
                 .or_default()
                 .push(FdRef { pid, fd });
+        }
+        if refused {
+            out.denied += 1;
         }
         out.fd_counts.insert(pid, count);
     }

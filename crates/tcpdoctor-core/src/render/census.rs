@@ -1,16 +1,27 @@
 //! `tcpdoctor census` as text.
 
-use crate::census::CensusReport;
+use crate::census::{CensusReport, MultiCensus};
+use crate::model::TcpState;
 use std::io::{self, Write};
 
-/// One line per state with its count, largest first, then the total; the
-/// top groups per state when grouped; then the hint, if any.
-pub fn text(r: &CensusReport, out: &mut dyn Write) -> io::Result<()> {
-    let width = r.total.to_string().len().max(5);
-    for (state, n) in &r.states {
+fn state_table(states: &[(TcpState, u64)], total: u64, out: &mut dyn Write) -> io::Result<usize> {
+    let width = total.to_string().len().max(5);
+    for (state, n) in states {
         writeln!(out, "{:<12} {n:>width$}", state.netstat_name())?;
     }
-    writeln!(out, "{:<12} {:>width$}", "total", r.total)?;
+    writeln!(out, "{:<12} {:>width$}", "total", total)?;
+    Ok(width)
+}
+
+/// One line per state with its count, largest first, then the total; the
+/// top groups per state when grouped; the owning processes with their fd
+/// use when grouped by process; then the hint, if any.
+pub fn text(r: &CensusReport, out: &mut dyn Write) -> io::Result<()> {
+    if let Some(ns) = &r.netns {
+        writeln!(out, "== {}", ns.label())?;
+    }
+    let width = state_table(&r.states, r.total, out)?;
+    let names = r.names();
     if let Some(by) = r.group_by {
         for g in &r.groups {
             writeln!(out)?;
@@ -27,20 +38,43 @@ pub fn text(r: &CensusReport, out: &mut dyn Write) -> io::Result<()> {
                     String::new()
                 }
             )?;
-            let kw = g
-                .top
-                .iter()
-                .map(|(k, _)| k.to_string().len())
-                .max()
-                .unwrap_or(0);
-            for (key, n) in &g.top {
-                writeln!(out, "  {:<kw$}  {n:>width$}", key.to_string())?;
+            let labels: Vec<String> = g.top.iter().map(|(k, _)| k.label(&names)).collect();
+            let kw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+            for (label, (_, n)) in labels.iter().zip(&g.top) {
+                writeln!(out, "  {label:<kw$}  {n:>width$}")?;
             }
+        }
+    }
+    if !r.processes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "processes:")?;
+        for p in &r.processes {
+            let limit = match p.nofile_soft {
+                Some(soft) => format!("{} of {soft} fds", p.fd_count),
+                None => format!("{} fds", p.fd_count),
+            };
+            let cgroup = p.cgroup.as_deref().unwrap_or("-");
+            writeln!(
+                out,
+                "  {}/{}  {limit}  cgroup {cgroup}  {}",
+                p.pid, p.comm, p.cmdline
+            )?;
         }
     }
     if let Some(h) = &r.hint {
         writeln!(out)?;
         writeln!(out, "{h}")?;
     }
+    Ok(())
+}
+
+/// Several namespaces: each in turn, then their sum.
+pub fn multi_text(m: &MultiCensus, out: &mut dyn Write) -> io::Result<()> {
+    for r in &m.namespaces {
+        text(r, out)?;
+        writeln!(out)?;
+    }
+    writeln!(out, "== all {} namespaces", m.namespaces.len())?;
+    state_table(&m.states, m.total, out)?;
     Ok(())
 }

@@ -1,0 +1,448 @@
+//! Sockets with their owners, ages and (for TIME_WAIT) likely owners: what
+//! `tcpdoctor sockets` lists and `census --by process` counts.
+//!
+//! Ages:
+//! - TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN), so its age is
+//!   60 s minus the time left on its timer.
+//! - CLOSE_WAIT: tcp_info's last_ack_recv is the time since the last segment
+//!   from the peer, which is its FIN: how long the socket has waited for the
+//!   process to call close() (unless the process kept sending and the peer
+//!   kept acknowledging). tests/kernel_owners.rs checks this on the kernel.
+//!
+//! TIME_WAIT has no owner: the process closed it. Which process did is
+//! inferred, and labelled "likely": an inbound one (its local port is a
+//! listening port: this host closed first as a server) belongs to the
+//! listener's processes; an outbound one (an ephemeral port: this host
+//! closed first as a client) to the processes that now hold connections to
+//! the same remote ip:port.
+
+use crate::collect::owners::OwnerIndex;
+use crate::model::{Endpoint, Socket, StateSet, TcpState, Timer};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+/// TCP_TIMEWAIT_LEN (include/net/tcp.h): not tunable.
+pub const TIME_WAIT_MS: u32 = 60_000;
+
+/// How long a socket has been in its state, in seconds, when it can be told.
+pub fn age_seconds(s: &Socket) -> Option<f64> {
+    match s.state {
+        TcpState::TimeWait if s.timer == Timer::TimeWait => {
+            Some(f64::from(TIME_WAIT_MS - s.timer_ms.min(TIME_WAIT_MS)) / 1000.0)
+        }
+        TcpState::CloseWait => s.info.map(|i| f64::from(i.last_ack_recv_ms) / 1000.0),
+        _ => None,
+    }
+}
+
+/// Which side closed first, for a TIME_WAIT socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The local port is a listening port: this host closed first as a server.
+    Inbound,
+    /// An ephemeral local port: this host closed first as a client.
+    Outbound,
+}
+
+/// A process and the fd by which it holds a socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OwnerRef {
+    pub pid: u32,
+    pub comm: String,
+    pub fd: u32,
+}
+
+/// A process that likely closed a TIME_WAIT socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LikelyOwner {
+    pub pid: u32,
+    pub comm: String,
+}
+
+/// One socket with everything known about it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SocketRow {
+    #[serde(flatten)]
+    pub socket: Socket,
+    /// The network namespace inode (`net:[N]`), when several were read.
+    pub netns: Option<u64>,
+    pub age_s: Option<f64>,
+    pub owners: Vec<OwnerRef>,
+    pub likely_owners: Vec<LikelyOwner>,
+    pub side: Option<Side>,
+}
+
+/// What a TIME_WAIT socket is matched against, built from every socket of
+/// one namespace.
+pub struct Attribution {
+    /// Listening port -> (listener address, inode).
+    listeners: HashMap<u16, Vec<(IpAddr, u64)>>,
+    /// Remote endpoint -> inodes of sockets (with a file) connected to it.
+    by_remote: HashMap<Endpoint, Vec<u64>>,
+}
+
+fn same_addr(listener: IpAddr, local: IpAddr) -> bool {
+    if listener.is_unspecified() {
+        return true;
+    }
+    listener.to_canonical() == local.to_canonical()
+}
+
+impl Attribution {
+    pub fn new(sockets: &[Socket]) -> Attribution {
+        let mut listeners: HashMap<u16, Vec<(IpAddr, u64)>> = HashMap::new();
+        let mut by_remote: HashMap<Endpoint, Vec<u64>> = HashMap::new();
+        for s in sockets {
+            if s.state == TcpState::Listen {
+                listeners
+                    .entry(s.local.port)
+                    .or_default()
+                    .push((s.local.ip, s.inode));
+            } else if s.inode != 0 {
+                by_remote.entry(s.remote).or_default().push(s.inode);
+            }
+        }
+        Attribution {
+            listeners,
+            by_remote,
+        }
+    }
+
+    /// The inodes whose owners the attribution of `tw` needs.
+    pub fn evidence_inodes(&self, tw: &Socket) -> Vec<u64> {
+        match self.side(tw) {
+            Side::Inbound => self.listener_inodes(tw).collect(),
+            Side::Outbound => self.by_remote.get(&tw.remote).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn listener_inodes<'a>(&'a self, tw: &'a Socket) -> impl Iterator<Item = u64> + 'a {
+        self.listeners
+            .get(&tw.local.port)
+            .into_iter()
+            .flatten()
+            .filter(|(ip, _)| same_addr(*ip, tw.local.ip))
+            .map(|(_, ino)| *ino)
+    }
+
+    pub fn side(&self, tw: &Socket) -> Side {
+        if self.listener_inodes(tw).next().is_some() {
+            Side::Inbound
+        } else {
+            Side::Outbound
+        }
+    }
+
+    /// The processes that likely closed `tw`, lowest pid first.
+    pub fn likely_owners(&self, tw: &Socket, owners: &OwnerIndex) -> Vec<LikelyOwner> {
+        let mut pids: Vec<u32> = self
+            .evidence_inodes(tw)
+            .into_iter()
+            .flat_map(|ino| owners.holders(ino).iter().map(|h| h.pid))
+            .collect::<HashSet<u32>>()
+            .into_iter()
+            .collect();
+        pids.sort_unstable();
+        pids.into_iter()
+            .map(|pid| LikelyOwner {
+                pid,
+                comm: owners
+                    .process(pid)
+                    .map(|p| p.comm.clone())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+/// Which rows to keep.
+#[derive(Clone, Debug, Default)]
+pub struct RowFilter {
+    /// Empty: every state.
+    pub states: Option<StateSet>,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    /// Either port.
+    pub port: Option<u16>,
+    pub pids: Vec<u32>,
+    /// Process names, matched exactly against comm.
+    pub comms: Vec<String>,
+    pub remote_ip: Option<IpAddr>,
+    pub remote_port: Option<u16>,
+}
+
+impl RowFilter {
+    pub fn needs_owners(&self) -> bool {
+        !self.pids.is_empty() || !self.comms.is_empty()
+    }
+
+    /// Whether the socket itself passes (everything but owner filters).
+    pub fn matches_socket(&self, s: &Socket) -> bool {
+        self.states.is_none_or(|set| set.contains(s.state))
+            && self.sport.is_none_or(|p| s.local.port == p)
+            && self.dport.is_none_or(|p| s.remote.port == p)
+            && self
+                .port
+                .is_none_or(|p| s.local.port == p || s.remote.port == p)
+            && self
+                .remote_ip
+                .is_none_or(|ip| ip.to_canonical() == s.remote.ip.to_canonical())
+            && self.remote_port.is_none_or(|p| s.remote.port == p)
+    }
+
+    pub fn matches_owners(&self, row: &SocketRow) -> bool {
+        if !self.needs_owners() {
+            return true;
+        }
+        let pids = row
+            .owners
+            .iter()
+            .map(|o| (o.pid, &o.comm))
+            .chain(row.likely_owners.iter().map(|o| (o.pid, &o.comm)));
+        let mut pids = pids.peekable();
+        pids.peek().is_some()
+            && pids.into_iter().any(|(pid, comm)| {
+                (self.pids.is_empty() || self.pids.contains(&pid))
+                    && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm))
+            })
+    }
+}
+
+/// Builds the rows of one namespace's sockets that pass `filter`.
+/// `all` must hold every socket of the namespace that attribution may need
+/// (LISTEN and connected ones), not only the wanted ones.
+pub fn build_rows(
+    all: &[Socket],
+    owners: Option<&OwnerIndex>,
+    netns: Option<u64>,
+    filter: &RowFilter,
+) -> Vec<SocketRow> {
+    let attribution = all
+        .iter()
+        .any(|s| s.state == TcpState::TimeWait)
+        .then(|| Attribution::new(all));
+    let mut rows = Vec::new();
+    for s in all.iter().filter(|s| filter.matches_socket(s)) {
+        let mut row = SocketRow {
+            socket: *s,
+            netns,
+            age_s: age_seconds(s),
+            owners: Vec::new(),
+            likely_owners: Vec::new(),
+            side: None,
+        };
+        if let Some(idx) = owners {
+            row.owners = idx
+                .holders(s.inode)
+                .iter()
+                .map(|h| OwnerRef {
+                    pid: h.pid,
+                    comm: idx
+                        .process(h.pid)
+                        .map(|p| p.comm.clone())
+                        .unwrap_or_default(),
+                    fd: h.fd,
+                })
+                .collect();
+        }
+        if s.state == TcpState::TimeWait
+            && let Some(a) = &attribution
+        {
+            row.side = Some(a.side(s));
+            if let Some(idx) = owners {
+                row.likely_owners = a.likely_owners(s, idx);
+            }
+        }
+        if filter.matches_owners(&row) {
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+/// The inodes whose owners `build_rows` will look up for these sockets.
+pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
+    let attribution = all
+        .iter()
+        .any(|s| s.state == TcpState::TimeWait)
+        .then(|| Attribution::new(all));
+    let mut set = HashSet::new();
+    for s in all.iter().filter(|s| filter.matches_socket(s)) {
+        if s.inode != 0 {
+            set.insert(s.inode);
+        }
+        if s.state == TcpState::TimeWait
+            && let Some(a) = &attribution
+        {
+            set.extend(a.evidence_inodes(s));
+        }
+    }
+    set
+}
+
+/// Sorts rows by state (kernel order), oldest first within a state, then
+/// by remote and local endpoint.
+pub fn sort_rows(rows: &mut [SocketRow]) {
+    rows.sort_by(|a, b| {
+        a.socket
+            .state
+            .cmp(&b.socket.state)
+            .then_with(|| b.age_s.unwrap_or(-1.0).total_cmp(&a.age_s.unwrap_or(-1.0)))
+            .then_with(|| a.socket.remote.cmp(&b.socket.remote))
+            .then_with(|| a.socket.local.cmp(&b.socket.local))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FdRef, Process};
+    use std::net::Ipv4Addr;
+
+    fn ep(a: u8, port: u16) -> Endpoint {
+        Endpoint::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, a)), port)
+    }
+
+    fn sock(state: TcpState, local: Endpoint, remote: Endpoint, inode: u64) -> Socket {
+        let mut s = Socket::new(state, local, remote);
+        s.inode = inode;
+        s
+    }
+
+    fn index(entries: &[(u64, u32, u32, &str)]) -> OwnerIndex {
+        let mut idx = OwnerIndex::default();
+        for (ino, pid, fd, comm) in entries {
+            idx.by_inode
+                .entry(*ino)
+                .or_default()
+                .push(FdRef { pid: *pid, fd: *fd });
+            idx.processes.insert(
+                *pid,
+                Process {
+                    pid: *pid,
+                    comm: comm.to_string(),
+                    ..Process::default()
+                },
+            );
+        }
+        idx
+    }
+
+    #[test]
+    fn time_wait_age_is_sixty_seconds_minus_the_timer() {
+        let mut s = sock(TcpState::TimeWait, ep(1, 40000), ep(2, 80), 0);
+        s.timer = Timer::TimeWait;
+        s.timer_ms = 41_500;
+        assert_eq!(age_seconds(&s), Some(18.5));
+        s.timer = Timer::None;
+        assert_eq!(age_seconds(&s), None);
+    }
+
+    #[test]
+    fn inbound_time_wait_goes_to_the_listener_and_outbound_to_peers_of_the_same_upstream() {
+        let all = vec![
+            sock(
+                TcpState::Listen,
+                Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80),
+                Endpoint::UNSPECIFIED_V4,
+                10,
+            ),
+            sock(TcpState::TimeWait, ep(1, 80), ep(9, 51000), 0),
+            sock(TcpState::Established, ep(1, 40001), ep(5, 5432), 20),
+            sock(TcpState::TimeWait, ep(1, 40002), ep(5, 5432), 0),
+            sock(TcpState::TimeWait, ep(1, 40003), ep(6, 6379), 0),
+        ];
+        let idx = index(&[
+            (10, 100, 3, "nginx"),
+            (10, 101, 3, "nginx"),
+            (20, 200, 7, "app"),
+        ]);
+        let rows = build_rows(&all, Some(&idx), None, &RowFilter::default());
+        let tw: Vec<&SocketRow> = rows
+            .iter()
+            .filter(|r| r.socket.state == TcpState::TimeWait)
+            .collect();
+        assert_eq!(tw[0].side, Some(Side::Inbound));
+        assert_eq!(
+            tw[0]
+                .likely_owners
+                .iter()
+                .map(|o| o.pid)
+                .collect::<Vec<_>>(),
+            vec![100, 101]
+        );
+        assert_eq!(tw[1].side, Some(Side::Outbound));
+        assert_eq!(
+            tw[1].likely_owners,
+            vec![LikelyOwner {
+                pid: 200,
+                comm: "app".into()
+            }]
+        );
+        assert_eq!(tw[2].side, Some(Side::Outbound));
+        assert!(tw[2].likely_owners.is_empty(), "no evidence, no guess");
+        assert!(tw.iter().all(|r| r.owners.is_empty()));
+        let wanted = wanted_inodes(
+            &all,
+            &RowFilter {
+                states: Some([TcpState::TimeWait].into_iter().collect()),
+                ..RowFilter::default()
+            },
+        );
+        assert_eq!(wanted, [10, 20].into_iter().collect());
+    }
+
+    #[test]
+    fn owner_filters_match_owners_and_likely_owners() {
+        let all = vec![
+            sock(TcpState::Listen, ep(1, 80), Endpoint::UNSPECIFIED_V4, 10),
+            sock(TcpState::CloseWait, ep(1, 80), ep(2, 50000), 11),
+            sock(TcpState::TimeWait, ep(1, 80), ep(2, 50001), 0),
+            sock(TcpState::CloseWait, ep(1, 80), ep(2, 50002), 12),
+        ];
+        let idx = index(&[
+            (10, 100, 3, "nginx"),
+            (11, 100, 9, "nginx"),
+            (12, 300, 4, "java"),
+        ]);
+        let f = RowFilter {
+            comms: vec!["nginx".into()],
+            ..RowFilter::default()
+        };
+        let rows = build_rows(&all, Some(&idx), None, &f);
+        assert_eq!(
+            rows.len(),
+            3,
+            "listener, its CLOSE_WAIT, and the TIME_WAIT it likely closed"
+        );
+        let f = RowFilter {
+            pids: vec![300],
+            ..RowFilter::default()
+        };
+        assert_eq!(build_rows(&all, Some(&idx), None, &f).len(), 1);
+    }
+
+    #[test]
+    fn remote_and_port_filters() {
+        let s = sock(TcpState::Established, ep(1, 40000), ep(2, 443), 1);
+        let mut f = RowFilter {
+            remote_ip: Some(ep(2, 0).ip),
+            ..RowFilter::default()
+        };
+        assert!(f.matches_socket(&s));
+        f.remote_port = Some(80);
+        assert!(!f.matches_socket(&s));
+        let f = RowFilter {
+            port: Some(40000),
+            ..RowFilter::default()
+        };
+        assert!(f.matches_socket(&s));
+        let f = RowFilter {
+            sport: Some(443),
+            ..RowFilter::default()
+        };
+        assert!(!f.matches_socket(&s));
+    }
+}
