@@ -256,7 +256,7 @@ fn census(root: &ProcRoot, a: &CensusArgs) -> Result<()> {
         states,
         ipv4: !a.ipv6,
         ipv6: !a.ipv4,
-        tcp_info: false,
+        tcp_info: StateSet::empty(),
     };
     let choice = match a.source {
         SourceArg::Auto => SourceChoice::Auto,
@@ -265,7 +265,8 @@ fn census(root: &ProcRoot, a: &CensusArgs) -> Result<()> {
     };
     let outcome = gather::census(root, &a.netns, &query, choice, a.by, a.top)
         .context("counting TCP sockets")?;
-    let mut out = io::stdout().lock();
+    // Stdout is line-buffered: one write per line would dominate big listings.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     match &outcome {
         CensusOutcome::Single(r) if a.json => render::json(r, &mut out)?,
         CensusOutcome::Multi(m) if a.json => render::json(m, &mut out)?,
@@ -310,7 +311,8 @@ fn sockets(root: &ProcRoot, a: &SocketsArgs) -> Result<()> {
     }
     // The JSON is a plain array, so notes go to stderr in both layouts.
     print_notes(&listing.notes);
-    let mut out = io::stdout().lock();
+    // Stdout is line-buffered: one write per line would dominate big listings.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     if a.json {
         render::sockets::json(&listing, a.wide, &mut out)?;
     } else {
@@ -322,7 +324,8 @@ fn sockets(root: &ProcRoot, a: &SocketsArgs) -> Result<()> {
 
 fn host(root: &ProcRoot, a: &HostArgs) -> Result<()> {
     let info = collect::host::read_host_info(root);
-    let mut out = io::stdout().lock();
+    // Stdout is line-buffered: one write per line would dominate big listings.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     if a.json {
         render::json(&info, &mut out)?;
     } else {

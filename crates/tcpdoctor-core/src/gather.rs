@@ -66,7 +66,9 @@ pub fn sockets(
     choice: SourceChoice,
 ) -> Result<(Vec<NsSockets>, Vec<String>)> {
     let (found, notes) = for_each_namespace(root, sel, |_| {
-        let mut v: Vec<Socket> = Vec::new();
+        // Sized from sockstat: growing a vector of a million sockets by
+        // doubling copies it again and again.
+        let mut v: Vec<Socket> = Vec::with_capacity(estimate_sockets(root));
         let r = collect::collect_sockets(root, query, choice, &mut v)?;
         Ok((v, r))
     })?;
@@ -81,6 +83,21 @@ pub fn sockets(
     Ok((list, notes))
 }
 
+/// How many TCP sockets the namespace of the calling thread holds, from
+/// /proc/net/sockstat (0 when unknown).
+fn estimate_sockets(root: &ProcRoot) -> usize {
+    let read = |name| std::fs::read_to_string(root.net_file(name)).ok();
+    let Some(text) = read("sockstat") else {
+        return 0;
+    };
+    let six = read("sockstat6");
+    let path = root.net_file("sockstat");
+    collect::host::parse_sockstat(&path, &text, six.as_deref())
+        .map(|s| (s.inuse + s.tw + s.inuse6.unwrap_or(0)) as usize)
+        .unwrap_or(0)
+        .min(16 << 20)
+}
+
 /// One owner scan for the sockets of several namespaces (socket inodes are
 /// unique across namespaces, and /proc/*/fd spans them all).
 pub fn owners_for(root: &ProcRoot, per_ns: &[NsSockets], filter: &RowFilter) -> Result<OwnerIndex> {
@@ -89,6 +106,40 @@ pub fn owners_for(root: &ProcRoot, per_ns: &[NsSockets], filter: &RowFilter) -> 
         wanted.extend(listing::wanted_inodes(&ns.sockets, filter));
     }
     owners::scan(root, &InodeFilter::Only(wanted)).map_err(|e| Error::io(root.root(), e))
+}
+
+/// Sockets and, when `with_owners`, their owners. With no state filter
+/// every socket's owner is wanted anyway, so the /proc/*/fd scan runs on
+/// its own threads while the kernel dumps the sockets; with one, the scan
+/// waits for the dump and keeps only the inodes the rows need.
+fn sockets_and_owners(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    query: &SocketQuery,
+    choice: SourceChoice,
+    filter: &RowFilter,
+    with_owners: bool,
+) -> Result<(Vec<NsSockets>, Option<OwnerIndex>, Vec<String>)> {
+    if !with_owners {
+        let (per_ns, notes) = sockets(root, sel, query, choice)?;
+        return Ok((per_ns, None, notes));
+    }
+    if filter.states.is_some() {
+        let (per_ns, notes) = sockets(root, sel, query, choice)?;
+        let idx = owners_for(root, &per_ns, filter)?;
+        return Ok((per_ns, Some(idx), notes));
+    }
+    let (collected, scanned) = std::thread::scope(|s| {
+        let scan = s.spawn(|| owners::scan(root, &InodeFilter::All));
+        let collected = sockets(root, sel, query, choice);
+        (collected, scan.join())
+    });
+    let (per_ns, notes) = collected?;
+    let idx = match scanned {
+        Ok(r) => r.map_err(|e| Error::io(root.root(), e))?,
+        Err(p) => std::panic::resume_unwind(p),
+    };
+    Ok((per_ns, Some(idx), notes))
 }
 
 /// The query that `filter` needs: every state when TIME_WAIT may be listed
@@ -104,7 +155,10 @@ pub fn query_for(filter: &RowFilter, ipv4: bool, ipv6: bool) -> SocketQuery {
         },
         ipv4,
         ipv6,
-        tcp_info: wants(TcpState::CloseWait),
+        tcp_info: [TcpState::CloseWait]
+            .into_iter()
+            .filter(|s| wants(*s))
+            .collect(),
     }
 }
 
@@ -130,30 +184,33 @@ pub fn listing(
     query: &SocketQuery,
     with_owners: bool,
 ) -> Result<Listing> {
-    let (per_ns, mut notes) = sockets(root, sel, query, SourceChoice::Auto)?;
-    let owners = if with_owners || filter.needs_owners() {
-        let idx = owners_for(root, &per_ns, filter)?;
-        notes.extend(idx.hidden_note());
-        Some(idx)
-    } else {
-        None
-    };
+    let (per_ns, owners, mut notes) = sockets_and_owners(
+        root,
+        sel,
+        query,
+        SourceChoice::Auto,
+        filter,
+        with_owners || filter.needs_owners(),
+    )?;
+    notes.extend(owners.as_ref().and_then(|o| o.hidden_note()));
     let several = per_ns.len() > 1;
     let mut rows = Vec::new();
-    for ns in &per_ns {
-        notes.extend(ns.collected.notes.iter().cloned());
+    let mut namespaces = Vec::new();
+    for ns in per_ns {
+        notes.extend(ns.collected.notes);
         let label = several.then_some(ns.netns.inode);
         rows.extend(listing::build_rows(
-            &ns.sockets,
+            ns.sockets,
             owners.as_ref(),
             label,
             filter,
         ));
+        namespaces.push(ns.netns);
     }
     listing::sort_rows(&mut rows);
     Ok(Listing {
         rows,
-        namespaces: per_ns.into_iter().map(|n| n.netns).collect(),
+        namespaces,
         owners,
         notes,
     })
@@ -230,22 +287,22 @@ fn census_by_process(
         states: StateSet::all(),
         ..*query
     };
-    let (per_ns, mut notes) = sockets(root, sel, &all, choice)?;
     let filter = RowFilter {
-        states: Some(query.states),
+        states: (!query.states.is_all()).then_some(query.states),
         ..RowFilter::default()
     };
-    let idx = owners_for(root, &per_ns, &filter)?;
+    let (per_ns, idx, mut notes) = sockets_and_owners(root, sel, &all, choice, &filter, true)?;
+    let idx = idx.unwrap_or_default();
     notes.extend(idx.hidden_note());
     let mut reports = Vec::new();
     for ns in per_ns {
         let mut c = Census::new(Some(GroupBy::Process));
         let mut pids = HashSet::new();
-        for row in listing::build_rows(&ns.sockets, Some(&idx), None, &filter) {
+        for row in listing::build_rows(ns.sockets, Some(&idx), None, &filter) {
             let key = if let Some(o) = row.owners.first() {
                 GroupKey::Process(o.pid)
             } else if let Some(o) = row.likely_owners.first() {
-                GroupKey::LikelyProcess(o.pid)
+                GroupKey::LikelyProcess(*o)
             } else {
                 GroupKey::NoOwner
             };

@@ -17,8 +17,9 @@
 //! the same remote ip:port.
 
 use crate::collect::owners::OwnerIndex;
-use crate::model::{Endpoint, Socket, StateSet, TcpState, Timer};
+use crate::model::{Endpoint, FdRef, Socket, StateSet, TcpState, Timer};
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -31,7 +32,10 @@ pub fn age_seconds(s: &Socket) -> Option<f64> {
         TcpState::TimeWait if s.timer == Timer::TimeWait => {
             Some(f64::from(TIME_WAIT_MS - s.timer_ms.min(TIME_WAIT_MS)) / 1000.0)
         }
-        TcpState::CloseWait => s.info.map(|i| f64::from(i.last_ack_recv_ms) / 1000.0),
+        TcpState::CloseWait => s
+            .info
+            .as_ref()
+            .map(|i| f64::from(i.last_ack_recv_ms) / 1000.0),
         _ => None,
     }
 }
@@ -46,31 +50,22 @@ pub enum Side {
     Outbound,
 }
 
-/// A process and the fd by which it holds a socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct OwnerRef {
-    pub pid: u32,
-    pub comm: String,
-    pub fd: u32,
-}
+/// The fds that hold a socket (pid and fd; names come from the owner
+/// index). Inline: a listing of a million rows allocates nothing per row.
+pub type Owners = SmallVec<[FdRef; 1]>;
 
-/// A process that likely closed a TIME_WAIT socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LikelyOwner {
-    pub pid: u32,
-    pub comm: String,
-}
+/// The pids that likely closed a TIME_WAIT socket, lowest first.
+pub type LikelyOwners = SmallVec<[u32; 2]>;
 
 /// One socket with everything known about it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SocketRow {
-    #[serde(flatten)]
     pub socket: Socket,
     /// The network namespace inode (`net:[N]`), when several were read.
     pub netns: Option<u64>,
     pub age_s: Option<f64>,
-    pub owners: Vec<OwnerRef>,
-    pub likely_owners: Vec<LikelyOwner>,
+    pub owners: Owners,
+    pub likely_owners: LikelyOwners,
     pub side: Option<Side>,
 }
 
@@ -136,24 +131,17 @@ impl Attribution {
     }
 
     /// The processes that likely closed `tw`, lowest pid first.
-    pub fn likely_owners(&self, tw: &Socket, owners: &OwnerIndex) -> Vec<LikelyOwner> {
-        let mut pids: Vec<u32> = self
-            .evidence_inodes(tw)
-            .into_iter()
-            .flat_map(|ino| owners.holders(ino).iter().map(|h| h.pid))
-            .collect::<HashSet<u32>>()
-            .into_iter()
-            .collect();
+    pub fn likely_owners(&self, tw: &Socket, owners: &OwnerIndex) -> LikelyOwners {
+        let mut pids = LikelyOwners::new();
+        for ino in self.evidence_inodes(tw) {
+            for h in owners.holders(ino) {
+                if !pids.contains(&h.pid) {
+                    pids.push(h.pid);
+                }
+            }
+        }
         pids.sort_unstable();
-        pids.into_iter()
-            .map(|pid| LikelyOwner {
-                pid,
-                comm: owners
-                    .process(pid)
-                    .map(|p| p.comm.clone())
-                    .unwrap_or_default(),
-            })
-            .collect()
+        pids
     }
 }
 
@@ -192,29 +180,33 @@ impl RowFilter {
             && self.remote_port.is_none_or(|p| s.remote.port == p)
     }
 
-    pub fn matches_owners(&self, row: &SocketRow) -> bool {
+    /// Whether an owner (or likely owner) of the row passes the pid and
+    /// comm filters; `idx` names the pids.
+    pub fn matches_owners(&self, row: &SocketRow, idx: Option<&OwnerIndex>) -> bool {
         if !self.needs_owners() {
             return true;
         }
-        let pids = row
-            .owners
+        let comm_of = |pid: u32| {
+            idx.and_then(|i| i.process(pid))
+                .map_or("", |p| p.comm.as_str())
+        };
+        row.owners
             .iter()
-            .map(|o| (o.pid, &o.comm))
-            .chain(row.likely_owners.iter().map(|o| (o.pid, &o.comm)));
-        let mut pids = pids.peekable();
-        pids.peek().is_some()
-            && pids.into_iter().any(|(pid, comm)| {
+            .map(|o| o.pid)
+            .chain(row.likely_owners.iter().copied())
+            .any(|pid| {
                 (self.pids.is_empty() || self.pids.contains(&pid))
-                    && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm))
+                    && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm_of(pid)))
             })
     }
 }
 
 /// Builds the rows of one namespace's sockets that pass `filter`.
 /// `all` must hold every socket of the namespace that attribution may need
-/// (LISTEN and connected ones), not only the wanted ones.
+/// (LISTEN and connected ones), not only the wanted ones; the wanted ones
+/// move into the rows.
 pub fn build_rows(
-    all: &[Socket],
+    all: Vec<Socket>,
     owners: Option<&OwnerIndex>,
     netns: Option<u64>,
     filter: &RowFilter,
@@ -222,30 +214,20 @@ pub fn build_rows(
     let attribution = all
         .iter()
         .any(|s| s.state == TcpState::TimeWait)
-        .then(|| Attribution::new(all));
-    let mut rows = Vec::new();
-    for s in all.iter().filter(|s| filter.matches_socket(s)) {
+        .then(|| Attribution::new(&all));
+    let mut rows = Vec::with_capacity(all.len());
+    for s in all.into_iter().filter(|s| filter.matches_socket(s)) {
         let mut row = SocketRow {
-            socket: *s,
             netns,
-            age_s: age_seconds(s),
-            owners: Vec::new(),
-            likely_owners: Vec::new(),
+            age_s: age_seconds(&s),
+            owners: Owners::new(),
+            likely_owners: LikelyOwners::new(),
             side: None,
+            socket: s,
         };
+        let s = &row.socket;
         if let Some(idx) = owners {
-            row.owners = idx
-                .holders(s.inode)
-                .iter()
-                .map(|h| OwnerRef {
-                    pid: h.pid,
-                    comm: idx
-                        .process(h.pid)
-                        .map(|p| p.comm.clone())
-                        .unwrap_or_default(),
-                    fd: h.fd,
-                })
-                .collect();
+            row.owners = Owners::from_slice(idx.holders(s.inode));
         }
         if s.state == TcpState::TimeWait
             && let Some(a) = &attribution
@@ -255,7 +237,7 @@ pub fn build_rows(
                 row.likely_owners = a.likely_owners(s, idx);
             }
         }
-        if filter.matches_owners(&row) {
+        if filter.matches_owners(&row, owners) {
             rows.push(row);
         }
     }
@@ -285,13 +267,15 @@ pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
 /// Sorts rows by state (kernel order), oldest first within a state, then
 /// by remote and local endpoint.
 pub fn sort_rows(rows: &mut [SocketRow]) {
-    rows.sort_by(|a, b| {
+    // Unstable: the key is total (inode last), and it needs no buffer.
+    rows.sort_unstable_by(|a, b| {
         a.socket
             .state
             .cmp(&b.socket.state)
             .then_with(|| b.age_s.unwrap_or(-1.0).total_cmp(&a.age_s.unwrap_or(-1.0)))
             .then_with(|| a.socket.remote.cmp(&b.socket.remote))
             .then_with(|| a.socket.local.cmp(&b.socket.local))
+            .then_with(|| a.socket.inode.cmp(&b.socket.inode))
     });
 }
 
@@ -359,28 +343,15 @@ mod tests {
             (10, 101, 3, "nginx"),
             (20, 200, 7, "app"),
         ]);
-        let rows = build_rows(&all, Some(&idx), None, &RowFilter::default());
+        let rows = build_rows(all.clone(), Some(&idx), None, &RowFilter::default());
         let tw: Vec<&SocketRow> = rows
             .iter()
             .filter(|r| r.socket.state == TcpState::TimeWait)
             .collect();
         assert_eq!(tw[0].side, Some(Side::Inbound));
-        assert_eq!(
-            tw[0]
-                .likely_owners
-                .iter()
-                .map(|o| o.pid)
-                .collect::<Vec<_>>(),
-            vec![100, 101]
-        );
+        assert_eq!(tw[0].likely_owners.as_slice(), &[100, 101]);
         assert_eq!(tw[1].side, Some(Side::Outbound));
-        assert_eq!(
-            tw[1].likely_owners,
-            vec![LikelyOwner {
-                pid: 200,
-                comm: "app".into()
-            }]
-        );
+        assert_eq!(tw[1].likely_owners.as_slice(), &[200]);
         assert_eq!(tw[2].side, Some(Side::Outbound));
         assert!(tw[2].likely_owners.is_empty(), "no evidence, no guess");
         assert!(tw.iter().all(|r| r.owners.is_empty()));
@@ -411,7 +382,7 @@ mod tests {
             comms: vec!["nginx".into()],
             ..RowFilter::default()
         };
-        let rows = build_rows(&all, Some(&idx), None, &f);
+        let rows = build_rows(all.clone(), Some(&idx), None, &f);
         assert_eq!(
             rows.len(),
             3,
@@ -421,7 +392,7 @@ mod tests {
             pids: vec![300],
             ..RowFilter::default()
         };
-        assert_eq!(build_rows(&all, Some(&idx), None, &f).len(), 1);
+        assert_eq!(build_rows(all.clone(), Some(&idx), None, &f).len(), 1);
     }
 
     #[test]

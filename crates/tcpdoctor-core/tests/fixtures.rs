@@ -27,8 +27,8 @@ fn netlink_sockets(info: bool) -> Vec<Socket> {
         let suffix = if info { "-info" } else { "" };
         let bytes =
             std::fs::read(dir().join(format!("netlink-{name}{suffix}.bin"))).expect("capture");
-        let out =
-            parse_chunk(&bytes, family, None, &mut |s: &Socket| all.push(*s)).expect("parses");
+        let out = parse_chunk(&bytes, family, None, &mut |s: &Socket| all.push(s.clone()))
+            .expect("parses");
         assert!(out.done, "the capture ends with NLMSG_DONE");
     }
     all
@@ -53,7 +53,7 @@ fn captured_netlink_dumps_count_to_the_ground_truth() {
             TcpState::SynRecv | TcpState::TimeWait => assert!(s.info.is_none(), "{s:?}"),
             TcpState::FinWait2 if s.inode == 0 => assert!(s.info.is_none(), "{s:?}"),
             _ => assert_eq!(
-                s.info.map(|i| i.state),
+                s.info.as_ref().map(|i| i.state),
                 Some(s.state.kernel_number()),
                 "{s:?}"
             ),
@@ -78,7 +78,7 @@ fn the_oracle_crate_agrees_on_every_captured_message() {
             Family::V4
         };
         let mut ours = Vec::new();
-        parse_chunk(&bytes, family, None, &mut |s: &Socket| ours.push(*s)).expect("parses");
+        parse_chunk(&bytes, family, None, &mut |s: &Socket| ours.push(s.clone())).expect("parses");
         let mut off = 0;
         let mut i = 0;
         while off < bytes.len() {
@@ -86,7 +86,7 @@ fn the_oracle_crate_agrees_on_every_captured_message() {
             let kind = u16::from_ne_bytes(bytes[off + 4..off + 6].try_into().expect("2 bytes"));
             if kind == 20 {
                 let o = InetResponse::parse(&bytes[off + 16..off + len]).expect("oracle parses");
-                let s = ours[i];
+                let s = &ours[i];
                 i += 1;
                 assert_eq!(TcpState::from_kernel(o.header.state), Some(s.state));
                 assert_eq!(o.header.socket_id.source_port, s.local.port);

@@ -147,13 +147,13 @@ fn tcp_info_is_returned_only_when_asked_and_matches_the_state() {
         assert!(plain.iter().all(|s| s.info.is_none()));
         let mut with: Vec<Socket> = Vec::new();
         let q = SocketQuery {
-            tcp_info: true,
+            tcp_info: StateSet::all(),
             ..SocketQuery::default()
         };
         collect::collect_sockets(&ProcRoot::live(), &q, SourceChoice::Netlink, &mut with)
             .expect("collects");
         for s in &with {
-            let info = s.info.expect("tcp_info present");
+            let info = s.info.as_ref().expect("tcp_info present");
             assert_eq!(info.state, s.state.kernel_number(), "{s:?}");
             assert!(info.len >= 104, "tcp_info of {} bytes", info.len);
         }
@@ -248,6 +248,29 @@ fn per_family_dumps_add_up_to_the_one_walk_dump() {
             pop.ipv6,
             "the namespace has ::1, so both families were dumped"
         );
+    })
+    .expect("private namespace");
+}
+
+#[test]
+fn tcp_info_for_some_states_comes_in_a_second_pass_without_double_counting() {
+    if !require_root("tcp_info_for_some_states") {
+        return;
+    }
+    run_in_private_netns(|| {
+        let pop = build_every_state(7900, 1).expect("builds");
+        converge(&pop.expected);
+        let q = SocketQuery {
+            tcp_info: [TcpState::CloseWait].into_iter().collect(),
+            ..SocketQuery::default()
+        };
+        let mut got: Vec<Socket> = Vec::new();
+        collect::collect_sockets(&ProcRoot::live(), &q, SourceChoice::Netlink, &mut got)
+            .expect("collects");
+        assert_eq!(got.len() as u64, pop.total());
+        for s in &got {
+            assert_eq!(s.info.is_some(), s.state == TcpState::CloseWait, "{s:?}");
+        }
     })
     .expect("private namespace");
 }

@@ -85,7 +85,7 @@ pub trait SocketSink {
 
 impl SocketSink for Vec<Socket> {
     fn socket(&mut self, s: &Socket) {
-        self.push(*s);
+        self.push(s.clone());
     }
 
     fn restart(&mut self) {
@@ -99,8 +99,9 @@ pub struct SocketQuery {
     pub states: StateSet,
     pub ipv4: bool,
     pub ipv6: bool,
-    /// Ask the kernel for tcp_info (costs more per socket).
-    pub tcp_info: bool,
+    /// The states whose sockets should carry tcp_info. It costs kernel time
+    /// per socket, so the others are dumped without it, in a separate pass.
+    pub tcp_info: StateSet,
 }
 
 impl Default for SocketQuery {
@@ -109,7 +110,7 @@ impl Default for SocketQuery {
             states: StateSet::all(),
             ipv4: true,
             ipv6: true,
-            tcp_info: false,
+            tcp_info: StateSet::empty(),
         }
     }
 }
@@ -175,7 +176,7 @@ pub fn collect_sockets<S: SocketSink + ?Sized>(
             Err(e) => return Err(Error::Netlink(e)),
         }
     }
-    if query.tcp_info {
+    if !query.tcp_info.is_empty() {
         notes.push(
             "tcp_info is not available from /proc/net/tcp: ages that need it are unknown".into(),
         );
@@ -200,6 +201,15 @@ fn netlink_unavailable(e: &NetlinkError) -> bool {
     }
 }
 
+/// Why a dump attempt did not simply succeed.
+enum Attempt {
+    Done,
+    /// The kernel flagged the table as changing mid-dump.
+    Interrupted,
+    /// The one-walk request type is not supported here.
+    NoOneWalk,
+}
+
 fn dump_netlink<S: SocketSink + ?Sized>(
     query: &SocketQuery,
     sink: &mut S,
@@ -208,19 +218,58 @@ fn dump_netlink<S: SocketSink + ?Sized>(
     let mut dumper = Dumper::open()?;
     // One walk for both families when the kernel still answers the original
     // request type; one per family otherwise.
-    let mut both = query.ipv4 && query.ipv6;
-    for attempt in 1..=MAX_DUMP_TRIES {
-        let families: &[Family] = match (both, query.ipv4, query.ipv6) {
+    let mut one_walk = query.ipv4 && query.ipv6;
+    let mut attempt = 1;
+    loop {
+        let families: &[Family] = match (one_walk, query.ipv4, query.ipv6) {
             (true, _, _) => &[Family::Both],
             (false, true, true) => &[Family::V4, Family::V6],
             (false, true, false) => &[Family::V4],
             (false, false, true) => &[Family::V6],
             (false, false, false) => &[],
         };
-        let mut interrupted = false;
+        match dump_once(&mut dumper, families, query, sink, notes)? {
+            Attempt::Done => return Ok(()),
+            Attempt::NoOneWalk => one_walk = false,
+            Attempt::Interrupted if attempt >= MAX_DUMP_TRIES => {
+                notes.push(format!(
+                    "the socket table changed during each of {MAX_DUMP_TRIES} dumps; the counts are from the last one and may be off by the sockets that came and went"
+                ));
+                return Ok(());
+            }
+            Attempt::Interrupted => attempt += 1,
+        }
+        sink.restart();
+    }
+}
+
+/// One dump of every family, in up to two passes: the states that want
+/// tcp_info with it, the others without.
+fn dump_once<S: SocketSink + ?Sized>(
+    dumper: &mut Dumper,
+    families: &[Family],
+    query: &SocketQuery,
+    sink: &mut S,
+    notes: &mut Vec<String>,
+) -> Result<Attempt, NetlinkError> {
+    let with_info: StateSet = query
+        .states
+        .iter()
+        .filter(|s| query.tcp_info.contains(*s))
+        .collect();
+    let without: StateSet = query
+        .states
+        .iter()
+        .filter(|s| !query.tcp_info.contains(*s))
+        .collect();
+    let mut interrupted = false;
+    for (states, info) in [(without, false), (with_info, true)] {
+        if states.is_empty() {
+            continue;
+        }
         for &family in families {
             let mut on = |s: &Socket| sink.socket(s);
-            match dumper.dump(family, query.states, query.tcp_info, &mut on) {
+            match dumper.dump(family, states, info, &mut on) {
                 Ok(intr) => interrupted |= intr,
                 Err(NetlinkError::Kernel { source, .. })
                     if family == Family::Both
@@ -229,9 +278,7 @@ fn dump_netlink<S: SocketSink + ?Sized>(
                             Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOENT)
                         ) =>
                 {
-                    both = false;
-                    interrupted = true;
-                    break;
+                    return Ok(Attempt::NoOneWalk);
                 }
                 // A kernel without IPv6 refuses the AF_INET6 dump: skip it.
                 Err(NetlinkError::Kernel { source, .. })
@@ -241,25 +288,21 @@ fn dump_netlink<S: SocketSink + ?Sized>(
                             Some(libc::ENOENT | libc::EAFNOSUPPORT)
                         ) =>
                 {
-                    notes.push(format!(
-                        "no IPv6 TCP sockets: the kernel refused the IPv6 dump ({source})"
-                    ));
+                    let note =
+                        format!("no IPv6 TCP sockets: the kernel refused the IPv6 dump ({source})");
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
                 }
                 Err(e) => return Err(e),
             }
         }
-        if !interrupted {
-            return Ok(());
-        }
-        if attempt == MAX_DUMP_TRIES {
-            notes.push(format!(
-                "the socket table changed during each of {MAX_DUMP_TRIES} dumps; the counts are from the last one and may be off by the sockets that came and went"
-            ));
-            return Ok(());
-        }
-        sink.restart();
     }
-    Ok(())
+    Ok(if interrupted {
+        Attempt::Interrupted
+    } else {
+        Attempt::Done
+    })
 }
 
 fn dump_proc<S: SocketSink + ?Sized>(

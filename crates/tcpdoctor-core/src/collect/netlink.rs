@@ -247,7 +247,7 @@ pub fn parse_inet_diag_msg(p: &[u8]) -> Result<Option<Socket>, &'static str> {
             return Err("attribute length out of bounds");
         }
         if rta_type == INET_DIAG_INFO {
-            sock.info = Some(parse_tcp_info(&p[off + 4..off + rta_len]));
+            sock.info = Some(Box::new(parse_tcp_info(&p[off + 4..off + rta_len])));
         }
         // Unknown attributes (SHUTDOWN, CGROUP_ID, SOCKOPT, ...) are skipped
         // by their length.
@@ -514,12 +514,14 @@ mod tests {
     fn parses_an_annotated_time_wait_reply_and_skips_unknown_attributes() {
         let buf = time_wait_reply();
         let mut got = Vec::new();
-        let out =
-            parse_chunk(&buf, Family::V4, Some(7), &mut |s: &Socket| got.push(*s)).expect("parses");
+        let out = parse_chunk(&buf, Family::V4, Some(7), &mut |s: &Socket| {
+            got.push(s.clone())
+        })
+        .expect("parses");
         assert!(out.done);
         assert!(!out.interrupted);
         assert_eq!(got.len(), 1);
-        let s = got[0];
+        let s = &got[0];
         assert_eq!(s.state, TcpState::TimeWait);
         assert_eq!(s.local.to_string(), "127.0.0.1:40000");
         assert_eq!(s.remote.to_string(), "127.0.0.2:8080");

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The fds that hold one socket; nearly always one.
 pub type Holders = SmallVec<[FdRef; 1]>;
@@ -155,75 +156,67 @@ pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+#[derive(Default)]
 struct PartialScan {
     by_inode: HashMap<u64, Holders>,
     fd_counts: HashMap<u32, u32>,
     denied: u32,
 }
 
-fn scan_pids(proc_dir: libc::c_int, pids: &[u32], filter: &InodeFilter) -> PartialScan {
-    let mut out = PartialScan {
-        by_inode: HashMap::new(),
-        fd_counts: HashMap::new(),
-        denied: 0,
+/// Scans one process's fds into `out`. A process that exited mid-scan is
+/// skipped; one whose fds may not be read is counted in `denied`.
+fn scan_pid(proc_dir: libc::c_int, pid: u32, filter: &InodeFilter, out: &mut PartialScan) {
+    let mut path = pid.to_string().into_bytes();
+    path.extend_from_slice(b"/fd\0");
+    let Ok(name) = CStr::from_bytes_with_nul(&path) else {
+        return;
     };
-    let mut path = Vec::with_capacity(32);
+    let mut dir = match Dir::open_at(proc_dir, name) {
+        Ok(d) => d,
+        Err(e) => {
+            if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) {
+                out.denied += 1;
+            }
+            return;
+        }
+    };
+    let dfd = dir.fd();
     let mut link = [0u8; 64];
-    for &pid in pids {
-        path.clear();
-        path.extend_from_slice(pid.to_string().as_bytes());
-        path.extend_from_slice(b"/fd\0");
-        let Ok(name) = CStr::from_bytes_with_nul(&path) else {
+    let mut count = 0u32;
+    let mut refused = false;
+    while let Some(fd_name) = dir.next_name() {
+        count += 1;
+        // SAFETY: fd_name is NUL-terminated; link is writable for its length.
+        let n = unsafe {
+            libc::readlinkat(dfd, fd_name.as_ptr(), link.as_mut_ptr().cast(), link.len())
+        };
+        if n <= 0 {
+            // A listable fd directory whose links are refused: the process
+            // is protected (ptrace rules, an LSM), even from root.
+            refused |= matches!(
+                io::Error::last_os_error().raw_os_error(),
+                Some(libc::EACCES | libc::EPERM)
+            );
+            continue;
+        }
+        let Some(inode) = parse_socket_link(&link[..n as usize]) else {
             continue;
         };
-        let mut dir = match Dir::open_at(proc_dir, name) {
-            Ok(d) => d,
-            Err(e) => {
-                if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) {
-                    out.denied += 1;
-                }
-                // ENOENT/ESRCH: the process exited mid-scan; ignore it.
-                continue;
-            }
+        if !filter.wants(inode) {
+            continue;
+        }
+        let Some(fd) = parse_decimal(fd_name.to_bytes()) else {
+            continue;
         };
-        let dfd = dir.fd();
-        let mut count = 0u32;
-        let mut refused = false;
-        while let Some(fd_name) = dir.next_name() {
-            count += 1;
-            // SAFETY: fd_name is NUL-terminated; link is writable for its length.
-            let n = unsafe {
-                libc::readlinkat(dfd, fd_name.as_ptr(), link.as_mut_ptr().cast(), link.len())
-            };
-            if n <= 0 {
-                // A listable fd directory whose links are refused: the
-                // process is protected (ptrace rules, an LSM), even from root.
-                refused |= matches!(
-                    io::Error::last_os_error().raw_os_error(),
-                    Some(libc::EACCES | libc::EPERM)
-                );
-                continue;
-            }
-            let Some(inode) = parse_socket_link(&link[..n as usize]) else {
-                continue;
-            };
-            if !filter.wants(inode) {
-                continue;
-            }
-            let Some(fd) = parse_decimal(fd_name.to_bytes()) else {
-                continue;
-            };
-            out.by_inode
-                .entry(inode)
-                .or_default()
-                .push(FdRef { pid, fd });
-        }
-        if refused {
-            out.denied += 1;
-        }
-        out.fd_counts.insert(pid, count);
+        out.by_inode
+            .entry(inode)
+            .or_default()
+            .push(FdRef { pid, fd });
     }
-    out
+    if refused {
+        out.denied += 1;
+    }
+    out.fd_counts.insert(pid, count);
 }
 
 /// Lists the pids under the proc root.
@@ -252,12 +245,23 @@ pub fn scan(root: &ProcRoot, filter: &InodeFilter) -> io::Result<OwnerIndex> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
-    let chunk = pids.len().div_ceil(workers).max(1);
     let pdfd = proc_dir.fd();
+    // Work stealing, one process at a time: a few processes often hold
+    // most of the fds, and fixed chunks would leave a core idle.
+    let next = AtomicUsize::new(0);
     let parts: Vec<PartialScan> = std::thread::scope(|s| {
-        let handles: Vec<_> = pids
-            .chunks(chunk)
-            .map(|part| s.spawn(move || scan_pids(pdfd, part, filter)))
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut part = PartialScan::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(pid) = pids.get(i) else { break };
+                        scan_pid(pdfd, *pid, filter, &mut part);
+                    }
+                    part
+                })
+            })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });

@@ -1,6 +1,7 @@
-//! One TCP socket as the kernel reports it. `Socket` is `Copy` and owns no
-//! heap memory, so collectors can stream millions of them through a
-//! callback without allocating.
+//! One TCP socket as the kernel reports it. A `Socket` owns no heap memory
+//! unless it carries tcp_info (boxed: most sockets never do, and a listing
+//! of millions moves them around), so collectors can stream millions of
+//! them through a callback without allocating.
 
 use super::TcpState;
 use serde::{Serialize, Serializer};
@@ -128,7 +129,7 @@ impl TcpInfo {
 }
 
 /// One TCP socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Socket {
     pub state: TcpState,
     pub local: Endpoint,
@@ -150,7 +151,7 @@ pub struct Socket {
     /// not show it.
     pub cookie: Option<u64>,
     /// Present only when asked for (sock_diag INET_DIAG_INFO).
-    pub info: Option<TcpInfo>,
+    pub info: Option<Box<TcpInfo>>,
 }
 
 impl Socket {

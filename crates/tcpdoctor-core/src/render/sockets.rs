@@ -1,9 +1,10 @@
 //! `tcpdoctor sockets` as a table or as JSON.
 
 use crate::gather::Listing;
-use crate::listing::{LikelyOwner, OwnerRef, Side, SocketRow};
+use crate::listing::{Side, SocketRow};
 use crate::model::{Endpoint, Process, TcpInfo, Timer};
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 /// "41s", "3m12s", "2h05m", "3d04h"; "-" when unknown.
@@ -18,139 +19,168 @@ pub fn format_age(age: Option<f64>) -> String {
     }
 }
 
-fn owner_cell(r: &SocketRow) -> String {
+fn comm(l: &Listing, pid: u32) -> &str {
+    l.process(pid).map_or("?", |p| p.comm.as_str())
+}
+
+fn write_owner(out: &mut String, l: &Listing, r: &SocketRow) {
     if !r.owners.is_empty() {
-        return r
-            .owners
-            .iter()
-            .map(|o| format!("{}/{} fd {}", o.pid, o.comm, o.fd))
-            .collect::<Vec<_>>()
-            .join(", ");
+        for (i, o) in r.owners.iter().enumerate() {
+            let sep = if i > 0 { ", " } else { "" };
+            let _ = write!(out, "{sep}{}/{} fd {}", o.pid, comm(l, o.pid), o.fd);
+        }
+        return;
     }
     if !r.likely_owners.is_empty() {
-        let who = r
-            .likely_owners
-            .iter()
-            .map(|o| format!("{}/{}", o.pid, o.comm))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return format!("likely {who}");
+        out.push_str("likely ");
+        for (i, pid) in r.likely_owners.iter().enumerate() {
+            let sep = if i > 0 { ", " } else { "" };
+            let _ = write!(out, "{sep}{pid}/{}", comm(l, *pid));
+        }
+        return;
     }
-    match r.side {
-        Some(Side::Inbound) => "- (closed by us as server)".to_string(),
-        Some(Side::Outbound) => "- (closed by us as client)".to_string(),
-        None => "-".to_string(),
-    }
+    out.push_str(match r.side {
+        Some(Side::Inbound) => "- (closed by us as server)",
+        Some(Side::Outbound) => "- (closed by us as client)",
+        None => "-",
+    });
 }
 
-fn remote_cell(e: &Endpoint) -> String {
+fn write_remote(out: &mut String, e: &Endpoint) {
     if e.port == 0 && e.ip.is_unspecified() {
-        "*".to_string()
+        out.push('*');
     } else {
-        e.to_string()
+        let _ = write!(out, "{e}");
     }
 }
 
-fn timer_cell(r: &SocketRow) -> String {
+fn write_timer(out: &mut String, r: &SocketRow) {
     let t = match r.socket.timer {
-        Timer::None => return "-".to_string(),
+        Timer::None => {
+            out.push('-');
+            return;
+        }
         Timer::Retransmit => "on",
         Timer::KeepAlive => "keepalive",
         Timer::TimeWait => "timewait",
         Timer::ZeroWindowProbe => "persist",
         Timer::Other(_) => "other",
     };
-    format!("{t},{:.1}s", f64::from(r.socket.timer_ms) / 1000.0)
+    let _ = write!(out, "{t},{:.1}s", f64::from(r.socket.timer_ms) / 1000.0);
+}
+
+/// Pads `cell` to `width` (left-aligned) into `line`.
+fn pad(line: &mut String, cell: &str, width: usize) {
+    line.push_str(cell);
+    for _ in cell.chars().count()..width {
+        line.push(' ');
+    }
 }
 
 /// The table: narrow by default, `wide` adds uid, inode, timer, cookie and
 /// the owners' command lines. A NETNS column appears when several
-/// namespaces were read.
+/// namespaces were read. One reused line buffer: no allocation per row.
 pub fn text(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
     let several = l.namespaces.len() > 1;
-    let cells: Vec<[String; 3]> = l
-        .rows
-        .iter()
-        .map(|r| {
-            [
-                r.socket.local.to_string(),
-                remote_cell(&r.socket.remote),
-                format_age(r.age_s),
-            ]
-        })
-        .collect();
-    let lw = cells.iter().map(|c| c[0].len()).max().unwrap_or(0).max(5);
-    let rw = cells.iter().map(|c| c[1].len()).max().unwrap_or(0).max(6);
-    let mut header = String::new();
-    if several {
-        header.push_str(&format!("{:<12} ", "NETNS"));
+    let mut cell = String::with_capacity(64);
+    let (mut lw, mut rw) = (5, 6);
+    for r in &l.rows {
+        cell.clear();
+        let _ = write!(cell, "{}", r.socket.local);
+        lw = lw.max(cell.len());
+        cell.clear();
+        write_remote(&mut cell, &r.socket.remote);
+        rw = rw.max(cell.len());
     }
-    header.push_str(&format!(
+    let mut line = String::with_capacity(256);
+    if several {
+        pad(&mut line, "NETNS", 12);
+        line.push(' ');
+    }
+    let _ = write!(
+        line,
         "{:<11} {:<lw$} {:<rw$} {:>7} {:>7} {:>7}",
         "STATE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "AGE"
-    ));
+    );
     if wide {
-        header.push_str(&format!(
+        let _ = write!(
+            line,
             " {:>6} {:>10} {:<16} {:<18}",
             "UID", "INODE", "TIMER", "COOKIE"
-        ));
+        );
     }
-    header.push_str(" OWNER");
-    writeln!(out, "{header}")?;
-    for (r, c) in l.rows.iter().zip(&cells) {
-        let mut line = String::new();
+    line.push_str(" OWNER\n");
+    out.write_all(line.as_bytes())?;
+    for r in &l.rows {
+        line.clear();
         if several {
-            line.push_str(&format!(
-                "{:<12} ",
-                r.netns.map_or("-".to_string(), |n| n.to_string())
-            ));
+            cell.clear();
+            match r.netns {
+                Some(n) => {
+                    let _ = write!(cell, "{n}");
+                }
+                None => cell.push('-'),
+            }
+            pad(&mut line, &cell, 12);
+            line.push(' ');
         }
-        line.push_str(&format!(
-            "{:<11} {:<lw$} {:<rw$} {:>7} {:>7} {:>7}",
-            r.socket.state.netstat_name(),
-            c[0],
-            c[1],
+        pad(&mut line, r.socket.state.netstat_name(), 11);
+        line.push(' ');
+        cell.clear();
+        let _ = write!(cell, "{}", r.socket.local);
+        pad(&mut line, &cell, lw);
+        line.push(' ');
+        cell.clear();
+        write_remote(&mut cell, &r.socket.remote);
+        pad(&mut line, &cell, rw);
+        let _ = write!(
+            line,
+            " {:>7} {:>7} {:>7} ",
             r.socket.recv_q,
             r.socket.send_q,
-            c[2]
-        ));
+            format_age(r.age_s)
+        );
         if wide {
-            let cookie = r
-                .socket
-                .cookie
-                .map_or("-".to_string(), |c| format!("{c:x}"));
-            line.push_str(&format!(
-                " {:>6} {:>10} {:<16} {:<18}",
-                r.socket.uid,
-                r.socket.inode,
-                timer_cell(r),
-                cookie
-            ));
-        }
-        line.push(' ');
-        line.push_str(&owner_cell(r));
-        if wide {
-            let cmd = r
-                .owners
-                .first()
-                .and_then(|o| l.process(o.pid))
-                .map(|p| p.cmdline.as_str())
-                .unwrap_or("");
-            if !cmd.is_empty() {
-                line.push_str(&format!("  [{cmd}]"));
+            cell.clear();
+            write_timer(&mut cell, r);
+            let _ = write!(
+                line,
+                "{:>6} {:>10} {:<16} ",
+                r.socket.uid, r.socket.inode, cell
+            );
+            match r.socket.cookie {
+                Some(c) => {
+                    let _ = write!(line, "{c:<18x} ");
+                }
+                None => line.push_str("-                  "),
             }
         }
-        writeln!(out, "{line}")?;
+        write_owner(&mut line, l, r);
+        if wide
+            && let Some(p) = r.owners.first().and_then(|o| l.process(o.pid))
+            && !p.cmdline.is_empty()
+        {
+            let _ = write!(line, "  [{}]", p.cmdline);
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
     Ok(())
 }
 
 #[derive(Serialize)]
 struct OwnerJson<'a> {
-    #[serde(flatten)]
-    owner: &'a OwnerRef,
+    pid: u32,
+    comm: &'a str,
+    fd: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     process: Option<&'a Process>,
+}
+
+#[derive(Serialize)]
+struct LikelyJson<'a> {
+    pid: u32,
+    comm: &'a str,
 }
 
 #[derive(Serialize)]
@@ -162,7 +192,7 @@ struct RowJson<'a> {
     send_q: u32,
     age_s: Option<f64>,
     owners: Vec<OwnerJson<'a>>,
-    likely_owners: &'a [LikelyOwner],
+    likely_owners: Vec<LikelyJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     side: Option<Side>,
     inode: u64,
@@ -176,13 +206,12 @@ struct RowJson<'a> {
     tcp_info: Option<&'a TcpInfo>,
 }
 
-/// A JSON array of rows. `wide` adds each owner's process details and the
-/// socket's tcp_info.
+/// A JSON array of rows, written one row at a time. `wide` adds each
+/// owner's process details and the socket's tcp_info.
 pub fn json(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
-    let rows: Vec<RowJson> = l
-        .rows
-        .iter()
-        .map(|r| RowJson {
+    out.write_all(b"[")?;
+    for (i, r) in l.rows.iter().enumerate() {
+        let row = RowJson {
             state: r.socket.state.netstat_name(),
             local: r.socket.local,
             remote: r.socket.remote,
@@ -193,11 +222,20 @@ pub fn json(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
                 .owners
                 .iter()
                 .map(|o| OwnerJson {
-                    owner: o,
+                    pid: o.pid,
+                    comm: comm(l, o.pid),
+                    fd: o.fd,
                     process: if wide { l.process(o.pid) } else { None },
                 })
                 .collect(),
-            likely_owners: &r.likely_owners,
+            likely_owners: r
+                .likely_owners
+                .iter()
+                .map(|p| LikelyJson {
+                    pid: *p,
+                    comm: comm(l, *p),
+                })
+                .collect(),
             side: r.side,
             inode: r.socket.inode,
             uid: r.socket.uid,
@@ -205,10 +243,12 @@ pub fn json(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
             timer_ms: r.socket.timer_ms,
             cookie: r.socket.cookie,
             netns: r.netns,
-            tcp_info: if wide { r.socket.info.as_ref() } else { None },
-        })
-        .collect();
-    super::json(&rows, out)
+            tcp_info: if wide { r.socket.info.as_deref() } else { None },
+        };
+        out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
+        serde_json::to_writer(&mut *out, &row).map_err(io::Error::other)?;
+    }
+    out.write_all(if l.rows.is_empty() { b"]\n" } else { b"\n]\n" })
 }
 
 #[cfg(test)]

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Times owner lookups: `tcpdoctor sockets` (every socket with its process
+# and fd) against `ss -tanp` on the same population, plus the narrower
+# CLOSE_WAIT query and `census --by process`, and the bare /proc/*/fd scan.
+#
+#   bench/owners.sh [SCALE...]      SCALE: 10k 200k 1m (default: 10k 200k)
+#
+# At 1m, `ss -tanp` over every socket takes minutes, so it runs twice only.
+# Needs root. Results: bench/results/owners-<scale>.{json,md}.
+. "$(dirname "$0")/lib.sh"
+
+for s in ${@:-10k 200k}; do
+    farm_up "$s" tdowners
+    n=$(sockets_in_farm)
+    runs=(--min-runs 3 --max-runs 10)
+    [[ $s == 1m ]] && runs=(--runs 2)
+    in_farm hyperfine --warmup 1 "${runs[@]}" --export-json "$OUT/owners-$s.json" \
+        -n tcpdoctor-sockets "$TD sockets > /dev/null" \
+        -n ss-tanp "ss -tanp > /dev/null" \
+        -n tcpdoctor-census-by-process "$TD census --by process > /dev/null" \
+        -n tcpdoctor-close-wait "$TD sockets --state close-wait > /dev/null" \
+        -n ss-tanp-close-wait "ss -tanp state close-wait > /dev/null" \
+        -n owner-scan "$EXAMPLES/owner_scan > /dev/null" >&2
+    {
+        table "$OUT/owners-$s.json" "$s" "$n" tcpdoctor-sockets
+        echo "open fds in the farm: $(in_farm bash -c 'ls /proc/[0-9]*/fd 2>/dev/null | grep -c "^[0-9]"')"
+        echo "peak RSS: tcpdoctor sockets $(($(peak_rss "/usr/bin/time -v $TD sockets") / 1024)) MiB," \
+            "ss -tanp $(($(peak_rss "/usr/bin/time -v ss -tanp") / 1024)) MiB"
+        echo
+    } | tee "$OUT/owners-$s.md"
+    farm_down
+done
