@@ -36,8 +36,10 @@ tcpdoctor census --by process          which processes hold each state\n  \
 tcpdoctor census --netns all           every network namespace (container) on the host\n  \
 tcpdoctor sockets --state close-wait   who leaks CLOSE_WAIT: pid, fd, peer, age\n  \
 tcpdoctor sockets -s time-wait --dport 5432   who churns connections to an upstream\n  \
-tcpdoctor host                         kernel, counters, limits and TCP sysctls\n\n\
-EXIT STATUS:\n  0 success, 2 usage error, 3 could not run (the message says what failed)."
+tcpdoctor host                         kernel, counters, limits and TCP sysctls\n  \
+tcpdoctor lab list                     problems the lab reproduces for real\n  \
+sudo tcpdoctor lab run close-wait-leak watch one happen in a private namespace\n\n\
+EXIT STATUS:\n  0 success, 1 a lab check failed, 2 usage error, 3 could not run (the message says\n  what failed), 130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +69,15 @@ enum Command {
     /// /proc/*/fd; without root, other users' processes stay hidden and a
     /// note says so.
     Sockets(SocketsArgs),
+    /// Reproduce TCP state problems for real, in a private network
+    /// namespace: TIME_WAIT piles, port exhaustion, CLOSE_WAIT leaks, fd
+    /// exhaustion, orphans, backlog and bucket overflows, and the fix.
+    ///
+    /// Each scenario runs a server and a client process on loopback inside a
+    /// namespace of its own, prints what it built and the errors the
+    /// applications hit, checks it, and cleans everything up (also on Ctrl-C
+    /// or if a process dies). Needs root; exits 3 without it.
+    Lab(LabArgs),
     /// Show the kernel release, socket totals, TCP counters, file-handle
     /// limits and the TCP sysctls of this network namespace.
     Host(HostArgs),
@@ -180,6 +191,78 @@ struct SocketsArgs {
 }
 
 #[derive(Args, Debug)]
+struct LabArgs {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum LabCommand {
+    /// Describe the scenarios, and list labs that are running or kept.
+    List,
+    /// Run a scenario, print what it built, check it, clean up.
+    Run(LabRunArgs),
+    /// Stop a kept (or abandoned) lab: its processes and its namespace.
+    Down {
+        /// The lab's namespace name, as `lab run --keep` printed it
+        /// (tdlab-SCENARIO).
+        name: String,
+    },
+    /// A scenario's server or client process (started by `lab run`).
+    #[command(hide = true)]
+    Role(RoleArgs),
+}
+
+#[derive(Args, Debug)]
+struct LabRunArgs {
+    /// The scenario (see `tcpdoctor lab list`).
+    scenario: String,
+
+    /// How many requests or connections the client makes (each scenario
+    /// has a default).
+    #[arg(long, value_name = "N")]
+    scale: Option<u64>,
+
+    /// Leave it running, and print how to inspect it and tear it down.
+    #[arg(long)]
+    keep: bool,
+
+    /// Keep the problem in place for SECONDS before cleaning up, to watch it
+    /// from another terminal.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "keep")]
+    hold: Option<u64>,
+
+    /// Name the lab's network namespace (always prefixed tdlab-); the
+    /// default is tdlab-SCENARIO. Lets two runs of one scenario coexist.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct RoleArgs {
+    /// server or client.
+    role: String,
+    #[arg(long)]
+    addr: std::net::SocketAddr,
+    #[arg(long)]
+    mode: String,
+    #[arg(long, default_value_t = 128)]
+    backlog: i32,
+    #[arg(long)]
+    nofile: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    count: u64,
+    #[arg(long, default_value_t = 1)]
+    conns: u64,
+    #[arg(long)]
+    detached: bool,
+}
+
+#[derive(Args, Debug)]
 struct HostArgs {
     /// Print every Tcp and TcpExt counter, not just the ones that matter here.
     #[arg(long)]
@@ -229,6 +312,7 @@ pub fn run() -> i32 {
         None => census(&root, &CensusArgs::default()),
         Some(Command::Census(a)) => census(&root, &a),
         Some(Command::Sockets(a)) => sockets(&root, &a),
+        Some(Command::Lab(a)) => return lab(&a),
         Some(Command::Host(a)) => host(&root, &a),
     };
     match result {
@@ -319,6 +403,148 @@ fn sockets(root: &ProcRoot, a: &SocketsArgs) -> Result<()> {
         render::sockets::text(&listing, a.wide, &mut out)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Exit code of an interrupted lab run (128 + SIGINT), as shells report it.
+const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code of a lab run whose checks did not all pass.
+const EXIT_CHECK_FAILED: i32 = 1;
+
+fn lab(a: &LabArgs) -> i32 {
+    let result = match &a.command {
+        LabCommand::List => lab_list(),
+        LabCommand::Down { name } => lab_down(name),
+        LabCommand::Run(r) => return lab_run(r),
+        LabCommand::Role(r) => lab_role(r),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("tcpdoctor: {e:#}");
+            EXIT_CANNOT_RUN
+        }
+    }
+}
+
+fn lab_list() -> Result<()> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    render::lab::list(&tcpdoctor_core::lab::run::records(), &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn lab_down(name: &str) -> Result<()> {
+    require_lab_privileges()?;
+    for line in tcpdoctor_core::lab::run::teardown(name)? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn require_lab_privileges() -> Result<()> {
+    if !tcpdoctor_core::lab::netns::have_privileges() {
+        anyhow::bail!(
+            "the lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces; run it with sudo"
+        );
+    }
+    Ok(())
+}
+
+fn lab_run(a: &LabRunArgs) -> i32 {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use tcpdoctor_core::lab::{run, scenarios};
+    let fail = |e: anyhow::Error| {
+        eprintln!("tcpdoctor: {e:#}");
+        EXIT_CANNOT_RUN
+    };
+    if let Err(e) = require_lab_privileges() {
+        return fail(e);
+    }
+    let Some(scenario) = scenarios::find(&a.scenario) else {
+        let names: Vec<&str> = scenarios::SCENARIOS.iter().map(|s| s.name).collect();
+        return fail(anyhow::anyhow!(
+            "unknown scenario '{}': expected one of {}",
+            a.scenario,
+            names.join(", ")
+        ));
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&interrupted)) {
+            return fail(anyhow::anyhow!("installing the signal handler: {e}"));
+        }
+    }
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return fail(anyhow::anyhow!("finding the tcpdoctor executable: {e}")),
+    };
+    let opts = run::LabOptions {
+        scenario,
+        scale: a.scale.unwrap_or(scenario.default_scale),
+        keep: a.keep,
+        hold: a.hold.map(std::time::Duration::from_secs),
+        exe,
+        name: a.name.clone(),
+        progress: !a.json,
+        interrupted: Arc::clone(&interrupted),
+    };
+    if !a.json {
+        eprintln!("lab {}: {}", scenario.name, scenario.summary);
+    }
+    match run::run(&opts) {
+        Ok(outcome) => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            let written = if a.json {
+                render::json(&outcome, &mut out)
+            } else {
+                render::lab::outcome(&outcome, &mut out)
+            };
+            if let Err(e) = written.and_then(|_| out.flush()) {
+                return fail(e.into());
+            }
+            if outcome.passed() {
+                0
+            } else {
+                EXIT_CHECK_FAILED
+            }
+        }
+        Err(e) if interrupted.load(std::sync::atomic::Ordering::Relaxed) => {
+            eprintln!(
+                "tcpdoctor: lab {} interrupted; cleaned up ({e})",
+                scenario.name
+            );
+            EXIT_INTERRUPTED
+        }
+        Err(e) => {
+            eprintln!(
+                "tcpdoctor: lab {} failed and was cleaned up: {e}",
+                scenario.name
+            );
+            EXIT_CANNOT_RUN
+        }
+    }
+}
+
+fn lab_role(a: &RoleArgs) -> Result<()> {
+    use tcpdoctor_core::lab::roles;
+    let quoted = serde_json::Value::String(a.mode.clone());
+    if let Some(n) = a.nofile {
+        roles::limit_open_files(n)?;
+    }
+    roles::set_process_name(&format!("lab-{}", a.role));
+    match a.role.as_str() {
+        "server" => {
+            let mode: roles::ServerMode = serde_json::from_value(quoted).context("--mode")?;
+            roles::server(a.addr, mode, a.backlog, a.detached)?;
+        }
+        "client" => {
+            let mode: roles::ClientMode = serde_json::from_value(quoted).context("--mode")?;
+            roles::client(a.addr, mode, a.count, a.conns, a.detached)?;
+        }
+        other => anyhow::bail!("unknown role {other}: expected server or client"),
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod census;
 pub mod host;
+pub mod lab;
 pub mod sockets;
 
 use serde::Serialize;

@@ -1,0 +1,122 @@
+//! `tcpdoctor lab` as text.
+
+use crate::lab::roles::RoleReport;
+use crate::lab::run::{LabOutcome, LabRecord};
+use crate::lab::scenarios::{SCENARIOS, find};
+use std::io::{self, Write};
+
+/// Wraps `text` at `width` columns, each line indented by `indent`.
+pub fn wrap(text: &str, width: usize, indent: &str, out: &mut dyn Write) -> io::Result<()> {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            writeln!(out, "{indent}{line}")?;
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        writeln!(out, "{indent}{line}")?;
+    }
+    Ok(())
+}
+
+/// The scenarios, and the labs that are running or kept.
+pub fn list(running: &[LabRecord], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "scenarios (tcpdoctor lab run NAME [--scale N] [--keep]):"
+    )?;
+    for s in SCENARIOS {
+        writeln!(out, "\n  {}  (default scale {})", s.name, s.default_scale)?;
+        wrap(s.summary, 76, "    ", out)?;
+    }
+    if !running.is_empty() {
+        writeln!(out, "\nlabs present (tcpdoctor lab down NAME removes one):")?;
+        for r in running {
+            let how = if r.keep { "kept" } else { "running" };
+            let pids: Vec<String> = r.pids.iter().map(|p| p.to_string()).collect();
+            writeln!(
+                out,
+                "  {}  {}  {how}, pids {}",
+                r.name,
+                r.scenario,
+                pids.join(" ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn role_line(what: &str, pid: u32, r: &RoleReport) -> String {
+    let errors = if r.errors.is_empty() {
+        "no errors".to_string()
+    } else {
+        r.errors
+            .iter()
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let leaked = if r.leaked > 0 {
+        format!(", {} fds leaked", r.leaked)
+    } else {
+        String::new()
+    };
+    format!(
+        "{what:<7} pid {pid:<7} {} ok, {} connections{leaked}, {errors}",
+        r.ok, r.connections
+    )
+}
+
+/// What a run built and whether it proved what it should.
+pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
+    let sc = find(o.scenario);
+    writeln!(
+        out,
+        "lab {} (scale {}): done in {:.1} s",
+        o.scenario, o.scale, o.seconds
+    )?;
+    writeln!(out, "  {}", role_line("client", o.client_pid, &o.client))?;
+    writeln!(out, "  {}", role_line("server", o.server_pid, &o.server))?;
+    writeln!(out, "\ncensus of namespace {}:", o.netns)?;
+    let mut states: Vec<(&String, &u64)> = o.states.iter().collect();
+    states.sort_by(|a, b| b.1.cmp(a.1));
+    for (s, n) in states {
+        writeln!(out, "  {s:<12} {n:>6}")?;
+    }
+    let counters: Vec<String> = o
+        .tcp_ext
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if !counters.is_empty() {
+        writeln!(out, "  TcpExt: {}", counters.join(", "))?;
+    }
+    writeln!(out, "\nchecks:")?;
+    for c in &o.checks {
+        writeln!(out, "  {}  {}", if c.ok { "ok  " } else { "FAIL" }, c.what)?;
+    }
+    if let Some(sc) = sc {
+        writeln!(out, "\nwhat it shows:")?;
+        wrap(sc.lesson, 76, "  ", out)?;
+    }
+    if o.kept {
+        writeln!(out, "\nkept running. Inspect it:")?;
+        writeln!(out, "  tcpdoctor census --netns {} --by process", o.netns)?;
+        writeln!(out, "  tcpdoctor sockets --netns {}", o.netns)?;
+        writeln!(out, "  ip netns exec {} ss -tan", o.netns)?;
+        writeln!(out, "tear it down:\n  tcpdoctor lab down {}", o.netns)?;
+    } else {
+        writeln!(
+            out,
+            "\ncleaned up: namespace {} deleted, processes {} and {} stopped",
+            o.netns, o.server_pid, o.client_pid
+        )?;
+    }
+    Ok(())
+}

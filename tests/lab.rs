@@ -1,0 +1,361 @@
+//! `tcpdoctor lab` end to end: every scenario produces its problem for
+//! real and cleans up; --keep and `lab down`; Ctrl-C, a crashed child and a
+//! killed runner leave nothing behind. Needs root (CI runs as root).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use tcpdoctor_core::lab::netns::have_privileges;
+use tcpdoctor_core::lab::states::wait_until;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+}
+
+fn skip(test: &str) -> bool {
+    if have_privileges() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: CI must run as root"
+    );
+    eprintln!("skipped {test}: the lab needs root");
+    true
+}
+
+fn netns_exists(name: &str) -> bool {
+    Path::new("/run/netns").join(name).exists()
+}
+
+fn alive(pid: u64) -> bool {
+    // A zombie is dead for our purposes: its sockets are gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.split(") ")
+                .nth(1)
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a scenario with --json and checks what every run must: exit 0,
+/// every check passed, nothing left behind. Returns the outcome.
+fn run_scenario(scenario: &str) -> serde_json::Value {
+    let out: Output = bin()
+        .args(["lab", "run", scenario, "--json"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{scenario}: {stderr}\n{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON outcome");
+    for c in v["checks"].as_array().expect("checks") {
+        assert_eq!(c["ok"], true, "{scenario}: {}", c["what"]);
+    }
+    let name = v["netns"].as_str().expect("netns name");
+    assert!(
+        !netns_exists(name),
+        "{scenario}: namespace {name} left behind"
+    );
+    for who in ["server_pid", "client_pid"] {
+        let pid = v[who].as_u64().expect("pid");
+        wait_until("role processes exit", || Ok(!alive(pid))).expect("the role exits");
+    }
+    v
+}
+
+fn state(v: &serde_json::Value, s: &str) -> u64 {
+    v["states"][s].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn time_wait_server_close_piles_time_wait_on_the_servers_port() {
+    if skip("time_wait_server_close") {
+        return;
+    }
+    let v = run_scenario("time-wait-server-close");
+    assert!(state(&v, "TIME_WAIT") >= 500);
+}
+
+#[test]
+fn time_wait_client_churn_piles_time_wait_toward_the_upstream() {
+    if skip("time_wait_client_churn") {
+        return;
+    }
+    let v = run_scenario("time-wait-client-churn");
+    assert!(state(&v, "TIME_WAIT") >= 500);
+}
+
+#[test]
+fn port_exhaustion_ends_in_eaddrnotavail() {
+    if skip("port_exhaustion") {
+        return;
+    }
+    let v = run_scenario("port-exhaustion");
+    assert!(
+        v["client"]["errors"]["EADDRNOTAVAIL"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{v}"
+    );
+}
+
+#[test]
+fn close_wait_leak_is_owned_by_the_leaking_server() {
+    if skip("close_wait_leak") {
+        return;
+    }
+    let v = run_scenario("close-wait-leak");
+    assert!(state(&v, "CLOSE_WAIT") >= 200);
+    assert!(v["server"]["leaked"].as_u64().is_some_and(|n| n >= 200));
+}
+
+#[test]
+fn fd_exhaustion_ends_in_emfile() {
+    if skip("fd_exhaustion") {
+        return;
+    }
+    let v = run_scenario("fd-exhaustion");
+    assert!(
+        v["server"]["errors"]["EMFILE"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{v}"
+    );
+}
+
+#[test]
+fn fin_wait2_orphans_wait_without_a_process() {
+    if skip("fin_wait2_orphans") {
+        return;
+    }
+    let v = run_scenario("fin-wait2-orphans");
+    assert!(state(&v, "FIN_WAIT2") >= 200);
+}
+
+#[test]
+fn accept_queue_overflow_counts_listen_overflows() {
+    if skip("accept_queue_overflow") {
+        return;
+    }
+    let v = run_scenario("accept-queue-overflow");
+    assert!(
+        v["tcp_ext"]["ListenOverflows"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "{v}"
+    );
+}
+
+#[test]
+fn tw_bucket_overflow_counts_time_wait_overflow() {
+    if skip("tw_bucket_overflow") {
+        return;
+    }
+    let v = run_scenario("tw-bucket-overflow");
+    assert!(
+        v["tcp_ext"]["TCPTimeWaitOverflow"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "{v}"
+    );
+    assert!(state(&v, "TIME_WAIT") <= 32);
+}
+
+#[test]
+fn keep_alive_leaves_no_time_wait_pile() {
+    if skip("keep_alive") {
+        return;
+    }
+    let v = run_scenario("keep-alive");
+    assert!(state(&v, "TIME_WAIT") <= 4);
+}
+
+#[test]
+fn kept_lab_runs_on_until_lab_down_removes_it() {
+    if skip("kept_lab") {
+        return;
+    }
+    let out = bin()
+        .args([
+            "lab",
+            "run",
+            "close-wait-leak",
+            "--keep",
+            "--name",
+            "test-keep",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let pids = [
+        v["server_pid"].as_u64().expect("pid"),
+        v["client_pid"].as_u64().expect("pid"),
+    ];
+    let result = std::panic::catch_unwind(|| {
+        assert!(netns_exists("tdlab-test-keep"));
+        assert!(pids.iter().all(|p| alive(*p)), "kept processes run on");
+        let o = bin()
+            .args(["census", "--netns", "tdlab-test-keep", "--json"])
+            .output()
+            .expect("runs");
+        let c: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert!(
+            c["states"]["CLOSE_WAIT"].as_u64().is_some_and(|n| n >= 200),
+            "{c}"
+        );
+        let list = bin().args(["lab", "list"]).output().expect("runs");
+        assert!(String::from_utf8_lossy(&list.stdout).contains("tdlab-test-keep"));
+    });
+    let down = bin()
+        .args(["lab", "down", "tdlab-test-keep"])
+        .output()
+        .expect("runs");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+    assert!(!netns_exists("tdlab-test-keep"));
+    for p in pids {
+        wait_until("kept processes stop", || Ok(!alive(p))).expect("stopped");
+    }
+}
+
+/// Starts a held run and returns it once it holds, with the role pids it
+/// printed.
+fn held_run(name: &str) -> (Child, Vec<u64>) {
+    let mut child = bin()
+        .args([
+            "lab",
+            "run",
+            "close-wait-leak",
+            "--hold",
+            "600",
+            "--name",
+            name,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut pids = Vec::new();
+    let err = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(err).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        for who in ["server pid ", "client pid "] {
+            if let Some(rest) = line.strip_prefix(who)
+                && let Some(pid) = rest
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                && !pids.contains(&pid)
+            {
+                pids.push(pid);
+            }
+        }
+        if line.starts_with("holding") {
+            break;
+        }
+    }
+    // Keep draining stderr so the runner never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    assert_eq!(pids.len(), 2, "server and client pids were printed");
+    (child, pids)
+}
+
+#[test]
+fn ctrl_c_cleans_up_and_exits_130() {
+    if skip("ctrl_c_cleans_up") {
+        return;
+    }
+    let (mut child, pids) = held_run("test-int");
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().expect("waits");
+    assert_eq!(status.code(), Some(130));
+    assert!(!netns_exists("tdlab-test-int"));
+    for p in pids {
+        assert!(!alive(p), "role {p} stopped before the runner exited");
+    }
+}
+
+#[test]
+fn a_crashed_child_is_reported_and_everything_is_cleaned_up() {
+    if skip("a_crashed_child") {
+        return;
+    }
+    let (mut child, pids) = held_run("test-crash");
+    // SAFETY: killing the lab's server process.
+    unsafe { libc::kill(pids[0] as libc::pid_t, libc::SIGKILL) };
+    let out = child.wait().expect("waits");
+    assert_eq!(out.code(), Some(3));
+    assert!(!netns_exists("tdlab-test-crash"));
+    assert!(!alive(pids[1]), "the client was stopped too");
+}
+
+#[test]
+fn a_killed_runner_takes_its_children_along_and_the_next_run_removes_its_namespace() {
+    if skip("a_killed_runner") {
+        return;
+    }
+    let (mut child, pids) = held_run("test-kill");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    for p in &pids {
+        wait_until("the roles die with their runner", || Ok(!alive(*p))).expect("PDEATHSIG");
+    }
+    assert!(
+        netns_exists("tdlab-test-kill"),
+        "SIGKILL leaves the namespace to the next run"
+    );
+    let out = bin()
+        .args(["lab", "run", "keep-alive", "--name", "test-after-kill"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("removed stale lab tdlab-test-kill"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!netns_exists("tdlab-test-kill"));
+}
+
+#[test]
+fn without_root_the_lab_says_so_and_exits_3() {
+    if skip("without_root_the_lab") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-lab-unpriv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let exe = dir.join("tcpdoctor");
+    std::fs::copy(env!("CARGO_BIN_EXE_tcpdoctor"), &exe).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["lab", "run", "keep-alive"])
+        .output()
+        .expect("setpriv runs");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
