@@ -189,18 +189,19 @@ fn kept_lab_runs_on_until_lab_down_removes_it() {
         ])
         .output()
         .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let pids = [
-        v["server_pid"].as_u64().expect("pid"),
-        v["client_pid"].as_u64().expect("pid"),
+        v["server_pid"].as_u64().unwrap_or(0),
+        v["client_pid"].as_u64().unwrap_or(0),
     ];
+    // Whatever fails below, `lab down` runs after.
     let result = std::panic::catch_unwind(|| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{v}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(netns_exists("tdlab-test-keep"));
         assert!(pids.iter().all(|p| alive(*p)), "kept processes run on");
         let o = bin()

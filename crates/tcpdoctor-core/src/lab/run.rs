@@ -508,39 +508,45 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
     };
     let client_report: RoleReport = serde_json::from_str(&done).unwrap_or_default();
 
-    // Ask the server what it counted.
-    let server_report = {
+    // The server accepts and reads at its own pace, and the kernel finishes
+    // closes in softirq after the syscalls return: ask the server for its
+    // counts and look at the namespace again until the checks come true (or
+    // a few seconds pass), then report what is there.
+    let mut obs = Observation {
+        client: client_report,
+        server_pid,
+        client_pid,
+        ..Observation::default()
+    };
+    let mut checks = Vec::new();
+    let mut failure = None;
+    let _ = wait_until("the scenario's checks", || {
         let (srv, stdin) = &mut lab.children[0];
         if let Some(w) = stdin.as_mut() {
             let _ = writeln!(w, "report");
             let _ = w.flush();
         }
-        let line = wait_line(
+        match wait_line(
             &server_lines,
             "report",
             "server",
             srv,
             &opts.interrupted,
             |_| {},
-        )?;
-        serde_json::from_str::<RoleReport>(&line).unwrap_or_default()
-    };
-
-    // The kernel finishes closes in softirq after the syscalls return: give
-    // the checks a few seconds to come true, then report what is there.
-    let mut obs = Observation {
-        client: client_report,
-        server: server_report,
-        server_pid,
-        client_pid,
-        ..Observation::default()
-    };
-    let mut checks = Vec::new();
-    let _ = wait_until("the scenario's checks", || {
+        ) {
+            Ok(line) => obs.server = serde_json::from_str(&line).unwrap_or_default(),
+            Err(e) => {
+                failure = Some(e);
+                return Ok(true);
+            }
+        }
         observe(&ns, &mut obs).map_err(std::io::Error::other)?;
         checks = (sc.checks)(&obs, opts.scale);
         Ok(checks.iter().all(|c| c.ok) || opts.interrupted.load(Ordering::Relaxed))
     });
+    if let Some(e) = failure {
+        return Err(e);
+    }
     if opts.interrupted.load(Ordering::Relaxed) {
         return Err(Error::os(
             "interrupted",
