@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use tcpdoctor_core::census::GroupBy;
 use tcpdoctor_core::collect::netns::NetnsSelector;
 use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
+use tcpdoctor_core::diagnose::Thresholds;
 use tcpdoctor_core::gather::{self, CensusOutcome};
 use tcpdoctor_core::listing::RowFilter;
 use tcpdoctor_core::model::{StateSet, TcpState};
@@ -26,9 +27,13 @@ const EXIT_CANNOT_RUN: i32 = 3;
 CLOSE_WAIT, ephemeral-port exhaustion, backlog overflows and badly tuned net.ipv4 sysctls.\n\n\
 It reads the kernel's socket table over netlink (sock_diag, as ss does), falling back to \
 /proc/net/tcp, and never changes anything on the host.\n\n\
-Run without a command, it prints the census of TCP states.",
+Run without a command, it diagnoses this host (`tcpdoctor diagnose`).",
     after_help = "EXAMPLES:\n  \
-tcpdoctor                              census of TCP states, largest first\n  \
+tcpdoctor                              diagnose: findings, evidence, remedies\n  \
+tcpdoctor diagnose --json --netns all  every namespace, for scripts and monitoring\n  \
+tcpdoctor sysctl --emit                sysctl audit as a sysctl.d snippet to review\n  \
+tcpdoctor explain time-wait            what a state, finding or sysctl means\n  \
+tcpdoctor census                       count TCP states, largest first\n  \
 tcpdoctor census --by remote --top 5   which peers hold each state\n  \
 tcpdoctor census --state time-wait --by local-port\n  \
 tcpdoctor census --json                {\"total\": N, \"states\": {...}}\n  \
@@ -39,7 +44,7 @@ tcpdoctor sockets -s time-wait --dport 5432   who churns connections to an upstr
 tcpdoctor host                         kernel, counters, limits and TCP sysctls\n  \
 tcpdoctor lab list                     problems the lab reproduces for real\n  \
 sudo tcpdoctor lab run close-wait-leak watch one happen in a private namespace\n\n\
-EXIT STATUS:\n  0 success, 1 a lab check failed, 2 usage error, 3 could not run (the message says\n  what failed), 130 interrupted."
+EXIT STATUS:\n  diagnose and sysctl: 0 nothing above info, 1 warning, 2 critical, 3 could not run.\n  other commands: 0 success, 1 a lab check failed, 2 usage error, 3 could not run (the\n  message says what failed), 130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +58,29 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Diagnose TCP connection-state trouble: findings with evidence,
+    /// explanation and remedy, most severe first, and a verdict. This is
+    /// what plain `tcpdoctor` runs.
+    ///
+    /// Takes a snapshot (sockets with owners and ages, counters, sysctls),
+    /// a second counter sample after --interval for rates, and runs every
+    /// rule (see docs/rules.md, or `tcpdoctor explain RULE`). Exit status as
+    /// a Nagios plugin: 0 nothing above info, 1 warning, 2 critical, 3 could
+    /// not run.
+    Diagnose(DiagnoseArgs),
+    /// Audit the TCP sysctls, live (per namespace) and in sysctl.conf files,
+    /// against what they really do: tcp_tw_recycle, tcp_fin_timeout lowered
+    /// for TIME_WAIT, tcp_max_tw_buckets lowered, tw_reuse without
+    /// timestamps, a narrow port range, syncookies off. Never applies
+    /// anything; --emit prints a sysctl.d snippet to review.
+    Sysctl(SysctlArgs),
+    /// Explain a TCP state (TIME_WAIT, close-wait...), a finding id
+    /// (close-wait-leak...) or a sysctl (tcp_fin_timeout...): what it is,
+    /// who ends up in it, the TCP sequence with its place marked, what to do.
+    Explain {
+        /// The topic; `tcpdoctor explain list` lists them.
+        topic: String,
+    },
     /// Count TCP sockets per state: the replacement for
     /// `netstat -n | awk '/^tcp/ {++S[$NF]} END {for(a in S) print a, S[a]}'`.
     ///
@@ -190,6 +218,127 @@ struct SocketsArgs {
     json: bool,
 }
 
+/// The numbers at which rules speak up.
+#[derive(Args, Debug, Clone)]
+struct ThresholdArgs {
+    /// CLOSE_WAIT sockets per process for a warning (10x: critical).
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().close_wait_count)]
+    close_wait_count: u64,
+    /// Seconds since the peer's FIN, for the oldest CLOSE_WAIT of a
+    /// process, for a warning (60x: critical).
+    #[arg(long, value_name = "SECONDS", default_value_t = Thresholds::default().close_wait_age_s)]
+    close_wait_age: f64,
+    /// Share of RLIMIT_NOFILE (or fs.file-max) in use for a warning.
+    #[arg(long, value_name = "RATIO", default_value_t = Thresholds::default().fd_warn)]
+    fd_warn: f64,
+    /// ... and for critical.
+    #[arg(long, value_name = "RATIO", default_value_t = Thresholds::default().fd_crit)]
+    fd_crit: f64,
+    /// Share of the usable ephemeral ports one (local IP, remote IP, remote
+    /// port) holds, for a warning.
+    #[arg(long, value_name = "RATIO", default_value_t = Thresholds::default().port_warn)]
+    port_warn: f64,
+    /// ... and for critical.
+    #[arg(long, value_name = "RATIO", default_value_t = Thresholds::default().port_crit)]
+    port_crit: f64,
+    /// Outbound TIME_WAIT toward one upstream for a warning.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().time_wait_churn)]
+    time_wait_churn: u64,
+    /// TIME_WAIT per listening port or upstream worth an info finding.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().time_wait_info)]
+    time_wait_info: u64,
+    /// Orphaned FIN_WAIT2 sockets for a warning.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().fin_wait2_count)]
+    fin_wait2_count: u64,
+    /// Share of tcp_max_orphans in use for a warning.
+    #[arg(long, value_name = "RATIO", default_value_t = Thresholds::default().orphan_warn)]
+    orphan_warn: f64,
+    /// Share of tcp_max_syn_backlog in SYN_RECV for a warning.
+    #[arg(long, value_name = "RATIO", default_value_t = Thresholds::default().syn_backlog_warn)]
+    syn_backlog_warn: f64,
+    /// Share of tcp_max_tw_buckets in TIME_WAIT for a warning.
+    #[arg(long, value_name = "RATIO", default_value_t = Thresholds::default().tw_bucket_warn)]
+    tw_bucket_warn: f64,
+}
+
+impl ThresholdArgs {
+    fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            close_wait_count: self.close_wait_count,
+            close_wait_age_s: self.close_wait_age,
+            fd_warn: self.fd_warn,
+            fd_crit: self.fd_crit,
+            port_warn: self.port_warn,
+            port_crit: self.port_crit,
+            time_wait_churn: self.time_wait_churn,
+            time_wait_info: self.time_wait_info,
+            fin_wait2_count: self.fin_wait2_count,
+            orphan_warn: self.orphan_warn,
+            syn_backlog_warn: self.syn_backlog_warn,
+            tw_bucket_warn: self.tw_bucket_warn,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct DiagnoseArgs {
+    /// Seconds between the two counter samples (rates need two).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    interval: f64,
+
+    /// Which network namespaces: current (default), all, a name, a path or
+    /// a pid.
+    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    netns: NetnsSelector,
+
+    /// A sysctl.conf file to audit (repeatable); default /etc/sysctl.d/*.conf
+    /// and /etc/sysctl.conf.
+    #[arg(long = "sysctl-file", value_name = "FILE")]
+    sysctl_files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
+
+    /// Print JSON: {"findings": [{"id", "severity", "title", "subject",
+    /// "evidence", "explanation", "remedy"}], "summary": {...}}.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Default for DiagnoseArgs {
+    fn default() -> Self {
+        // The same defaults as the flags: parse an empty command line.
+        match Cli::try_parse_from(["tcpdoctor", "diagnose"]) {
+            Ok(Cli {
+                command: Some(Command::Diagnose(a)),
+                ..
+            }) => a,
+            _ => unreachable!("an empty diagnose command line always parses"),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct SysctlArgs {
+    /// A sysctl.conf file to audit (repeatable); default /etc/sysctl.d/*.conf
+    /// and /etc/sysctl.conf.
+    #[arg(long = "sysctl-file", value_name = "FILE")]
+    sysctl_files: Vec<PathBuf>,
+
+    /// Print a commented sysctl.d snippet of the recommended changes.
+    #[arg(long, conflicts_with = "json")]
+    emit: bool,
+
+    /// Which network namespaces: current (default), all, a name, a path or
+    /// a pid.
+    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    netns: NetnsSelector,
+
+    /// Print JSON, as `diagnose --json`.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args, Debug)]
 struct LabArgs {
     #[command(subcommand)]
@@ -309,7 +458,10 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     let root = ProcRoot::new(&cli.proc_root);
     let result = match cli.command {
-        None => census(&root, &CensusArgs::default()),
+        None => return diagnose(&root, &DiagnoseArgs::default()),
+        Some(Command::Diagnose(a)) => return diagnose(&root, &a),
+        Some(Command::Sysctl(a)) => return sysctl(&root, &a),
+        Some(Command::Explain { topic }) => return explain(&topic),
         Some(Command::Census(a)) => census(&root, &a),
         Some(Command::Sockets(a)) => sockets(&root, &a),
         Some(Command::Lab(a)) => return lab(&a),
@@ -546,6 +698,92 @@ fn lab_role(a: &RoleArgs) -> Result<()> {
         other => anyhow::bail!("unknown role {other}: expected server or client"),
     }
     Ok(())
+}
+
+fn fail(e: anyhow::Error) -> i32 {
+    eprintln!("tcpdoctor: {e:#}");
+    EXIT_CANNOT_RUN
+}
+
+fn print_diagnosis(d: &tcpdoctor_core::diagnose::Diagnosis, json: bool) -> Result<()> {
+    print_notes(&d.summary.notes);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if json {
+        render::json(d, &mut out)?;
+    } else {
+        render::diagnose::text(d, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn diagnose_options(
+    files: &[PathBuf],
+    thresholds: Thresholds,
+    interval: f64,
+) -> gather::DiagnoseOptions {
+    let mut o = gather::DiagnoseOptions {
+        thresholds,
+        interval: std::time::Duration::from_secs_f64(interval.max(0.0)),
+        ..gather::DiagnoseOptions::default()
+    };
+    if !files.is_empty() {
+        o.sysctl_files = files.to_vec();
+        o.files_explicit = true;
+    }
+    o
+}
+
+fn diagnose(root: &ProcRoot, a: &DiagnoseArgs) -> i32 {
+    let opts = diagnose_options(&a.sysctl_files, a.thresholds.thresholds(), a.interval);
+    match gather::diagnose(root, &a.netns, &opts).context("diagnosing") {
+        Ok(d) => match print_diagnosis(&d, a.json) {
+            Ok(()) => d.summary.exit_code(),
+            Err(e) => fail(e),
+        },
+        Err(e) => fail(e),
+    }
+}
+
+fn sysctl(root: &ProcRoot, a: &SysctlArgs) -> i32 {
+    let mut opts = diagnose_options(&a.sysctl_files, Thresholds::default(), 0.0);
+    opts.only = Some("sysctl-".into());
+    let d = match gather::diagnose(root, &a.netns, &opts).context("auditing sysctls") {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    if a.emit {
+        print_notes(&d.summary.notes);
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        if let Err(e) = render::diagnose::emit(&d, &mut out).and_then(|_| out.flush()) {
+            return fail(e.into());
+        }
+        return d.summary.exit_code();
+    }
+    match print_diagnosis(&d, a.json) {
+        Ok(()) => d.summary.exit_code(),
+        Err(e) => fail(e),
+    }
+}
+
+fn explain(topic: &str) -> i32 {
+    if topic == "list" {
+        println!("{}", tcpdoctor_core::explain::topics());
+        return 0;
+    }
+    match tcpdoctor_core::explain::explain(topic) {
+        Some(text) => {
+            print!("{text}");
+            0
+        }
+        None => {
+            eprintln!(
+                "tcpdoctor: no topic '{topic}'. Topics:\n{}",
+                tcpdoctor_core::explain::topics()
+            );
+            2
+        }
+    }
 }
 
 fn host(root: &ProcRoot, a: &HostArgs) -> Result<()> {

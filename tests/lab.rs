@@ -65,6 +65,17 @@ fn run_scenario(scenario: &str) -> serde_json::Value {
     v
 }
 
+/// The most severe finding with `id` in the run's diagnosis.
+fn finding(v: &serde_json::Value, id: &str) -> Option<String> {
+    let order = ["info", "warning", "critical"];
+    v["diagnosis"]["findings"]
+        .as_array()?
+        .iter()
+        .filter(|f| f["id"] == id)
+        .filter_map(|f| f["severity"].as_str().map(String::from))
+        .max_by_key(|s| order.iter().position(|o| o == s))
+}
+
 fn state(v: &serde_json::Value, s: &str) -> u64 {
     v["states"][s].as_u64().unwrap_or(0)
 }
@@ -76,6 +87,11 @@ fn time_wait_server_close_piles_time_wait_on_the_servers_port() {
     }
     let v = run_scenario("time-wait-server-close");
     assert!(state(&v, "TIME_WAIT") >= 500);
+    assert_eq!(
+        finding(&v, "time-wait-server-close").as_deref(),
+        Some("info"),
+        "harmless by itself"
+    );
 }
 
 #[test]
@@ -85,6 +101,7 @@ fn time_wait_client_churn_piles_time_wait_toward_the_upstream() {
     }
     let v = run_scenario("time-wait-client-churn");
     assert!(state(&v, "TIME_WAIT") >= 500);
+    assert!(finding(&v, "time-wait-client-churn").is_some());
 }
 
 #[test]
@@ -93,6 +110,8 @@ fn port_exhaustion_ends_in_eaddrnotavail() {
         return;
     }
     let v = run_scenario("port-exhaustion");
+    assert_eq!(finding(&v, "port-exhaustion").as_deref(), Some("critical"));
+    assert_eq!(finding(&v, "sysctl-port-range").as_deref(), Some("warning"));
     assert!(
         v["client"]["errors"]["EADDRNOTAVAIL"]
             .as_u64()
@@ -107,6 +126,7 @@ fn close_wait_leak_is_owned_by_the_leaking_server() {
         return;
     }
     let v = run_scenario("close-wait-leak");
+    assert_eq!(finding(&v, "close-wait-leak").as_deref(), Some("warning"));
     assert!(state(&v, "CLOSE_WAIT") >= 200);
     assert!(v["server"]["leaked"].as_u64().is_some_and(|n| n >= 200));
 }
@@ -117,6 +137,12 @@ fn fd_exhaustion_ends_in_emfile() {
         return;
     }
     let v = run_scenario("fd-exhaustion");
+    assert_eq!(finding(&v, "fd-exhaustion").as_deref(), Some("critical"));
+    assert_eq!(
+        finding(&v, "close-wait-leak").as_deref(),
+        Some("critical"),
+        "the leak nears the fd limit"
+    );
     assert!(
         v["server"]["errors"]["EMFILE"]
             .as_u64()
@@ -131,6 +157,7 @@ fn fin_wait2_orphans_wait_without_a_process() {
         return;
     }
     let v = run_scenario("fin-wait2-orphans");
+    assert!(finding(&v, "fin-wait2-orphans").is_some());
     assert!(state(&v, "FIN_WAIT2") >= 200);
 }
 
@@ -140,6 +167,10 @@ fn accept_queue_overflow_counts_listen_overflows() {
         return;
     }
     let v = run_scenario("accept-queue-overflow");
+    assert_eq!(
+        finding(&v, "accept-queue-overflow").as_deref(),
+        Some("warning")
+    );
     assert!(
         v["tcp_ext"]["ListenOverflows"]
             .as_i64()
@@ -154,6 +185,14 @@ fn tw_bucket_overflow_counts_time_wait_overflow() {
         return;
     }
     let v = run_scenario("tw-bucket-overflow");
+    assert_eq!(
+        finding(&v, "tw-bucket-overflow").as_deref(),
+        Some("warning")
+    );
+    assert_eq!(
+        finding(&v, "sysctl-max-tw-buckets").as_deref(),
+        Some("warning")
+    );
     assert!(
         v["tcp_ext"]["TCPTimeWaitOverflow"]
             .as_i64()
@@ -169,6 +208,17 @@ fn keep_alive_leaves_no_time_wait_pile() {
         return;
     }
     let v = run_scenario("keep-alive");
+    // The fix is healthy: nothing above info.
+    assert_eq!(
+        v["diagnosis"]["summary"]["critical"], 0,
+        "{}",
+        v["diagnosis"]
+    );
+    assert_eq!(
+        v["diagnosis"]["summary"]["warning"], 0,
+        "{}",
+        v["diagnosis"]
+    );
     assert!(state(&v, "TIME_WAIT") <= 4);
 }
 

@@ -332,3 +332,138 @@ fn census_by_process(
     }
     Ok((reports, notes))
 }
+
+/// How to diagnose.
+#[derive(Clone, Debug)]
+pub struct DiagnoseOptions {
+    pub thresholds: crate::diagnose::Thresholds,
+    /// Time between the two counter samples (rates need two).
+    pub interval: std::time::Duration,
+    /// sysctl.conf files to audit, and whether the user named them (a
+    /// missing named file is an error; a missing default one is not).
+    pub sysctl_files: Vec<std::path::PathBuf>,
+    pub files_explicit: bool,
+    /// Count the namespaces' counters from zero instead of taking a first
+    /// sample (a lab namespace is new: all it counted is the scenario's).
+    pub counters_from_zero: bool,
+    /// Only the rules whose id starts with this (e.g. "sysctl-").
+    pub only: Option<String>,
+}
+
+impl Default for DiagnoseOptions {
+    fn default() -> Self {
+        DiagnoseOptions {
+            thresholds: crate::diagnose::Thresholds::default(),
+            interval: std::time::Duration::from_secs(1),
+            sysctl_files: crate::diagnose::sysctl_files::default_files(),
+            files_explicit: false,
+            counters_from_zero: false,
+            only: None,
+        }
+    }
+}
+
+/// Collects a snapshot of every namespace of `sel` (sockets with owners and
+/// ages, counters twice `interval` apart, sysctls) and runs the rules.
+pub fn diagnose(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    opts: &DiagnoseOptions,
+) -> Result<crate::diagnose::Diagnosis> {
+    use crate::diagnose::{Context, Diagnosis, Summary, run_rules, sysctl_files};
+    let (files, mut notes) = sysctl_files::read_all(&opts.sysctl_files, opts.files_explicit)?;
+    let filter = RowFilter::default();
+    let query = query_for(&filter, true, true);
+    let wants_sockets = opts
+        .only
+        .as_deref()
+        .is_none_or(|p| !p.starts_with("sysctl-"));
+    let started = std::time::Instant::now();
+    let (per_ns, owners, more) = if wants_sockets {
+        sockets_and_owners(root, sel, &query, SourceChoice::Auto, &filter, true)?
+    } else {
+        let (list, notes) = namespaces(root, sel)?;
+        let per_ns = list
+            .into_iter()
+            .map(|netns| NsSockets {
+                netns,
+                sockets: Vec::new(),
+                collected: collect::CollectReport {
+                    source: collect::SourceUsed::Netlink,
+                    notes: Vec::new(),
+                },
+            })
+            .collect();
+        (per_ns, None, notes)
+    };
+    notes.extend(more);
+    let owners = owners.unwrap_or_default();
+    notes.extend(owners.hidden_note());
+    // First counter sample, right after the sockets.
+    let mut before = Vec::new();
+    for ns in &per_ns {
+        let sample = if opts.counters_from_zero {
+            std::collections::BTreeMap::new()
+        } else {
+            netns::run_in(&ns.netns, || collect::host::read_host_info(root).tcp_ext)?
+        };
+        before.push(sample);
+    }
+    let elapsed = started.elapsed();
+    if !opts.counters_from_zero && opts.interval > elapsed {
+        std::thread::sleep(opts.interval - elapsed);
+    }
+    let interval_s = if opts.counters_from_zero {
+        0.0
+    } else {
+        started.elapsed().as_secs_f64()
+    };
+    let several = per_ns.len() > 1;
+    let labels: Vec<String> = per_ns.iter().map(|n| n.netns.label()).collect();
+    let mut findings = Vec::new();
+    for (ns, before) in per_ns.into_iter().zip(before) {
+        let host = netns::run_in(&ns.netns, || collect::host::read_host_info(root))?;
+        notes.extend(
+            host.notes
+                .iter()
+                .map(|n| format!("{}: {n}", ns.netns.label())),
+        );
+        notes.extend(ns.collected.notes.iter().cloned());
+        let label = several.then(|| ns.netns.label());
+        let rows = listing::build_rows(
+            ns.sockets,
+            Some(&owners),
+            several.then_some(ns.netns.inode),
+            &filter,
+        );
+        // The sysctl files configure the host's own namespace: audit them
+        // with the namespace tcpdoctor runs in.
+        let ns_files: &[crate::diagnose::SysctlSetting] =
+            if ns.netns.current { &files } else { &[] };
+        let cx = Context {
+            netns: &ns.netns,
+            rows: &rows,
+            owners: &owners,
+            host: &host,
+            tcp_ext_before: &before,
+            interval_s,
+            thresholds: &opts.thresholds,
+            files: ns_files,
+        };
+        for mut f in run_rules(&cx) {
+            if opts.only.as_deref().is_some_and(|p| !f.id.starts_with(p)) {
+                continue;
+            }
+            f.netns = label.clone();
+            findings.push(f);
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.id.cmp(b.id))
+            .then(a.subject.cmp(&b.subject))
+    });
+    let summary = Summary::new(&findings, labels, notes);
+    Ok(Diagnosis { findings, summary })
+}

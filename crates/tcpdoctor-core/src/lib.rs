@@ -5,7 +5,9 @@
 
 pub mod census;
 pub mod collect;
+pub mod diagnose;
 pub mod error;
+pub mod explain;
 pub mod gather;
 pub mod lab;
 pub mod listing;

@@ -69,6 +69,9 @@ pub struct LabOutcome {
     pub checks: Vec<super::scenarios::Check>,
     pub seconds: f64,
     pub kept: bool,
+    /// `tcpdoctor diagnose` of the namespace, counters counted from its
+    /// creation.
+    pub diagnosis: crate::diagnose::Diagnosis,
 }
 
 impl LabOutcome {
@@ -570,6 +573,16 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
         }
     }
 
+    let diagnosis = gather::diagnose(
+        &ProcRoot::live(),
+        &NetnsSelector::Path(ns.path.clone()),
+        &gather::DiagnoseOptions {
+            sysctl_files: Vec::new(),
+            counters_from_zero: true,
+            interval: Duration::ZERO,
+            ..gather::DiagnoseOptions::default()
+        },
+    )?;
     let keys = [
         "ListenOverflows",
         "ListenDrops",
@@ -600,6 +613,7 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
         checks,
         seconds: started.elapsed().as_secs_f64(),
         kept: opts.keep,
+        diagnosis,
     };
     if opts.keep {
         lab.kept = true;

@@ -105,6 +105,11 @@ pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "\nwhat it shows:")?;
         wrap(sc.lesson, 76, "  ", out)?;
     }
+    writeln!(
+        out,
+        "\nwhat `tcpdoctor diagnose` says about the namespace:\n"
+    )?;
+    super::diagnose::text(&o.diagnosis, out)?;
     if o.kept {
         writeln!(out, "\nkept running. Inspect it:")?;
         writeln!(out, "  tcpdoctor census --netns {} --by process", o.netns)?;

@@ -2,6 +2,7 @@
 //! renderer decides nothing; it only lays out what it is given.
 
 pub mod census;
+pub mod diagnose;
 pub mod host;
 pub mod lab;
 pub mod sockets;

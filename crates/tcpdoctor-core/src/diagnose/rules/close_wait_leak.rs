@@ -1,0 +1,118 @@
+//! CLOSE_WAIT per owning process: the peer closed, the process never did.
+
+use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity, human_age, tally};
+use crate::model::TcpState;
+use std::collections::BTreeMap;
+
+pub static DOC: RuleDoc = RuleDoc {
+    id: "close-wait-leak",
+    trigger: "A process holds CLOSE_WAIT sockets: the peer closed and the process has not called close(). Grouped per owning process, with count, oldest age (from tcp_info last_ack_recv), unread bytes and peers.",
+    thresholds: "warning at --close-wait-count 100 sockets or an oldest age of --close-wait-age 60 s; critical at 10x the count, 60x the age, or when the process's fds reach --fd-warn 80% of RLIMIT_NOFILE; info below",
+    remedy: "Fix the code path that reads EOF (read() == 0) or fails, so it closes the socket; check pools that never evict dead connections. No sysctl removes CLOSE_WAIT.",
+};
+
+pub struct Rule;
+
+impl crate::diagnose::Rule for Rule {
+    fn doc(&self) -> &'static RuleDoc {
+        &DOC
+    }
+
+    fn check(&self, cx: &Context) -> Vec<Finding> {
+        let th = cx.thresholds;
+        let mut groups: BTreeMap<Option<u32>, Vec<&crate::listing::SocketRow>> = BTreeMap::new();
+        for r in cx.rows_in(TcpState::CloseWait) {
+            groups
+                .entry(r.owners.first().map(|o| o.pid))
+                .or_default()
+                .push(r);
+        }
+        let mut out = Vec::new();
+        for (pid, rows) in groups {
+            let n = rows.len() as u64;
+            let oldest = rows
+                .iter()
+                .filter_map(|r| r.age_s)
+                .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+            let unread: u64 = rows.iter().map(|r| u64::from(r.socket.recv_q)).sum();
+            let peers = tally(rows.iter().map(|r| r.socket.remote.ip.to_string()));
+            let peer_text: Vec<String> = peers
+                .iter()
+                .take(3)
+                .map(|(ip, c)| format!("{ip} ({c})"))
+                .collect();
+            let fds: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.owners.first())
+                .take(5)
+                .map(|o| o.fd.to_string())
+                .collect();
+            let proc_ = pid.and_then(|p| cx.process(p));
+            let fd_ratio = proc_.and_then(|p| Some(f64::from(p.fd_count) / p.nofile_soft? as f64));
+            let age_ok = |limit: f64| oldest.is_some_and(|a| a >= limit);
+            let severity = if n >= th.close_wait_count * 10
+                || age_ok(th.close_wait_age_s * 60.0)
+                || fd_ratio.is_some_and(|r| r >= th.fd_warn)
+            {
+                Severity::Critical
+            } else if n >= th.close_wait_count || age_ok(th.close_wait_age_s) {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let who = match pid {
+                Some(p) => cx.name_of(p),
+                None => "no process found (still in an accept queue, or hidden from this user)"
+                    .to_string(),
+            };
+            let age_text = oldest.map_or("unknown age".to_string(), |a| {
+                format!("oldest {}", human_age(a))
+            });
+            let mut ev = Evidence::default()
+                .with("close_wait", n)
+                .with("oldest_age_s", oldest.map(|a| (a * 10.0).round() / 10.0))
+                .with("unread_bytes", unread)
+                .with("peers", peer_text.join(", "))
+                .with("distinct_peers", peers.len() as u64);
+            if let Some(p) = proc_ {
+                ev = ev
+                    .with("pid", p.pid)
+                    .with("fds_open", p.fd_count)
+                    .with("nofile_soft", p.nofile_soft)
+                    .with("example_fds", fds.join(" "));
+            }
+            let title = format!("{who} holds {n} CLOSE_WAIT socket(s), {age_text}");
+            let fd_line = proc_.map_or(String::new(), |p| match p.nofile_soft {
+                Some(l) => format!(" Each holds a file descriptor: the process has {} open of its limit {l}; at the limit accept() and open() fail with EMFILE \"Too many open files\".", p.fd_count),
+                None => format!(" Each holds a file descriptor ({} open).", p.fd_count),
+            });
+            let explanation = format!(
+                "CLOSE_WAIT means the peer sent its FIN (it closed; its FIN arrived {}) and this side has not closed yet. Only the owning process can end it, by calling close(); no kernel setting does. {} unread byte(s) wait in these sockets{}.{fd_line}",
+                oldest.map_or("at an unknown time".into(), |a| format!(
+                    "up to {} ago",
+                    human_age(a)
+                )),
+                unread,
+                if unread > 0 {
+                    ": the process stopped reading before EOF"
+                } else {
+                    ": the process read to EOF and stopped there"
+                },
+            );
+            let remedy = match proc_ {
+                Some(p) => format!(
+                    "In {} ({}): find the code path that sees EOF (read()/recv() returns 0, or an error or timeout) and make it close the socket, including on error paths and in connection pools that keep dead connections. Look at the fds: ls -l /proc/{}/fd/{{{}}}; watch it: strace -f -p {} -e trace=read,recvfrom,close. Restarting the process frees them until the bug runs again. Lowering tcp_fin_timeout does nothing here.",
+                    who, if p.cmdline.is_empty() { &p.comm } else { &p.cmdline }, p.pid, fds.join(","), p.pid
+                ),
+                None => "These sockets have no process: either they are still in a listener's accept queue (the application accepts too slowly: see accept-queue-overflow) or their process is hidden from this user (run as root).".to_string(),
+            };
+            out.push(
+                Finding::new(DOC.id, severity, who.clone(), title)
+                    .evidence(ev)
+                    .explain(explanation)
+                    .remedy(remedy),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,44 @@
+//! Orphaned sockets against tcp_max_orphans.
+
+use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+
+pub static DOC: RuleDoc = RuleDoc {
+    id: "orphan-limit",
+    trigger: "Orphaned sockets (closed by their process, still finishing: sockstat orphan) approach net.ipv4.tcp_max_orphans, or TCPAbortOnMemory grew (orphans reset for lack of memory).",
+    thresholds: "warning at --orphan-warn 50% of tcp_max_orphans or when TCPAbortOnMemory grows; critical at 80%",
+    remedy: "Find why closes do not finish (peers with zero windows, FIN_WAIT1/FIN_WAIT2/LAST_ACK piles); each orphan may pin up to ~64 KB. Raising tcp_max_orphans needs the memory for it.",
+};
+
+pub struct Rule;
+
+impl crate::diagnose::Rule for Rule {
+    fn doc(&self) -> &'static RuleDoc {
+        &DOC
+    }
+
+    fn check(&self, cx: &Context) -> Vec<Finding> {
+        let Some(ss) = cx.host.sockstat else {
+            return Vec::new();
+        };
+        let max = cx.sysctl("net.ipv4.tcp_max_orphans").unwrap_or(0);
+        let ratio = if max > 0 {
+            ss.orphan as f64 / max as f64
+        } else {
+            0.0
+        };
+        let aborts = cx.delta("TCPAbortOnMemory");
+        let severity = if ratio >= 0.8 {
+            Severity::Critical
+        } else if ratio >= cx.thresholds.orphan_warn || aborts > 0 {
+            Severity::Warning
+        } else {
+            return Vec::new();
+        };
+        vec![
+            Finding::new(DOC.id, severity, "net.ipv4.tcp_max_orphans".into(), format!("{} orphaned sockets against tcp_max_orphans {max} ({:.0}%); TCPAbortOnMemory +{aborts}", ss.orphan, ratio * 100.0))
+                .evidence(Evidence::default().with("orphans", ss.orphan).with("tcp_max_orphans", max).with("ratio", (ratio * 1000.0).round() / 1000.0).with("abort_on_memory_in_interval", aborts))
+                .explain("An orphan is a socket its process has closed while TCP still finishes the close (FIN_WAIT1, FIN_WAIT2, LAST_ACK, CLOSING). Over tcp_max_orphans, or short of tcp_mem, the kernel resets orphans at once (TCPAbortOnMemory) and logs \"too many orphaned sockets\"; each orphan can pin up to ~64 KB of unswappable memory.".into())
+                .remedy("Find where closes stall: tcpdoctor census (FIN_WAIT1 means peers that do not ACK or read; LAST_ACK peers that vanished). Raise tcp_max_orphans only with the memory to back it.".into()),
+        ]
+    }
+}

@@ -1,0 +1,87 @@
+//! tcp_max_tw_buckets lowered below its default.
+
+use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+
+pub static DOC: RuleDoc = RuleDoc {
+    id: "sysctl-max-tw-buckets",
+    trigger: "net.ipv4.tcp_max_tw_buckets is below its default (half the established hash table, net.ipv4.tcp_ehash_entries / 2), live or in a sysctl.conf file.",
+    thresholds: "warning",
+    remedy: "Restore the default: the kernel documentation says not to lower it; fewer TIME_WAIT comes from reusing connections.",
+};
+
+pub struct Rule;
+
+const KEY: &str = "net.ipv4.tcp_max_tw_buckets";
+
+impl crate::diagnose::Rule for Rule {
+    fn doc(&self) -> &'static RuleDoc {
+        &DOC
+    }
+
+    fn check(&self, cx: &Context) -> Vec<Finding> {
+        // The default is half the established hash (tcp_sk_init); a negative
+        // tcp_ehash_entries means the namespace shares the global table.
+        let Some(default) = cx
+            .sysctl("net.ipv4.tcp_ehash_entries")
+            .map(|e| e.abs() / 2)
+            .filter(|d| *d > 0)
+        else {
+            return Vec::new();
+        };
+        let explanation = "Over tcp_max_tw_buckets new TIME_WAIT sockets are destroyed at once (TCPTimeWaitOverflow), which removes TIME_WAIT's protection against late duplicates. Lowering it to \"reduce TIME_WAIT\" trades a harmless count for that risk; the kernel documentation says it must not be lowered artificially.".to_string();
+        let mut out = Vec::new();
+        for s in cx
+            .files
+            .iter()
+            .filter(|s| s.key == KEY && s.value.trim().parse::<i64>().is_ok_and(|v| v < default))
+        {
+            out.push(
+                Finding::new(
+                    DOC.id,
+                    Severity::Warning,
+                    s.location(),
+                    format!(
+                        "{} lowers {KEY} to {} (default here {default})",
+                        s.location(),
+                        s.value
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("file", s.file.display().to_string())
+                        .with("line", s.line)
+                        .with("value", s.value.clone())
+                        .with("default", default),
+                )
+                .explain(explanation.clone())
+                .remedy(format!("Delete line {} of {}.", s.line, s.file.display()))
+                .with_recommend(Recommendation {
+                    key: KEY.into(),
+                    value: Some(default.to_string()),
+                    location: Some(s.location()),
+                }),
+            );
+        }
+        if let Some(v) = cx.sysctl(KEY).filter(|v| *v < default) {
+            out.push(
+                Finding::new(
+                    DOC.id,
+                    Severity::Warning,
+                    KEY.into(),
+                    format!("{KEY} = {v}, below its default {default}"),
+                )
+                .evidence(Evidence::default().with(KEY, v).with("default", default))
+                .explain(explanation)
+                .remedy(format!(
+                    "sysctl -w {KEY}={default}, and remove the setting that lowered it."
+                ))
+                .with_recommend(Recommendation {
+                    key: KEY.into(),
+                    value: Some(default.to_string()),
+                    location: None,
+                }),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,42 @@
+//! A narrow ip_local_port_range.
+
+use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+
+pub static DOC: RuleDoc = RuleDoc {
+    id: "sysctl-port-range",
+    trigger: "net.ipv4.ip_local_port_range is narrower than the default 32768-60999 (28,232 ports): fewer outgoing connections per upstream.",
+    thresholds: "warning under 10,000 ports; info under the default",
+    remedy: "Widen it (the default, or e.g. 10000-65000 with service ports in ip_local_reserved_ports).",
+};
+
+pub struct Rule;
+
+const KEY: &str = "net.ipv4.ip_local_port_range";
+const DEFAULT_PORTS: u32 = 60999 - 32768 + 1;
+
+impl crate::diagnose::Rule for Rule {
+    fn doc(&self) -> &'static RuleDoc {
+        &DOC
+    }
+
+    fn check(&self, cx: &Context) -> Vec<Finding> {
+        let Some((lo, hi)) = cx.host.local_port_range() else {
+            return Vec::new();
+        };
+        let ports = u32::from(hi).saturating_sub(u32::from(lo)) + 1;
+        let severity = if ports < 10_000 {
+            Severity::Warning
+        } else if ports < DEFAULT_PORTS {
+            Severity::Info
+        } else {
+            return Vec::new();
+        };
+        vec![
+            Finding::new(DOC.id, severity, KEY.into(), format!("{KEY} = {lo} {hi}: {ports} ephemeral ports (default {DEFAULT_PORTS})"))
+                .evidence(Evidence::default().with("low", lo).with("high", hi).with("ports", ports).with("sustainable_new_connections_per_s_per_upstream", (f64::from(ports) / 60.0).round()))
+                .explain(format!("Each (local IP, remote IP, remote port) can have at most {ports} connections at once, TIME_WAIT included, which sustains about {:.0} new connections per second to one upstream.", f64::from(ports) / 60.0))
+                .remedy("Widen the range: net.ipv4.ip_local_port_range = 32768 60999 (the default) or wider, keeping listening ports out of it with net.ipv4.ip_local_reserved_ports.".into())
+                .with_recommend(Recommendation { key: KEY.into(), value: Some("32768 60999".into()), location: None }),
+        ]
+    }
+}

@@ -1,0 +1,48 @@
+//! tcp_tw_reuse=1 on a host that only serves: it does nothing there.
+
+use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::model::TcpState;
+use std::collections::HashSet;
+
+pub static DOC: RuleDoc = RuleDoc {
+    id: "sysctl-tw-reuse-inbound",
+    trigger: "net.ipv4.tcp_tw_reuse=1 while this namespace only accepts connections (no outgoing ones seen): tcp_tw_reuse applies only to connect().",
+    thresholds: "info",
+    remedy: "Nothing to fix; know that it does not help a server's TIME_WAIT. It helps on the clients that connect out.",
+};
+
+pub struct Rule;
+
+impl crate::diagnose::Rule for Rule {
+    fn doc(&self) -> &'static RuleDoc {
+        &DOC
+    }
+
+    fn check(&self, cx: &Context) -> Vec<Finding> {
+        if cx.sysctl("net.ipv4.tcp_tw_reuse") != Some(1) {
+            return Vec::new();
+        }
+        let listening: HashSet<u16> = cx
+            .rows_in(TcpState::Listen)
+            .map(|r| r.socket.local.port)
+            .collect();
+        let connections: Vec<_> = cx
+            .rows
+            .iter()
+            .filter(|r| r.socket.state != TcpState::Listen)
+            .collect();
+        let outgoing = connections
+            .iter()
+            .filter(|r| !listening.contains(&r.socket.local.port))
+            .count();
+        if listening.is_empty() || connections.is_empty() || outgoing > 0 {
+            return Vec::new();
+        }
+        vec![
+            Finding::new(DOC.id, Severity::Info, "net.ipv4.tcp_tw_reuse".into(), format!("tcp_tw_reuse=1 on a host that only serves: its {} connections are all incoming", connections.len()))
+                .evidence(Evidence::default().with("tcp_tw_reuse", 1).with("incoming_connections", connections.len() as u64).with("outgoing_connections", 0))
+                .explain("tcp_tw_reuse lets connect() reuse a local port still in TIME_WAIT toward the same peer. It is consulted only for outgoing connections; incoming ones (and the TIME_WAIT a server collects on its listening port) are unaffected.".into())
+                .remedy("No change needed here. For a server's TIME_WAIT see time-wait-server-close; set tcp_tw_reuse=1 on the clients that run out of ports.".into()),
+        ]
+    }
+}

@@ -1,0 +1,62 @@
+//! Many outbound TIME_WAIT toward one upstream: a client that opens a new
+//! connection per request and closes first.
+
+use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::listing::Side;
+use crate::model::{Endpoint, TcpState};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub static DOC: RuleDoc = RuleDoc {
+    id: "time-wait-client-churn",
+    trigger: "Outbound TIME_WAIT (ephemeral local port) toward one remote ip:port: this host opens a connection per request and closes first. Names the processes that now talk to that upstream as the likely owners.",
+    thresholds: "info from --time-wait-info 100 per upstream; warning at --time-wait-churn 1000",
+    remedy: "Reuse connections to the upstream (keep-alive, pools). For nginx: keepalive in the upstream block, proxy_http_version 1.1 and proxy_set_header Connection \"\".",
+};
+
+pub struct Rule;
+
+impl crate::diagnose::Rule for Rule {
+    fn doc(&self) -> &'static RuleDoc {
+        &DOC
+    }
+
+    fn check(&self, cx: &Context) -> Vec<Finding> {
+        let mut by_remote: BTreeMap<Endpoint, (u64, BTreeSet<u32>)> = BTreeMap::new();
+        for r in cx
+            .rows_in(TcpState::TimeWait)
+            .filter(|r| r.side == Some(Side::Outbound))
+        {
+            let e = by_remote.entry(r.socket.remote).or_default();
+            e.0 += 1;
+            e.1.extend(r.likely_owners.iter().copied());
+        }
+        let th = cx.thresholds;
+        by_remote
+            .into_iter()
+            .filter(|(_, (n, _))| *n >= th.time_wait_info)
+            .map(|(remote, (n, pids))| {
+                let severity = if n >= th.time_wait_churn { Severity::Warning } else { Severity::Info };
+                let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
+                let nginx = pids.iter().any(|p| cx.process(*p).is_some_and(|p| p.comm.starts_with("nginx")));
+                let likely = if who.is_empty() { "owner unknown: no process holds a connection to it now".to_string() } else { format!("likely {}", who.join(", ")) };
+                let mut remedy = format!("Reuse connections to {remote} instead of opening one per request: HTTP keep-alive or a connection pool in the client. This also keeps ephemeral ports free (see port-exhaustion).");
+                if nginx {
+                    remedy.push_str(" nginx: in the upstream block add `keepalive 32;`, and in the location `proxy_http_version 1.1;` and `proxy_set_header Connection \"\";` (nginx otherwise opens a new upstream connection per request).");
+                }
+                Finding::new(DOC.id, severity, remote.to_string(), format!("{n} outbound TIME_WAIT toward {remote}: a new connection per request ({likely})"))
+                    .evidence(
+                        Evidence::default()
+                            .with("time_wait", n)
+                            .with("remote", remote.to_string())
+                            .with("likely_owners", who.join(", "))
+                            .with("new_connections_per_s", (n as f64 / 60.0).round()),
+                    )
+                    .explain(format!(
+                        "This host closed these connections to {remote} first, as a client, so each left a TIME_WAIT for 60 s on an ephemeral port: about {:.0} new connections per second. The likely owners are the processes holding connections to {remote} now (no process owns a TIME_WAIT).",
+                        n as f64 / 60.0
+                    ))
+                    .remedy(remedy)
+            })
+            .collect()
+    }
+}

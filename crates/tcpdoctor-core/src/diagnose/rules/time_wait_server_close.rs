@@ -1,0 +1,61 @@
+//! TIME_WAIT on a listening port: this host closes first as a server.
+
+use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity, human_bytes};
+use crate::listing::Side;
+use crate::model::TcpState;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub static DOC: RuleDoc = RuleDoc {
+    id: "time-wait-server-close",
+    trigger: "TIME_WAIT sockets whose local port is a listening port: this host closed those connections first, as a server (Connection: close, HTTP/1.0, idle timeouts). Names the listener's process as the likely closer.",
+    thresholds: "info from --time-wait-info 100 per port; it stays info: by itself it harms nothing (see tw-bucket-overflow for the limit)",
+    remedy: "Usually nothing: each costs ~168 bytes for 60 s. To avoid them, keep connections alive or let clients close first. Lowering tcp_fin_timeout does not shorten TIME_WAIT; tcp_tw_recycle is gone.",
+};
+
+pub struct Rule;
+
+/// Bytes a TIME_WAIT socket costs the kernel (knowledge.md).
+pub const TIME_WAIT_BYTES: f64 = 168.0;
+
+impl crate::diagnose::Rule for Rule {
+    fn doc(&self) -> &'static RuleDoc {
+        &DOC
+    }
+
+    fn check(&self, cx: &Context) -> Vec<Finding> {
+        let mut by_port: BTreeMap<u16, (u64, BTreeSet<u32>)> = BTreeMap::new();
+        for r in cx
+            .rows_in(TcpState::TimeWait)
+            .filter(|r| r.side == Some(Side::Inbound))
+        {
+            let e = by_port.entry(r.socket.local.port).or_default();
+            e.0 += 1;
+            e.1.extend(r.likely_owners.iter().copied());
+        }
+        let max_tw = cx.sysctl("net.ipv4.tcp_max_tw_buckets");
+        by_port
+            .into_iter()
+            .filter(|(_, (n, _))| *n >= cx.thresholds.time_wait_info)
+            .map(|(port, (n, pids))| {
+                let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
+                let likely = if who.is_empty() { "an unknown process".to_string() } else { format!("likely {}", who.join(", ")) };
+                Finding::new(DOC.id, Severity::Info, format!("port {port}"), format!("{n} TIME_WAIT on listening port {port}: this host closes first as a server ({likely})"))
+                    .evidence(
+                        Evidence::default()
+                            .with("time_wait", n)
+                            .with("listening_port", port)
+                            .with("likely_owners", who.join(", "))
+                            .with("kernel_memory", human_bytes(n as f64 * TIME_WAIT_BYTES))
+                            .with("tcp_max_tw_buckets", max_tw)
+                            .with("new_connections_per_s", (n as f64 / 60.0).round()),
+                    )
+                    .explain(format!(
+                        "TIME_WAIT belongs to whoever closes first; here it is the server on port {port}, so every connection it closes stays 60 s in TIME_WAIT on its side (about {:.0} closed per second). On the server side this is harmless: it uses no ephemeral port, no file descriptor and ~{} of memory in all. It only matters near tcp_max_tw_buckets.",
+                        n as f64 / 60.0,
+                        human_bytes(n as f64 * TIME_WAIT_BYTES)
+                    ))
+                    .remedy("Nothing is needed for the count alone. If it should go: let clients keep connections alive (HTTP/1.1 keep-alive, longer keepalive timeouts) or close first. Do not lower tcp_fin_timeout (it does not shorten TIME_WAIT) or look for tcp_tw_recycle (removed in Linux 4.12; it broke clients behind NAT); tcp_tw_reuse only helps outgoing connections.".into())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,102 @@
+//! `tcpdoctor diagnose` and `tcpdoctor sysctl` as text, and the sysctl.d
+//! snippet of `sysctl --emit`.
+
+use super::lab::wrap;
+use crate::diagnose::{Diagnosis, Finding, Severity};
+use std::io::{self, Write};
+
+fn label(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRITICAL",
+        Severity::Warning => "WARNING ",
+        Severity::Info => "info    ",
+    }
+}
+
+fn evidence_line(f: &Finding) -> String {
+    f.evidence
+        .0
+        .iter()
+        .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// Findings by severity, each with evidence, explanation and remedy, then
+/// the verdict.
+pub fn text(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
+    let ns = d.summary.namespaces.join(", ");
+    writeln!(
+        out,
+        "tcpdoctor diagnose: {ns}: {} finding(s)",
+        d.findings.len()
+    )?;
+    for f in &d.findings {
+        writeln!(out)?;
+        let where_ = f
+            .netns
+            .as_ref()
+            .map_or(String::new(), |n| format!("  [{n}]"));
+        writeln!(out, "{} {}  {}{where_}", label(f.severity), f.id, f.title)?;
+        writeln!(out, "  evidence:")?;
+        wrap(&evidence_line(f), 74, "    ", out)?;
+        writeln!(out, "  explanation:")?;
+        wrap(&f.explanation, 74, "    ", out)?;
+        writeln!(out, "  remedy:")?;
+        wrap(&f.remedy, 74, "    ", out)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "verdict: {}", d.summary.verdict)?;
+    Ok(())
+}
+
+/// A commented sysctl.d snippet with the changes the sysctl findings
+/// recommend. tcpdoctor never applies it.
+pub fn emit(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "# /etc/sysctl.d/90-tcpdoctor.conf, suggested by `tcpdoctor sysctl --emit`."
+    )?;
+    writeln!(
+        out,
+        "# Review it, then apply with `sysctl --system`; tcpdoctor changes nothing itself."
+    )?;
+    let mut any = false;
+    let mut seen = std::collections::BTreeSet::new();
+    for f in d.findings.iter().filter(|f| f.recommend.is_some()) {
+        let Some(r) = &f.recommend else { continue };
+        writeln!(out, "#")?;
+        writeln!(out, "# {}: {}", f.id, f.title)?;
+        match (&r.value, &r.location) {
+            (None, Some(loc)) => writeln!(
+                out,
+                "# -> delete the line at {loc} ({} must not be set)",
+                r.key
+            )?,
+            (Some(v), loc) => {
+                if let Some(loc) = loc {
+                    writeln!(
+                        out,
+                        "# -> {loc} sets it now; delete that line too, or this file wins only if it sorts later"
+                    )?;
+                }
+                if seen.insert(r.key.clone()) {
+                    writeln!(out, "{} = {v}", r.key)?;
+                }
+            }
+            (None, None) => writeln!(out, "# -> unset {}", r.key)?,
+        }
+        any = true;
+    }
+    if !any {
+        writeln!(
+            out,
+            "#\n# Nothing to change: the audit found no setting to recommend against."
+        )?;
+    }
+    Ok(())
+}
