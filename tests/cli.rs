@@ -401,3 +401,145 @@ fn census_of_every_namespace_and_a_missing_one() {
     })
     .expect("namespace");
 }
+
+#[test]
+fn sysctl_audit_of_a_file_names_file_and_line_and_emits_a_snippet() {
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-sysctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let f = dir.join("99-blog-advice.conf");
+    std::fs::write(&f, "# copied from a blog\nnet.ipv4.tcp_tw_recycle = 1\nnet.ipv4.tcp_fin_timeout = 15\nnet.ipv4.tcp_tw_reuse = 1\n").expect("write");
+    let file = f.to_str().expect("utf-8");
+    let o = run(&["sysctl", "--sysctl-file", file, "--json"]);
+    assert_eq!(o.status.code(), Some(1), "warnings: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"sysctl-tw-recycle") && ids.contains(&"sysctl-fin-timeout"),
+        "{ids:?}"
+    );
+    let recycle = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "sysctl-tw-recycle")
+        .expect("finding");
+    assert_eq!(recycle["subject"], format!("{file}:2"));
+    for key in [
+        "id",
+        "severity",
+        "title",
+        "subject",
+        "evidence",
+        "explanation",
+        "remedy",
+    ] {
+        assert!(recycle.get(key).is_some(), "{key}");
+    }
+    let o = run(&["sysctl", "--sysctl-file", file, "--emit"]);
+    let snippet = stdout(&o);
+    assert!(
+        snippet.contains("net.ipv4.tcp_fin_timeout = 60"),
+        "{snippet}"
+    );
+    assert!(
+        snippet.contains(&format!("delete the line at {file}:2")),
+        "{snippet}"
+    );
+    assert!(
+        !snippet.contains("tcp_tw_recycle = "),
+        "never recommend tcp_tw_recycle: {snippet}"
+    );
+    // A malformed line: file, line and what was expected; exit 3.
+    std::fs::write(&f, "net.ipv4.tcp_tw_reuse 1\n").expect("write");
+    let o = run(&["sysctl", "--sysctl-file", file]);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains(&format!("{file}:1: expected 'key = value'")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn explain_knows_states_findings_and_sysctls() {
+    let o = run(&["explain", "time-wait"]);
+    assert!(o.status.success());
+    let t = stdout(&o);
+    assert!(t.contains("> ") && t.contains("[TIME_WAIT]"), "{t}");
+    assert!(t.contains("60 s"));
+    assert!(stdout(&run(&["explain", "close-wait-leak"])).contains("When it fires"));
+    assert!(stdout(&run(&["explain", "tcp_fin_timeout"])).contains("does NOT change TIME_WAIT"));
+    let o = run(&["explain", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("states:"));
+}
+
+#[test]
+fn diagnose_json_and_exit_codes_follow_nagios() {
+    if skip_without_root("diagnose_json") {
+        return;
+    }
+    run_in_private_netns(|| {
+        let empty =
+            std::env::temp_dir().join(format!("tcpdoctor-empty-{}.conf", std::process::id()));
+        std::fs::write(&empty, "").expect("write");
+        let file = empty.to_str().expect("utf-8").to_string();
+        let healthy = tcpdoctor_core::lab::states::build_established(9500, 5).expect("builds");
+        settle(healthy.total());
+        let o = run(&[
+            "diagnose",
+            "--interval",
+            "0",
+            "--json",
+            "--sysctl-file",
+            &file,
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        assert!(
+            v["findings"].is_array() && v["summary"]["verdict"].is_string(),
+            "{v}"
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "a few established connections are healthy: {v}"
+        );
+        // Every state at once includes a listener with a full accept queue
+        // (backlog 0, one connection waiting): a warning, exit 1.
+        let pop = build_every_state(9510, 1).expect("builds");
+        settle(healthy.total() + pop.total());
+        let o = run(&[
+            "diagnose",
+            "--interval",
+            "0",
+            "--json",
+            "--sysctl-file",
+            &file,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        let full = v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["id"] == "accept-queue-overflow")
+            .expect("the full queue is found");
+        assert_eq!(full["subject"], "127.0.0.1:9511");
+        assert!(
+            full["title"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("pid {}", std::process::id()))),
+            "names the listener's process: {full}"
+        );
+        let o = run(&["diagnose", "--interval", "0", "--sysctl-file", &file]);
+        assert!(stdout(&o).contains("verdict: WARNING"), "{}", stdout(&o));
+        std::fs::remove_file(&empty).expect("cleanup");
+    })
+    .expect("namespace");
+}

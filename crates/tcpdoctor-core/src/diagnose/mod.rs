@@ -311,3 +311,22 @@ pub fn human_bytes(b: f64) -> String {
         format!("{b:.0} B")
     }
 }
+
+/// docs/rules.md, generated from the registry (a test keeps the file in
+/// step: TCPDOCTOR_BLESS=1 rewrites it).
+pub fn rules_markdown() -> String {
+    let mut s = String::from(
+        "# Rules\n\nWhat `tcpdoctor diagnose` checks. Generated from the rule registry \
+         (`crates/tcpdoctor-core/src/diagnose/rules/`); `tcpdoctor explain ID` prints the same. \
+         Severities: info, warning, critical; exit status 0 (nothing above info), 1 (warning), \
+         2 (critical), 3 (could not run).\n",
+    );
+    for r in rules::ALL {
+        let d = r.doc();
+        s.push_str(&format!(
+            "\n## {}\n\n- Trigger: {}\n- Thresholds: {}\n- Remedy: {}\n",
+            d.id, d.trigger, d.thresholds, d.remedy
+        ));
+    }
+    s
+}

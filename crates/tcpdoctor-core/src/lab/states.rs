@@ -373,3 +373,23 @@ impl Population {
             .collect()
     }
 }
+
+/// `n` orphaned sockets: the server side writes more than the client will
+/// read and closes, so its FIN waits behind the data in FIN_WAIT1 with no
+/// process left (an orphan, counted against tcp_max_orphans).
+pub fn build_orphans(port: u16, n: u64) -> io::Result<Population> {
+    let mut p = Population::new();
+    let a = addr("127.0.0.1", port)?;
+    let l = listener(a, 4096)?;
+    p.add(TcpState::Listen, 1);
+    for _ in 0..n {
+        let (c, s) = pair(&l, a, Some(4096))?;
+        stuff(&s)?;
+        drop(s);
+        p.keep(c);
+    }
+    p.add(TcpState::Established, n);
+    p.add(TcpState::FinWait1, n);
+    p.keep(l);
+    Ok(p)
+}

@@ -20,7 +20,19 @@ impl crate::diagnose::Rule for Rule {
         let Some(ss) = cx.host.sockstat else {
             return Vec::new();
         };
-        let max = cx.sysctl("net.ipv4.tcp_max_orphans").unwrap_or(0);
+        // tcp_max_orphans is global: only the host's own namespace shows it.
+        // Elsewhere assume the kernel's default, half the global established
+        // hash (tcp_init), which tcp_ehash_entries shows as a negative number
+        // in a namespace that shares it.
+        let live = cx.sysctl("net.ipv4.tcp_max_orphans");
+        let assumed = live.is_none();
+        let max = live
+            .or_else(|| {
+                cx.sysctl("net.ipv4.tcp_ehash_entries")
+                    .filter(|e| *e < 0)
+                    .map(|e| -e / 2)
+            })
+            .unwrap_or(0);
         let ratio = if max > 0 {
             ss.orphan as f64 / max as f64
         } else {
@@ -36,7 +48,7 @@ impl crate::diagnose::Rule for Rule {
         };
         vec![
             Finding::new(DOC.id, severity, "net.ipv4.tcp_max_orphans".into(), format!("{} orphaned sockets against tcp_max_orphans {max} ({:.0}%); TCPAbortOnMemory +{aborts}", ss.orphan, ratio * 100.0))
-                .evidence(Evidence::default().with("orphans", ss.orphan).with("tcp_max_orphans", max).with("ratio", (ratio * 1000.0).round() / 1000.0).with("abort_on_memory_in_interval", aborts))
+                .evidence(Evidence::default().with("orphans", ss.orphan).with("tcp_max_orphans", max).with("ratio", (ratio * 1000.0).round() / 1000.0).with("abort_on_memory_in_interval", aborts).with("tcp_max_orphans_assumed_default", assumed))
                 .explain("An orphan is a socket its process has closed while TCP still finishes the close (FIN_WAIT1, FIN_WAIT2, LAST_ACK, CLOSING). Over tcp_max_orphans, or short of tcp_mem, the kernel resets orphans at once (TCPAbortOnMemory) and logs \"too many orphaned sockets\"; each orphan can pin up to ~64 KB of unswappable memory.".into())
                 .remedy("Find where closes stall: tcpdoctor census (FIN_WAIT1 means peers that do not ACK or read; LAST_ACK peers that vanished). Raise tcp_max_orphans only with the memory to back it.".into()),
         ]

@@ -46,3 +46,75 @@ impl crate::diagnose::Rule for Rule {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::netns::NetnsInfo;
+    use crate::collect::owners::OwnerIndex;
+    use crate::diagnose::{Rule as _, Thresholds};
+    use crate::listing::{RowFilter, build_rows};
+    use crate::model::{Endpoint, HostInfo, Socket};
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    // Incoming connections need a second host; this rule is checked on
+    // sockets as a server's namespace shows them.
+    fn ep(a: u8, port: u16) -> Endpoint {
+        Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, a)), port)
+    }
+
+    fn findings(sockets: Vec<Socket>, reuse: &str) -> Vec<Finding> {
+        let mut host = HostInfo::default();
+        host.sysctls
+            .insert("net.ipv4.tcp_tw_reuse".into(), reuse.into());
+        let ns = NetnsInfo {
+            inode: 1,
+            name: None,
+            pid: None,
+            comm: None,
+            cgroup: None,
+            current: true,
+            path: "/x".into(),
+        };
+        let owners = OwnerIndex::default();
+        let rows = build_rows(sockets, Some(&owners), None, &RowFilter::default());
+        let th = Thresholds::default();
+        let before = BTreeMap::new();
+        let cx = Context {
+            netns: &ns,
+            rows: &rows,
+            owners: &owners,
+            host: &host,
+            tcp_ext_before: &before,
+            interval_s: 1.0,
+            thresholds: &th,
+            files: &[],
+        };
+        Rule.check(&cx)
+    }
+
+    #[test]
+    fn fires_only_for_a_host_that_only_serves_with_reuse_on() {
+        let server_only = vec![
+            Socket::new(TcpState::Listen, ep(1, 443), Endpoint::UNSPECIFIED_V4),
+            Socket::new(TcpState::Established, ep(1, 443), ep(2, 50000)),
+            Socket::new(TcpState::TimeWait, ep(1, 443), ep(3, 50001)),
+        ];
+        assert_eq!(findings(server_only.clone(), "1").len(), 1);
+        assert!(
+            findings(server_only.clone(), "2").is_empty(),
+            "2 is the default, loopback only"
+        );
+        let mut with_client = server_only;
+        with_client.push(Socket::new(
+            TcpState::Established,
+            ep(1, 40000),
+            ep(9, 5432),
+        ));
+        assert!(
+            findings(with_client, "1").is_empty(),
+            "it helps the outgoing connection"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Diagnose rules against the real kernel, in private namespaces, for the
+//! rules the lab scenarios do not cover (tests/lab.rs covers those).
+//! Needs root; skipped otherwise.
+
+mod support;
+
+use support::{converge, require_root};
+use tcpdoctor_core::collect::ProcRoot;
+use tcpdoctor_core::collect::netns::NetnsSelector;
+use tcpdoctor_core::diagnose::{Diagnosis, Severity, Thresholds};
+use tcpdoctor_core::gather::{self, DiagnoseOptions};
+use tcpdoctor_core::lab::netns::{run_in_private_netns, set_netns_sysctl};
+use tcpdoctor_core::lab::states::{build_established, build_every_state, build_orphans};
+
+fn diagnose(thresholds: Thresholds) -> Diagnosis {
+    let opts = DiagnoseOptions {
+        thresholds,
+        interval: std::time::Duration::ZERO,
+        sysctl_files: Vec::new(),
+        ..DiagnoseOptions::default()
+    };
+    gather::diagnose(&ProcRoot::live(), &NetnsSelector::Current, &opts).expect("diagnoses")
+}
+
+fn severity_of(d: &Diagnosis, id: &str) -> Option<Severity> {
+    d.findings
+        .iter()
+        .filter(|f| f.id == id)
+        .map(|f| f.severity)
+        .max()
+}
+
+#[test]
+fn a_healthy_namespace_has_nothing_above_info() {
+    if !require_root("a_healthy_namespace") {
+        return;
+    }
+    run_in_private_netns(|| {
+        let pop = build_established(7950, 20).expect("builds");
+        converge(&pop.expected);
+        let d = diagnose(Thresholds::default());
+        assert_eq!(d.summary.exit_code(), 0, "{:#?}", d.findings);
+        assert!(d.findings.iter().all(|f| f.severity == Severity::Info));
+    })
+    .expect("namespace");
+}
+
+#[test]
+fn syn_backlog_and_syncookies_off_are_found() {
+    if !require_root("syn_backlog") {
+        return;
+    }
+    run_in_private_netns(|| {
+        // Two SYN_RECV request sockets (TCP_DEFER_ACCEPT) against a SYN
+        // backlog of 2, with syncookies off.
+        let pop = build_every_state(7960, 2).expect("builds");
+        converge(&pop.expected);
+        set_netns_sysctl("net.ipv4.tcp_max_syn_backlog", "2").expect("sysctl");
+        set_netns_sysctl("net.ipv4.tcp_syncookies", "0").expect("sysctl");
+        let d = diagnose(Thresholds::default());
+        assert_eq!(
+            severity_of(&d, "syn-backlog"),
+            Some(Severity::Warning),
+            "{:#?}",
+            d.findings
+        );
+        assert_eq!(
+            severity_of(&d, "sysctl-syncookies"),
+            Some(Severity::Warning)
+        );
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.id == "syn-backlog")
+            .expect("finding");
+        assert_eq!(f.evidence.get("syn_recv"), Some(&serde_json::json!(2.0)));
+        assert_eq!(d.summary.exit_code(), 1);
+    })
+    .expect("namespace");
+}
+
+#[test]
+fn tw_reuse_without_timestamps_and_a_lowered_fin_timeout_are_found() {
+    if !require_root("tw_reuse_without_timestamps") {
+        return;
+    }
+    run_in_private_netns(|| {
+        set_netns_sysctl("net.ipv4.tcp_tw_reuse", "1").expect("sysctl");
+        set_netns_sysctl("net.ipv4.tcp_timestamps", "0").expect("sysctl");
+        set_netns_sysctl("net.ipv4.tcp_fin_timeout", "10").expect("sysctl");
+        let d = diagnose(Thresholds::default());
+        assert_eq!(
+            severity_of(&d, "sysctl-tw-reuse-no-timestamps"),
+            Some(Severity::Warning),
+            "{:#?}",
+            d.findings
+        );
+        // Live only (no file asked for it): harmless, so info, but said.
+        assert_eq!(severity_of(&d, "sysctl-fin-timeout"), Some(Severity::Info));
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.id == "sysctl-fin-timeout")
+            .expect("finding");
+        assert!(f.explanation.contains("does not change TIME_WAIT"));
+    })
+    .expect("namespace");
+}
+
+#[test]
+fn orphans_are_counted_against_tcp_max_orphans() {
+    if !require_root("orphans_are_counted") {
+        return;
+    }
+    run_in_private_netns(|| {
+        let pop = build_orphans(7970, 4).expect("builds");
+        converge(&pop.expected);
+        // tcp_max_orphans is global and not ours to lower: lower the ratio.
+        let th = Thresholds {
+            orphan_warn: 1e-9,
+            ..Thresholds::default()
+        };
+        let d = diagnose(th);
+        assert_eq!(
+            severity_of(&d, "orphan-limit"),
+            Some(Severity::Warning),
+            "{:#?}",
+            d.findings
+        );
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.id == "orphan-limit")
+            .expect("finding");
+        assert!(
+            f.evidence
+                .get("orphans")
+                .and_then(|v| v.as_u64())
+                .is_some_and(|n| n >= 4)
+        );
+        // With the default threshold the same few orphans are nothing.
+        assert_eq!(
+            severity_of(&diagnose(Thresholds::default()), "orphan-limit"),
+            None
+        );
+    })
+    .expect("namespace");
+}
