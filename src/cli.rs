@@ -106,6 +106,19 @@ enum Command {
     /// applications hit, checks it, and cleans everything up (also on Ctrl-C
     /// or if a process dies). Needs root; exits 3 without it.
     Lab(LabArgs),
+    /// Analyze dumps from machines tcpdoctor cannot reach: `netstat -ant[p]`,
+    /// `ss -tan[p][oie]`, /proc/net/tcp{,6}, `STATE COUNT` lines of the awk
+    /// census, or a tcpdoctor snapshot (gzip too). `-` reads stdin.
+    ///
+    /// The format is detected (or forced with --format). It says what the
+    /// input cannot tell (no owners in plain netstat, no counters or sysctls
+    /// in any dump). A malformed line is an error naming file and line, or,
+    /// with --lenient, skipped and counted.
+    Analyze(AnalyzeArgs),
+    /// Write a snapshot of this host (sockets, owners, ages, counters,
+    /// sysctls, kernel, hostname, namespaces) to one file, gzip when it ends
+    /// in .gz, for `tcpdoctor analyze` elsewhere.
+    Snapshot(SnapshotArgs),
     /// Show the kernel release, socket totals, TCP counters, file-handle
     /// limits and the TCP sysctls of this network namespace.
     Host(HostArgs),
@@ -339,6 +352,88 @@ struct SysctlArgs {
     json: bool,
 }
 
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+enum ViewArg {
+    #[default]
+    Diagnose,
+    Census,
+    Sockets,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    Netstat,
+    Ss,
+    Proc,
+    Aggregate,
+    Snapshot,
+}
+
+#[derive(Args, Debug)]
+struct AnalyzeArgs {
+    /// Dump or snapshot files; `-` for stdin. Several are read as one host
+    /// (for example /proc/net/tcp and tcp6).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// What to show: diagnose (findings), census (counts per state) or
+    /// sockets (the listing).
+    #[arg(long, value_enum, default_value_t = ViewArg::Diagnose)]
+    view: ViewArg,
+
+    /// The input format, when detection is not wanted.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+
+    /// Skip malformed lines (and count them) instead of failing.
+    #[arg(long)]
+    lenient: bool,
+
+    /// Census view: also count per remote, local-port, local-ip or process.
+    #[arg(long, value_name = "KEY", value_parser = parse_group_by)]
+    by: Option<GroupBy>,
+
+    /// Census view with --by: groups per state.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+
+    /// Sockets view: only this state (repeatable).
+    #[arg(long = "state", short = 's', value_name = "STATE", value_parser = parse_state)]
+    states: Vec<TcpState>,
+
+    /// Sockets view: at most N sockets.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
+
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct SnapshotArgs {
+    /// The file to write; gzip-compressed when it ends in .gz.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+
+    /// Seconds between the two counter samples.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    interval: f64,
+
+    /// Which network namespaces: current (default), all, a name, a path or
+    /// a pid.
+    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    netns: NetnsSelector,
+
+    /// A sysctl.conf file to include (repeatable); default /etc/sysctl.d/*.conf
+    /// and /etc/sysctl.conf.
+    #[arg(long = "sysctl-file", value_name = "FILE")]
+    sysctl_files: Vec<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 struct LabArgs {
     #[command(subcommand)]
@@ -462,6 +557,8 @@ pub fn run() -> i32 {
         Some(Command::Diagnose(a)) => return diagnose(&root, &a),
         Some(Command::Sysctl(a)) => return sysctl(&root, &a),
         Some(Command::Explain { topic }) => return explain(&topic),
+        Some(Command::Analyze(a)) => return analyze(&a),
+        Some(Command::Snapshot(a)) => snapshot(&root, &a),
         Some(Command::Census(a)) => census(&root, &a),
         Some(Command::Sockets(a)) => sockets(&root, &a),
         Some(Command::Lab(a)) => return lab(&a),
@@ -764,6 +861,88 @@ fn sysctl(root: &ProcRoot, a: &SysctlArgs) -> i32 {
         Ok(()) => d.summary.exit_code(),
         Err(e) => fail(e),
     }
+}
+
+fn analyze(a: &AnalyzeArgs) -> i32 {
+    use tcpdoctor_core::offline::{Format, analyze};
+    let format = a.format.map(|f| match f {
+        FormatArg::Netstat => Format::Netstat,
+        FormatArg::Ss => Format::Ss,
+        FormatArg::Proc => Format::Proc,
+        FormatArg::Aggregate => Format::Aggregate,
+        FormatArg::Snapshot => Format::Snapshot,
+    });
+    let result = (|| -> Result<i32> {
+        let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+        let code = match a.view {
+            ViewArg::Census => {
+                let (r, _) = analyze::census(&a.files, format, a.lenient, a.by, a.top)?;
+                if a.json {
+                    render::json(&r, &mut out)?;
+                } else {
+                    print_notes(&r.notes);
+                    render::census::text(&r, &mut out)?;
+                }
+                0
+            }
+            ViewArg::Sockets => {
+                let (snap, _) = analyze::snapshot(&a.files, format, a.lenient)?;
+                let filter = RowFilter {
+                    states: (!a.states.is_empty()).then(|| a.states.iter().copied().collect()),
+                    ..RowFilter::default()
+                };
+                let mut l = analyze::listing(&snap, &filter);
+                if let Some(n) = a.limit {
+                    l.rows.truncate(n);
+                }
+                print_notes(&l.notes);
+                if a.json {
+                    render::sockets::json(&l, false, &mut out)?;
+                } else {
+                    render::sockets::text(&l, false, &mut out)?;
+                }
+                0
+            }
+            ViewArg::Diagnose => {
+                let (snap, _) = analyze::snapshot(&a.files, format, a.lenient)?;
+                let d = gather::diagnose_snapshot(&snap, &a.thresholds.thresholds(), None);
+                print_notes(&d.summary.notes);
+                if a.json {
+                    render::json(&d, &mut out)?;
+                } else {
+                    render::diagnose::text(&d, &mut out)?;
+                }
+                d.summary.exit_code()
+            }
+        };
+        out.flush()?;
+        Ok(code)
+    })();
+    match result {
+        Ok(code) => code,
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn snapshot(root: &ProcRoot, a: &SnapshotArgs) -> Result<()> {
+    let opts = diagnose_options(&a.sysctl_files, Thresholds::default(), a.interval);
+    let snap = gather::snapshot(root, &a.netns, &opts).context("taking the snapshot")?;
+    snap.write(&a.output)?;
+    let sockets: usize = snap.namespaces.iter().map(|n| n.sockets.len()).sum();
+    eprintln!(
+        "wrote {}: {} socket(s) in {} namespace(s), {} owning process(es)",
+        a.output.display(),
+        sockets,
+        snap.namespaces.len(),
+        snap.processes.len()
+    );
+    Ok(())
 }
 
 fn explain(topic: &str) -> i32 {

@@ -8,7 +8,7 @@ use crate::collect::{self, CollectReport, ProcRoot, SocketQuery, SourceChoice};
 use crate::error::{Error, Result};
 use crate::listing::{self, RowFilter, SocketRow};
 use crate::model::{Process, Socket, StateSet, TcpState};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// The sockets of one namespace.
 pub struct NsSockets {
@@ -363,15 +363,18 @@ impl Default for DiagnoseOptions {
     }
 }
 
-/// Collects a snapshot of every namespace of `sel` (sockets with owners and
-/// ages, counters twice `interval` apart, sysctls) and runs the rules.
-pub fn diagnose(
+/// Collects a snapshot of every namespace of `sel`: sockets with owners
+/// and ages, counters twice `interval` apart, sysctls, and the sysctl.conf
+/// settings. `diagnose_snapshot` runs the rules on it; `tcpdoctor snapshot`
+/// writes it to a file.
+pub fn snapshot(
     root: &ProcRoot,
     sel: &NetnsSelector,
     opts: &DiagnoseOptions,
-) -> Result<crate::diagnose::Diagnosis> {
-    use crate::diagnose::{Context, Diagnosis, Summary, run_rules, sysctl_files};
-    let (files, mut notes) = sysctl_files::read_all(&opts.sysctl_files, opts.files_explicit)?;
+) -> Result<crate::offline::snapshot::SnapshotFile> {
+    use crate::offline::snapshot::{NsSnapshot, SnapshotFile, VERSION};
+    let (files, mut notes) =
+        crate::diagnose::sysctl_files::read_all(&opts.sysctl_files, opts.files_explicit)?;
     let filter = RowFilter::default();
     let query = query_for(&filter, true, true);
     let wants_sockets = opts
@@ -398,12 +401,11 @@ pub fn diagnose(
     };
     notes.extend(more);
     let owners = owners.unwrap_or_default();
-    notes.extend(owners.hidden_note());
     // First counter sample, right after the sockets.
     let mut before = Vec::new();
     for ns in &per_ns {
         let sample = if opts.counters_from_zero {
-            std::collections::BTreeMap::new()
+            BTreeMap::new()
         } else {
             netns::run_in(&ns.netns, || collect::host::read_host_info(root).tcp_ext)?
         };
@@ -418,10 +420,8 @@ pub fn diagnose(
     } else {
         started.elapsed().as_secs_f64()
     };
-    let several = per_ns.len() > 1;
-    let labels: Vec<String> = per_ns.iter().map(|n| n.netns.label()).collect();
-    let mut findings = Vec::new();
-    for (ns, before) in per_ns.into_iter().zip(before) {
+    let mut namespaces = Vec::new();
+    for (ns, tcp_ext_before) in per_ns.into_iter().zip(before) {
         let host = netns::run_in(&ns.netns, || collect::host::read_host_info(root))?;
         notes.extend(
             host.notes
@@ -429,32 +429,102 @@ pub fn diagnose(
                 .map(|n| format!("{}: {n}", ns.netns.label())),
         );
         notes.extend(ns.collected.notes.iter().cloned());
-        let label = several.then(|| ns.netns.label());
+        // The path to enter it is a detail of this process, not data.
+        let netns = NetnsInfo {
+            path: std::path::PathBuf::new(),
+            ..ns.netns
+        };
+        namespaces.push(NsSnapshot {
+            netns,
+            sockets: ns.sockets,
+            host,
+            tcp_ext_before,
+        });
+    }
+    // Keep only the owners of sockets in the snapshot, and their processes.
+    let inodes: std::collections::HashSet<u64> = namespaces
+        .iter()
+        .flat_map(|n| n.sockets.iter().map(|s| s.inode))
+        .collect();
+    let mut owner_list: Vec<(u64, Vec<crate::model::FdRef>)> = owners
+        .by_inode
+        .iter()
+        .filter(|(ino, _)| inodes.contains(ino))
+        .map(|(ino, h)| (*ino, h.to_vec()))
+        .collect();
+    owner_list.sort_unstable_by_key(|(ino, _)| *ino);
+    let pids: std::collections::HashSet<u32> = owner_list
+        .iter()
+        .flat_map(|(_, h)| h.iter().map(|f| f.pid))
+        .collect();
+    let mut processes: Vec<crate::model::Process> = owners
+        .processes
+        .values()
+        .filter(|p| pids.contains(&p.pid))
+        .cloned()
+        .collect();
+    processes.sort_by_key(|p| p.pid);
+    Ok(SnapshotFile {
+        tcpdoctor_snapshot: VERSION,
+        hostname: std::fs::read_to_string(root.path("sys/kernel/hostname"))
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default(),
+        taken_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        interval_s,
+        namespaces,
+        owners: owner_list,
+        processes,
+        owners_denied: owners.denied,
+        owners_scanned: owners.scanned,
+        sysctl_settings: files,
+        notes,
+    })
+}
+
+/// Runs the rules on a snapshot, live or read back from a file.
+pub fn diagnose_snapshot(
+    snap: &crate::offline::snapshot::SnapshotFile,
+    thresholds: &crate::diagnose::Thresholds,
+    only: Option<&str>,
+) -> crate::diagnose::Diagnosis {
+    use crate::diagnose::{Context, Diagnosis, Summary, run_rules};
+    let owners = snap.owner_index();
+    let mut notes = snap.notes.clone();
+    notes.extend(owners.hidden_note());
+    let several = snap.namespaces.len() > 1;
+    let filter = RowFilter::default();
+    let mut findings = Vec::new();
+    for ns in &snap.namespaces {
         let rows = listing::build_rows(
-            ns.sockets,
+            ns.sockets.clone(),
             Some(&owners),
             several.then_some(ns.netns.inode),
             &filter,
         );
         // The sysctl files configure the host's own namespace: audit them
         // with the namespace tcpdoctor runs in.
-        let ns_files: &[crate::diagnose::SysctlSetting] =
-            if ns.netns.current { &files } else { &[] };
+        let files: &[crate::diagnose::SysctlSetting] = if ns.netns.current {
+            &snap.sysctl_settings
+        } else {
+            &[]
+        };
         let cx = Context {
             netns: &ns.netns,
             rows: &rows,
             owners: &owners,
-            host: &host,
-            tcp_ext_before: &before,
-            interval_s,
-            thresholds: &opts.thresholds,
-            files: ns_files,
+            host: &ns.host,
+            tcp_ext_before: &ns.tcp_ext_before,
+            interval_s: snap.interval_s,
+            thresholds,
+            files,
         };
         for mut f in run_rules(&cx) {
-            if opts.only.as_deref().is_some_and(|p| !f.id.starts_with(p)) {
+            if only.is_some_and(|p| !f.id.starts_with(p)) {
                 continue;
             }
-            f.netns = label.clone();
+            f.netns = several.then(|| ns.netns.label());
             findings.push(f);
         }
     }
@@ -464,6 +534,21 @@ pub fn diagnose(
             .then(a.id.cmp(b.id))
             .then(a.subject.cmp(&b.subject))
     });
+    let labels = snap.namespaces.iter().map(|n| n.netns.label()).collect();
     let summary = Summary::new(&findings, labels, notes);
-    Ok(Diagnosis { findings, summary })
+    Diagnosis { findings, summary }
+}
+
+/// Snapshot and rules in one: what `tcpdoctor diagnose` runs.
+pub fn diagnose(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    opts: &DiagnoseOptions,
+) -> Result<crate::diagnose::Diagnosis> {
+    let snap = snapshot(root, sel, opts)?;
+    Ok(diagnose_snapshot(
+        &snap,
+        &opts.thresholds,
+        opts.only.as_deref(),
+    ))
 }

@@ -12,6 +12,7 @@ pub mod gather;
 pub mod lab;
 pub mod listing;
 pub mod model;
+pub mod offline;
 pub mod render;
 
 pub use error::{Error, Result};

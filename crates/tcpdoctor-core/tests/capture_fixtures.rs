@@ -97,6 +97,17 @@ fn capture_every_state_fixtures() {
         write("ss-tanoie.txt", &run("ss", &["-tanoie"]));
         write("netstat-ant.txt", &run("netstat", &["-ant"]));
         write("netstat-antW.txt", &run("netstat", &["-antW"]));
+        write("netstat-antp.txt", &run("netstat", &["-antp"]));
+        write("ss-tanp.txt", &run("ss", &["-tanp"]));
+        write("ss-tanpoie.txt", &run("ss", &["-tanpoie"]));
+        let census = run(
+            "sh",
+            &[
+                "-c",
+                "netstat -n | awk '/^tcp/ {++S[$NF]} END {for(a in S) print a, S[a]}'",
+            ],
+        );
+        write("awk-census.txt", &census);
     })
     .expect("namespace");
 }

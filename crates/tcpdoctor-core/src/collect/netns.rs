@@ -9,7 +9,7 @@
 
 use super::ProcRoot;
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
@@ -20,7 +20,7 @@ use std::str::FromStr;
 pub const RUN_NETNS: &str = "/run/netns";
 
 /// One network namespace and how to name it to a person.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetnsInfo {
     /// The nsfs inode: `net:[INODE]`.
     pub inode: u64,
@@ -34,7 +34,7 @@ pub struct NetnsInfo {
     /// Whether tcpdoctor itself runs in it.
     pub current: bool,
     /// The file to open to enter it.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub path: PathBuf,
 }
 

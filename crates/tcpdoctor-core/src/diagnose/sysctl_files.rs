@@ -2,11 +2,11 @@
 //! file and line of each setting, for the audit.
 
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// One `key = value` line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysctlSetting {
     pub file: PathBuf,
     pub line: usize,

@@ -1,10 +1,10 @@
 //! Host-wide (per network namespace) facts: counters, sysctls, limits.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `/proc/net/sockstat` TCP line and `/proc/net/sockstat6` TCP6 line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sockstat {
     /// IPv4 TCP sockets in use (not TIME_WAIT).
     pub inuse: u64,
@@ -19,7 +19,7 @@ pub struct Sockstat {
 }
 
 /// `fs.file-nr`: allocated file handles, free ones, and `fs.file-max`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileNr {
     pub allocated: u64,
     pub free: u64,
@@ -28,7 +28,7 @@ pub struct FileNr {
 
 /// Everything tcpdoctor reads about the host besides its sockets. Every part
 /// may be missing: what could not be read is named in `notes`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostInfo {
     /// `uname -r`, from /proc/sys/kernel/osrelease.
     pub kernel_release: Option<String>,

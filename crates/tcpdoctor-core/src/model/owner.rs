@@ -1,16 +1,22 @@
 //! Who holds a socket: processes and their file descriptors.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One file descriptor that refers to a socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FdRef {
     pub pid: u32,
+    /// `FdRef::UNKNOWN_FD` when a dump named the process but not the fd
+    /// (netstat -p).
     pub fd: u32,
 }
 
+impl FdRef {
+    pub const UNKNOWN_FD: u32 = u32::MAX;
+}
+
 /// A process that holds sockets, with what matters for diagnosis.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
     pub pid: u32,
     /// /proc/PID/comm (at most 15 bytes, as the kernel keeps it).

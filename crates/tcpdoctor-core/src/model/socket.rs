@@ -35,6 +35,30 @@ impl fmt::Display for Endpoint {
     }
 }
 
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+    /// "1.2.3.4:80" or "[::1]:80".
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not ip:port or [ipv6]:port");
+        let (ip, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let ip = ip
+            .strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .unwrap_or(ip);
+        Ok(Endpoint::new(
+            ip.parse().map_err(|_| bad())?,
+            port.parse().map_err(|_| bad())?,
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl Serialize for Endpoint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -43,7 +67,7 @@ impl Serialize for Endpoint {
 
 /// The timer the kernel has armed on a socket (`idiag_timer`, or the `tr`
 /// column of /proc/net/tcp).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timer {
     None,
@@ -72,7 +96,7 @@ impl Timer {
 ///
 /// Older kernels send a shorter struct: fields past `len` bytes are zero,
 /// and `has_field` tells whether a field was really sent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TcpInfo {
     /// How many bytes of tcp_info the kernel sent.
     pub len: u16,
@@ -129,7 +153,7 @@ impl TcpInfo {
 }
 
 /// One TCP socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Socket {
     pub state: TcpState,
     pub local: Endpoint,

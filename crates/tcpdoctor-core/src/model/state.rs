@@ -103,9 +103,42 @@ impl TcpState {
     }
 }
 
+impl TcpState {
+    /// The exact netstat or ss spelling, without allocating: the hot path
+    /// of dump parsing. Other spellings go through `FromStr`.
+    pub fn from_exact_name(b: &[u8]) -> Option<TcpState> {
+        Some(match b {
+            b"ESTAB" | b"ESTABLISHED" => TcpState::Established,
+            b"TIME-WAIT" | b"TIME_WAIT" => TcpState::TimeWait,
+            b"LISTEN" => TcpState::Listen,
+            b"CLOSE-WAIT" | b"CLOSE_WAIT" => TcpState::CloseWait,
+            b"FIN-WAIT-2" | b"FIN_WAIT2" => TcpState::FinWait2,
+            b"FIN-WAIT-1" | b"FIN_WAIT1" => TcpState::FinWait1,
+            b"SYN-SENT" | b"SYN_SENT" => TcpState::SynSent,
+            b"SYN-RECV" | b"SYN_RECV" => TcpState::SynRecv,
+            b"LAST-ACK" | b"LAST_ACK" => TcpState::LastAck,
+            b"CLOSING" => TcpState::Closing,
+            b"UNCONN" | b"CLOSE" => TcpState::Close,
+            _ => return None,
+        })
+    }
+
+    /// Exact names fast, any other accepted spelling the slow way.
+    pub fn parse_name(s: &str) -> Option<TcpState> {
+        TcpState::from_exact_name(s.as_bytes()).or_else(|| s.parse().ok())
+    }
+}
+
 impl fmt::Display for TcpState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.netstat_name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TcpState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

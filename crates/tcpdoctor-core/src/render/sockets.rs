@@ -27,7 +27,10 @@ fn write_owner(out: &mut String, l: &Listing, r: &SocketRow) {
     if !r.owners.is_empty() {
         for (i, o) in r.owners.iter().enumerate() {
             let sep = if i > 0 { ", " } else { "" };
-            let _ = write!(out, "{sep}{}/{} fd {}", o.pid, comm(l, o.pid), o.fd);
+            let _ = write!(out, "{sep}{}/{}", o.pid, comm(l, o.pid));
+            if o.fd != crate::model::FdRef::UNKNOWN_FD {
+                let _ = write!(out, " fd {}", o.fd);
+            }
         }
         return;
     }
@@ -172,7 +175,8 @@ pub fn text(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
 struct OwnerJson<'a> {
     pid: u32,
     comm: &'a str,
-    fd: u32,
+    /// null when the source named no fd (netstat -p).
+    fd: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     process: Option<&'a Process>,
 }
@@ -224,7 +228,7 @@ pub fn json(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
                 .map(|o| OwnerJson {
                     pid: o.pid,
                     comm: comm(l, o.pid),
-                    fd: o.fd,
+                    fd: (o.fd != crate::model::FdRef::UNKNOWN_FD).then_some(o.fd),
                     process: if wide { l.process(o.pid) } else { None },
                 })
                 .collect(),

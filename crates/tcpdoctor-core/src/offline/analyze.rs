@@ -1,0 +1,286 @@
+//! `tcpdoctor analyze`: dumps and snapshots into the same census, listing
+//! and findings as live, as far as the data allows.
+
+use super::snapshot::{NsSnapshot, SnapshotFile, VERSION};
+use super::{DumpOwner, DumpReport, DumpSink, Format, limits_of, open, read_dump};
+use crate::census::{Census, CensusReport, GroupBy, GroupKey};
+use crate::collect::netns::NetnsInfo;
+use crate::collect::{CollectReport, SocketSink, SourceUsed};
+use crate::error::{Error, Result};
+use crate::listing::{self, RowFilter};
+use crate::model::{FdRef, HostInfo, Process, Socket, TcpState};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Streams into a census: no socket is kept.
+struct CensusSink<'a>(&'a mut Census);
+
+impl DumpSink for CensusSink<'_> {
+    fn socket(&mut self, s: &Socket, _: &[DumpOwner]) {
+        self.0.socket(s);
+    }
+    fn aggregate(&mut self, state: TcpState, count: u64) {
+        self.0.add_count(state, count);
+    }
+}
+
+/// Keeps sockets and owners, to build a snapshot.
+#[derive(Default)]
+struct SnapshotSink {
+    sockets: Vec<Socket>,
+    owners: Vec<(u64, Vec<FdRef>)>,
+    processes: BTreeMap<u32, Process>,
+    aggregates: bool,
+    next_inode: u64,
+}
+
+/// Inodes tcpdoctor makes up for dump lines that name owners but no inode
+/// (netstat -p), far above any real one, so owners attach the usual way.
+const SYNTHETIC_INODE_BASE: u64 = 1 << 48;
+
+impl DumpSink for SnapshotSink {
+    fn wants_owners(&self) -> bool {
+        true
+    }
+    fn socket(&mut self, s: &Socket, owners: &[DumpOwner]) {
+        let mut s = s.clone();
+        if !owners.is_empty() {
+            if s.inode == 0 {
+                self.next_inode += 1;
+                s.inode = SYNTHETIC_INODE_BASE + self.next_inode;
+            }
+            let fds = owners
+                .iter()
+                .map(|o| FdRef {
+                    pid: o.pid,
+                    fd: o.fd.unwrap_or(FdRef::UNKNOWN_FD),
+                })
+                .collect();
+            self.owners.push((s.inode, fds));
+            for o in owners {
+                self.processes.entry(o.pid).or_insert_with(|| Process {
+                    pid: o.pid,
+                    comm: o.comm.clone(),
+                    ..Process::default()
+                });
+            }
+        }
+        self.sockets.push(s);
+    }
+    fn aggregate(&mut self, _: TcpState, _: u64) {
+        self.aggregates = true;
+    }
+}
+
+fn notes_of(report: &DumpReport) -> Vec<String> {
+    let mut notes = report.notes.clone();
+    let mut formats = report.formats.clone();
+    formats.dedup();
+    for f in formats {
+        for n in limits_of(f, report) {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+    }
+    notes
+}
+
+/// The census of dumps (streamed) or snapshots.
+pub fn census(
+    paths: &[PathBuf],
+    format: Option<Format>,
+    lenient: bool,
+    by: Option<GroupBy>,
+    top: usize,
+) -> Result<(CensusReport, DumpReport)> {
+    if by == Some(GroupBy::Process) {
+        let (snap, report) = snapshot(paths, format, lenient)?;
+        return Ok((census_of_snapshot(&snap, by, top), report));
+    }
+    let mut c = Census::new(by);
+    let mut report = DumpReport::default();
+    for p in paths {
+        // Plain ss and netstat files without grouping: the parallel counter.
+        let fast = by.is_none() && p.as_path() != Path::new("-");
+        if fast
+            && let Some(f @ (Format::Ss | Format::Netstat)) =
+                format.or_else(|| super::detect_file(p))
+        {
+            let (counts, lines, skipped) = super::fast_census::census_file(p, f, lenient)?;
+            for s in TcpState::ALL {
+                c.add_count(s, counts[s.kernel_number() as usize]);
+            }
+            report.files.push(p.display().to_string());
+            report.formats.push(f);
+            report.lines += lines;
+            report.skipped += skipped;
+            if skipped > 0 {
+                report.notes.push(format!(
+                    "skipped {skipped} malformed line(s) (--lenient) in {}",
+                    p.display()
+                ));
+            }
+            continue;
+        }
+        let input = open(p)?;
+        let mut sink = CensusSink(&mut c);
+        if let Some(snap) = read_dump(p, input, format, lenient, &mut sink, &mut report)? {
+            for ns in &snap.namespaces {
+                for s in &ns.sockets {
+                    c.socket(s);
+                }
+            }
+        }
+    }
+    let notes = notes_of(&report);
+    let r = CensusReport::new(
+        &c,
+        top,
+        CollectReport {
+            source: SourceUsed::Proc,
+            notes,
+        },
+    );
+    Ok((r, report))
+}
+
+/// The census of a snapshot, by process when asked (owners come with it).
+pub fn census_of_snapshot(snap: &SnapshotFile, by: Option<GroupBy>, top: usize) -> CensusReport {
+    let mut c = Census::new(by);
+    let owners = snap.owner_index();
+    let mut shown = HashSet::new();
+    for ns in &snap.namespaces {
+        if by == Some(GroupBy::Process) {
+            for row in listing::build_rows(
+                ns.sockets.clone(),
+                Some(&owners),
+                None,
+                &RowFilter::default(),
+            ) {
+                let key = match (row.owners.first(), row.likely_owners.first()) {
+                    (Some(o), _) => GroupKey::Process(o.pid),
+                    (None, Some(p)) => GroupKey::LikelyProcess(*p),
+                    _ => GroupKey::NoOwner,
+                };
+                if let GroupKey::Process(p) | GroupKey::LikelyProcess(p) = key {
+                    shown.insert(p);
+                }
+                c.add_keyed(row.socket.state, key);
+            }
+        } else {
+            for s in &ns.sockets {
+                c.socket(s);
+            }
+        }
+    }
+    let mut r = CensusReport::new(
+        &c,
+        top,
+        CollectReport {
+            source: SourceUsed::Proc,
+            notes: snap.notes.clone(),
+        },
+    );
+    let mut procs: Vec<Process> = snap
+        .processes
+        .iter()
+        .filter(|p| shown.contains(&p.pid))
+        .cloned()
+        .collect();
+    procs.sort_by_key(|p| p.pid);
+    r.processes = procs;
+    r
+}
+
+/// Reads dumps into one snapshot (or returns the snapshot a file holds).
+pub fn snapshot(
+    paths: &[PathBuf],
+    format: Option<Format>,
+    lenient: bool,
+) -> Result<(SnapshotFile, DumpReport)> {
+    let mut sink = SnapshotSink::default();
+    let mut report = DumpReport::default();
+    let mut snaps = Vec::new();
+    for p in paths {
+        let input = open(p)?;
+        if let Some(snap) = read_dump(p, input, format, lenient, &mut sink, &mut report)? {
+            snaps.push(snap);
+        }
+    }
+    if sink.aggregates {
+        return Err(Error::parse(
+            Path::new(report.files.first().map_or("input", |f| f.as_str())),
+            1,
+            "sockets: aggregated 'STATE COUNT' lines only make a census (--view census)",
+            "aggregated counts",
+        ));
+    }
+    if !snaps.is_empty() {
+        if snaps.len() > 1 || !sink.sockets.is_empty() {
+            return Err(Error::parse(
+                Path::new(report.files.last().map_or("input", |f| f.as_str())),
+                1,
+                "one snapshot per run, not mixed with dumps",
+                "a second input",
+            ));
+        }
+        return Ok((snaps.remove(0), report));
+    }
+    let mut host = HostInfo::default();
+    // A dump has no sysctls: assume the kernel's default port range so that
+    // port exhaustion can still be judged, and say so.
+    host.sysctls
+        .insert("net.ipv4.ip_local_port_range".into(), "32768 60999".into());
+    let notes = notes_of(&report);
+    let netns = NetnsInfo {
+        inode: 0,
+        name: Some(report.files.join(", ")),
+        pid: None,
+        comm: None,
+        cgroup: None,
+        current: true,
+        path: PathBuf::new(),
+    };
+    let snap = SnapshotFile {
+        tcpdoctor_snapshot: VERSION,
+        hostname: String::new(),
+        taken_at: 0,
+        interval_s: 0.0,
+        namespaces: vec![NsSnapshot {
+            netns,
+            sockets: sink.sockets,
+            host,
+            tcp_ext_before: BTreeMap::new(),
+        }],
+        owners: sink.owners,
+        processes: sink.processes.into_values().collect(),
+        owners_denied: 0,
+        owners_scanned: 0,
+        sysctl_settings: Vec::new(),
+        notes,
+    };
+    Ok((snap, report))
+}
+
+/// The listing of a snapshot: every namespace's rows, filtered and sorted.
+pub fn listing(snap: &SnapshotFile, filter: &RowFilter) -> crate::gather::Listing {
+    let owners = snap.owner_index();
+    let several = snap.namespaces.len() > 1;
+    let mut rows = Vec::new();
+    for ns in &snap.namespaces {
+        rows.extend(listing::build_rows(
+            ns.sockets.clone(),
+            Some(&owners),
+            several.then_some(ns.netns.inode),
+            filter,
+        ));
+    }
+    listing::sort_rows(&mut rows);
+    crate::gather::Listing {
+        rows,
+        namespaces: snap.namespaces.iter().map(|n| n.netns.clone()).collect(),
+        owners: Some(owners),
+        notes: snap.notes.clone(),
+    }
+}

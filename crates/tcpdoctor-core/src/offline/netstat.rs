@@ -1,0 +1,126 @@
+//! `netstat -ant`, `-antp`, `-antW` (net-tools) lines.
+
+use super::{DumpOwner, Line, parse_ip, parse_port};
+use crate::model::{Endpoint, Socket, TcpState};
+use std::net::IpAddr;
+
+pub const EXPECTED: &str =
+    "a netstat -ant line: 'tcp RECV-Q SEND-Q LOCAL:PORT FOREIGN:PORT STATE [PID/PROGRAM]'";
+
+/// "127.0.0.1:80", "::1:8003", "0.0.0.0:*" (netstat joins IPv6 and port
+/// with a bare colon, so split at the last one).
+pub fn parse_endpoint(s: &str) -> Option<Endpoint> {
+    // Byte search and a hand-rolled port: this is the hot path of dump
+    // parsing (a million lines).
+    let colon = s.as_bytes().iter().rposition(|b| *b == b':')?;
+    let (ip, port) = (&s[..colon], &s[colon + 1..]);
+    let port = if port == "*" { 0 } else { parse_port(port)? };
+    let ip = match ip.as_bytes().iter().position(|b| *b == b'%') {
+        Some(at) => &ip[..at],
+        None => ip,
+    };
+    let ip: IpAddr = parse_ip(ip)?;
+    Some(Endpoint::new(ip, port))
+}
+
+/// One netstat line.
+pub fn parse_line(text: &str, wants_owners: bool) -> Line {
+    let mut w = text.split_ascii_whitespace();
+    let Some(proto) = w.next() else {
+        return Line::Skip;
+    };
+    if proto != "tcp" && proto != "tcp6" {
+        // Headers, the "(Not all processes...)" line, udp/unix sections.
+        return Line::Skip;
+    }
+    let parsed = (|| {
+        let recv_q: u32 = w.next()?.parse().ok()?;
+        let send_q: u32 = w.next()?.parse().ok()?;
+        let local = parse_endpoint(w.next()?)?;
+        let remote = parse_endpoint(w.next()?)?;
+        let state = TcpState::parse_name(w.next()?)?;
+        let mut s = Socket::new(state, local, remote);
+        s.recv_q = recv_q;
+        s.send_q = send_q;
+        let mut owners = Vec::new();
+        if wants_owners {
+            let rest: Vec<&str> = w.collect();
+            let program = rest.join(" ");
+            if let Some((pid, comm)) = program.split_once('/')
+                && let Ok(pid) = pid.parse()
+            {
+                owners.push(DumpOwner {
+                    pid,
+                    comm: comm.trim().to_string(),
+                    fd: None,
+                });
+            }
+        }
+        Some((s, owners))
+    })();
+    match parsed {
+        Some((s, o)) => Line::Socket(s, o),
+        None => Line::Bad,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(text: &str) -> (Socket, Vec<DumpOwner>) {
+        match parse_line(text, true) {
+            Line::Socket(s, o) => (s, o),
+            _ => panic!("not a socket line: {text}"),
+        }
+    }
+
+    #[test]
+    fn parses_plain_p_and_ipv6_lines() {
+        let (s, o) = socket(
+            "tcp        1      0 127.0.0.1:80            127.0.0.1:56778         CLOSE_WAIT  31762/python3       ",
+        );
+        assert_eq!(s.state, TcpState::CloseWait);
+        assert_eq!(s.recv_q, 1);
+        assert_eq!(s.remote.to_string(), "127.0.0.1:56778");
+        assert_eq!(
+            o,
+            vec![DumpOwner {
+                pid: 31762,
+                comm: "python3".into(),
+                fd: None
+            }]
+        );
+        let (s, o) = socket(
+            "tcp6       0      0 :::22                   :::*                    LISTEN      -",
+        );
+        assert_eq!(s.local.to_string(), "[::]:22");
+        assert!(o.is_empty());
+        let (s, _) =
+            socket("tcp6       0      0 ::ffff:127.0.0.1:8080   ::ffff:127.0.0.1:40000  TIME_WAIT");
+        assert_eq!(s.state, TcpState::TimeWait);
+        let (_, o) = socket("tcp 0 0 1.2.3.4:5 6.7.8.9:10 ESTABLISHED 77/nginx: worker p");
+        assert_eq!(o[0].comm, "nginx: worker p");
+    }
+
+    #[test]
+    fn headers_and_other_sections_are_skipped_and_garbage_is_bad() {
+        for l in [
+            "Active Internet connections (servers and established)",
+            "Proto Recv-Q Send-Q Local Address Foreign Address State",
+            "udp 0 0 0.0.0.0:68 0.0.0.0:*",
+            "(Not all processes could be identified)",
+            "",
+        ] {
+            assert!(matches!(parse_line(l, true), Line::Skip), "{l}");
+        }
+        for l in [
+            "tcp 0 0 127.0.0.1 0.0.0.0:* LISTEN",
+            "tcp x 0 1.2.3.4:5 6.7.8.9:10 ESTABLISHED",
+            "tcp 0 0 1.2.3.4:5 6.7.8.9:10 HALF_OPEN",
+            "tcp 0 0 2001:db8:85a3:0:0:8a2e:370:7334:443",
+        ] {
+            assert!(matches!(parse_line(l, true), Line::Bad), "{l}");
+        }
+    }
+}

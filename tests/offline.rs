@@ -1,0 +1,327 @@
+//! `tcpdoctor analyze` and `tcpdoctor snapshot` end to end: every captured
+//! dump format counts to the ground truth, owners and ages come through
+//! where the format has them, bad input is named by file and line, and a
+//! snapshot reads back to the same census and findings.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/every-state")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("runs")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+fn expected() -> BTreeMap<String, u64> {
+    serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).expect("ground truth"))
+        .expect("json")
+}
+
+fn census_of(files: &[PathBuf]) -> BTreeMap<String, u64> {
+    let mut args = vec![
+        "analyze".to_string(),
+        "--view".into(),
+        "census".into(),
+        "--json".into(),
+    ];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let o = bin().args(&args).output().expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_value(json(&o)["states"].clone()).expect("states")
+}
+
+#[test]
+fn every_captured_dump_format_counts_to_the_ground_truth() {
+    for f in [
+        "netstat-ant.txt",
+        "netstat-antW.txt",
+        "netstat-antp.txt",
+        "ss-tan.txt",
+        "ss-tanp.txt",
+        "ss-tanoie.txt",
+        "ss-tanpoie.txt",
+    ] {
+        assert_eq!(census_of(&[fixture(f)]), expected(), "{f}");
+    }
+    assert_eq!(
+        census_of(&[fixture("proc/net/tcp"), fixture("proc/net/tcp6")]),
+        expected(),
+        "/proc/net/tcp + tcp6"
+    );
+    // The awk census of `netstat -n` has no LISTEN (netstat -n lists no
+    // listeners): everything else must match.
+    let mut no_listen = expected();
+    no_listen.remove("LISTEN");
+    assert_eq!(
+        census_of(&[fixture("awk-census.txt")]),
+        no_listen,
+        "aggregated lines"
+    );
+}
+
+#[test]
+fn owners_and_ages_come_through_where_the_format_has_them() {
+    let rows = |f: &str| -> Vec<serde_json::Value> {
+        let o = run(&[
+            "analyze",
+            "--view",
+            "sockets",
+            "--json",
+            fixture(f).to_str().expect("utf-8"),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        json(&o).as_array().expect("rows").clone()
+    };
+    let ss = rows("ss-tanpoie.txt");
+    let cw: Vec<&serde_json::Value> = ss.iter().filter(|r| r["state"] == "CLOSE_WAIT").collect();
+    assert_eq!(cw.len() as u64, expected()["CLOSE_WAIT"]);
+    for r in &cw {
+        assert!(
+            r["owners"][0]["pid"].is_number() && r["owners"][0]["fd"].is_number(),
+            "{r}"
+        );
+        assert!(
+            r["age_s"].is_number(),
+            "ss -i lastack gives the CLOSE_WAIT age: {r}"
+        );
+    }
+    for r in ss.iter().filter(|r| r["state"] == "TIME_WAIT") {
+        assert!(
+            r["age_s"]
+                .as_f64()
+                .is_some_and(|a| (0.0..=60.0).contains(&a)),
+            "{r}"
+        );
+    }
+    let ns = rows("netstat-antp.txt");
+    let owned = ns
+        .iter()
+        .find(|r| r["state"] == "CLOSE_WAIT")
+        .expect("a CLOSE_WAIT");
+    assert!(owned["owners"][0]["pid"].is_number());
+    assert!(owned["owners"][0]["fd"].is_null(), "netstat -p names no fd");
+    let plain = run(&[
+        "analyze",
+        "--view",
+        "sockets",
+        fixture("netstat-ant.txt").to_str().expect("utf-8"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).contains("no owners"),
+        "says what the input cannot tell"
+    );
+}
+
+#[test]
+fn diagnose_view_of_a_dump_finds_the_problems_it_can_see() {
+    let o = run(&[
+        "analyze",
+        "--json",
+        fixture("ss-tanp.txt").to_str().expect("utf-8"),
+    ]);
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"accept-queue-overflow"), "{ids:?}");
+    assert!(ids.contains(&"close-wait-leak"), "{ids:?}");
+    assert!(
+        v["summary"]["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("no counters")))
+    );
+}
+
+fn temp(name: &str, content: &[u8]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("tcpdoctor-offline-{}-{name}", std::process::id()));
+    std::fs::write(&p, content).expect("write");
+    p
+}
+
+#[test]
+fn bad_input_is_named_by_file_and_line_or_skipped_with_lenient() {
+    let mut text = std::fs::read_to_string(fixture("ss-tan.txt")).expect("fixture");
+    text.insert_str(
+        text.find('\n').expect("a line") + 1,
+        "ESTAB 0 0 127.0.0.1:http 10.0.0.1:80\n",
+    );
+    let f = temp("bad-ss.txt", text.as_bytes());
+    let name = f.display().to_string();
+    let o = run(&["analyze", "--view", "census", &name]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("{name}:2: expected an ss -tan line")),
+        "{err}"
+    );
+    let o = run(&["analyze", "--view", "census", "--lenient", "--json", &name]);
+    assert!(o.status.success());
+    let v = json(&o);
+    assert_eq!(v["total"], 40);
+    assert!(
+        v["notes"].as_array().expect("notes").iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.contains("skipped 1 malformed"))),
+        "{v}"
+    );
+    // A netstat line in an ss dump: mixed formats.
+    let mut mixed = std::fs::read_to_string(fixture("ss-tan.txt")).expect("fixture");
+    mixed.push_str("tcp        0      0 127.0.0.1:8000          0.0.0.0:*               LISTEN\n");
+    let m = temp("mixed.txt", mixed.as_bytes());
+    let o = run(&["analyze", "--view", "census", m.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(":42: expected an ss -tan line"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Binary garbage, empty input, a truncated last line.
+    for (name, bytes, want) in [
+        ("garbage.bin", &b"\x00\x01\x02\xff\xfe"[..], "binary data"),
+        ("empty.txt", &b""[..], "empty input"),
+        ("cut.txt", &b"State Recv-Q Send-Q Local Address:Port Peer Address:Port\nESTAB 0 0 127.0.0.1:5000 127.0.0.1:80\nESTAB 0 0 127.0.0.1:50"[..], ":3: expected an ss -tan line"),
+    ] {
+        let p = temp(name, bytes);
+        let o = run(&["analyze", "--view", "census", p.to_str().expect("utf-8")]);
+        assert_eq!(o.status.code(), Some(3), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want) && !err.contains("panicked"), "{name}: {err}");
+        std::fs::remove_file(p).expect("cleanup");
+    }
+    std::fs::remove_file(f).expect("cleanup");
+    std::fs::remove_file(m).expect("cleanup");
+}
+
+#[test]
+fn crlf_and_stdin_are_read() {
+    let text = std::fs::read_to_string(fixture("netstat-ant.txt"))
+        .expect("fixture")
+        .replace('\n', "\r\n");
+    let f = temp("crlf.txt", text.as_bytes());
+    assert_eq!(census_of(std::slice::from_ref(&f)), expected());
+    std::fs::remove_file(f).expect("cleanup");
+    let mut child = bin()
+        .args(["analyze", "--view", "census", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&std::fs::read(fixture("ss-tan.txt")).expect("fixture"))
+        .expect("write");
+    let o = child.wait_with_output().expect("waits");
+    assert_eq!(json(&o)["total"], 40);
+}
+
+#[test]
+fn a_snapshot_reads_back_to_the_same_census_and_findings() {
+    use tcpdoctor_core::collect::ProcRoot;
+    use tcpdoctor_core::collect::netns::NetnsSelector;
+    use tcpdoctor_core::gather::{self, DiagnoseOptions};
+    use tcpdoctor_core::lab::netns::{have_privileges, run_in_private_netns};
+    use tcpdoctor_core::lab::states::{build_every_state, wait_until};
+    use tcpdoctor_core::offline::analyze;
+    if !have_privileges() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
+        eprintln!("skipped: needs root to create a network namespace");
+        return;
+    }
+    run_in_private_netns(|| {
+        let pop = build_every_state(9600, 1).expect("builds");
+        let opts = DiagnoseOptions {
+            interval: std::time::Duration::ZERO,
+            sysctl_files: Vec::new(),
+            ..DiagnoseOptions::default()
+        };
+        let mut snap = None;
+        wait_until("a settled snapshot", || {
+            let s = gather::snapshot(&ProcRoot::live(), &NetnsSelector::Current, &opts)
+                .map_err(std::io::Error::other)?;
+            let n = s.namespaces[0].sockets.len() as u64;
+            snap = Some(s);
+            Ok(n == pop.total())
+        })
+        .expect("settles");
+        let snap = snap.expect("taken");
+        let live = gather::diagnose_snapshot(&snap, &opts.thresholds, None);
+        for name in ["snap.json", "snap.json.gz"] {
+            let path =
+                std::env::temp_dir().join(format!("tcpdoctor-{}-{name}", std::process::id()));
+            snap.write(&path).expect("writes");
+            let (back, _) =
+                analyze::snapshot(std::slice::from_ref(&path), None, false).expect("reads back");
+            assert!(back == snap, "{name}: the file holds the snapshot exactly");
+            let d = gather::diagnose_snapshot(&back, &opts.thresholds, None);
+            assert_eq!(d.findings, live.findings, "{name}");
+            let o = run(&[
+                "analyze",
+                "--view",
+                "census",
+                "--json",
+                path.to_str().expect("utf-8"),
+            ]);
+            let states: BTreeMap<String, u64> =
+                serde_json::from_value(json(&o)["states"].clone()).expect("states");
+            let want: BTreeMap<String, u64> = pop
+                .expected
+                .iter()
+                .map(|(s, n)| (s.netstat_name().to_string(), *n))
+                .collect();
+            assert_eq!(states, want, "{name}");
+            let o = run(&["analyze", "--json", path.to_str().expect("utf-8")]);
+            let ids: Vec<String> = json(&o)["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .filter_map(|f| f["id"].as_str().map(String::from))
+                .collect();
+            let live_ids: Vec<String> = live.findings.iter().map(|f| f.id.to_string()).collect();
+            assert_eq!(ids, live_ids, "{name}: the CLI reads it the same way");
+            std::fs::remove_file(&path).expect("cleanup");
+        }
+        // The snapshot command writes the same kind of file.
+        let path =
+            std::env::temp_dir().join(format!("tcpdoctor-{}-cli.json.gz", std::process::id()));
+        let o = run(&[
+            "snapshot",
+            "-o",
+            path.to_str().expect("utf-8"),
+            "--interval",
+            "0",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (back, _) =
+            analyze::snapshot(std::slice::from_ref(&path), None, false).expect("reads back");
+        assert_eq!(back.namespaces[0].sockets.len() as u64, pop.total());
+        assert!(
+            !back.namespaces[0].host.sysctls.is_empty()
+                && back.namespaces[0].host.kernel_release.is_some()
+        );
+        std::fs::remove_file(&path).expect("cleanup");
+    })
+    .expect("namespace");
+}
