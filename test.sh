@@ -11,6 +11,7 @@ command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "test.sh: installing ${need[*]}" >&2

@@ -119,6 +119,16 @@ enum Command {
     /// sysctls, kernel, hostname, namespaces) to one file, gzip when it ends
     /// in .gz, for `tcpdoctor analyze` elsewhere.
     Snapshot(SnapshotArgs),
+    /// Run a Prometheus exporter: /metrics (sockets per state, owners of
+    /// CLOSE_WAIT and TIME_WAIT, port utilisation, TcpExt counters, every
+    /// finding, per-collector success), /healthz, and / (the findings).
+    ///
+    /// Each scrape takes a census and reads the counters (shared by scrapes
+    /// within a second); owners and findings are recomputed every
+    /// --full-interval in the background. Listens on loopback unless told
+    /// otherwise. Alert rules, a dashboard, a systemd unit and a DaemonSet
+    /// are in deploy/.
+    Serve(ServeArgs),
     /// Show the kernel release, socket totals, TCP counters, file-handle
     /// limits and the TCP sysctls of this network namespace.
     Host(HostArgs),
@@ -435,6 +445,30 @@ struct SnapshotArgs {
 }
 
 #[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on. The default is loopback only; use
+    /// 0.0.0.0:9753 (or a node address) for a Prometheus elsewhere.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9753")]
+    listen: std::net::SocketAddr,
+
+    /// Seconds between full refreshes (owners, ages, findings).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    full_interval: f64,
+
+    /// Label values kept per family (processes, tuples) before "other".
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+
+    /// Which network namespaces: current (default), all, a name, a path or
+    /// a pid.
+    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    netns: NetnsSelector,
+
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
+}
+
+#[derive(Args, Debug)]
 struct LabArgs {
     #[command(subcommand)]
     command: LabCommand,
@@ -558,6 +592,7 @@ pub fn run() -> i32 {
         Some(Command::Sysctl(a)) => return sysctl(&root, &a),
         Some(Command::Explain { topic }) => return explain(&topic),
         Some(Command::Analyze(a)) => return analyze(&a),
+        Some(Command::Serve(a)) => serve(&root, &a),
         Some(Command::Snapshot(a)) => snapshot(&root, &a),
         Some(Command::Census(a)) => census(&root, &a),
         Some(Command::Sockets(a)) => sockets(&root, &a),
@@ -928,6 +963,29 @@ fn analyze(a: &AnalyzeArgs) -> i32 {
         }
         Err(e) => fail(e),
     }
+}
+
+fn serve(root: &ProcRoot, a: &ServeArgs) -> Result<()> {
+    use tcpdoctor_core::exporter::{Exporter, ExporterOptions, http};
+    let listener = std::net::TcpListener::bind(a.listen)
+        .with_context(|| format!("listening on {}", a.listen))?;
+    let opts = ExporterOptions {
+        netns: a.netns.clone(),
+        full_interval: std::time::Duration::from_secs_f64(a.full_interval.max(1.0)),
+        top: a.top.max(1),
+        thresholds: a.thresholds.thresholds(),
+        ..ExporterOptions::default()
+    };
+    let exporter = Exporter::new(root.clone(), opts);
+    exporter.refresh_full();
+    exporter.start_refresher();
+    eprintln!(
+        "tcpdoctor: serving http://{}/metrics",
+        listener.local_addr()?
+    );
+    let handler = std::sync::Arc::new(move |path: &str| exporter.handle(path));
+    http::serve(listener, http::Limits::default(), handler)?;
+    Ok(())
 }
 
 fn snapshot(root: &ProcRoot, a: &SnapshotArgs) -> Result<()> {

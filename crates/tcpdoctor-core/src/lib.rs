@@ -8,6 +8,7 @@ pub mod collect;
 pub mod diagnose;
 pub mod error;
 pub mod explain;
+pub mod exporter;
 pub mod gather;
 pub mod lab;
 pub mod listing;

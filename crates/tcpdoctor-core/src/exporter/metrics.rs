@@ -1,0 +1,444 @@
+//! The Prometheus text exposition format, and tcpdoctor's metric families
+//! built from a census, host counters and a cached full diagnosis. Pure:
+//! data in, text out.
+
+use crate::diagnose::Diagnosis;
+use crate::listing::SocketRow;
+use crate::model::{HostInfo, TcpState};
+use crate::offline::snapshot::SnapshotFile;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// TcpExt counters exported (the ones findings and alerts use).
+pub const TCPEXT_COUNTERS: &[&str] = &[
+    "ListenOverflows",
+    "ListenDrops",
+    "TCPTimeWaitOverflow",
+    "TW",
+    "TWRecycled",
+    "TCPAbortOnClose",
+    "TCPAbortOnData",
+    "TCPAbortOnMemory",
+    "TCPAbortOnTimeout",
+    "TCPAbortOnLinger",
+    "TCPReqQFullDrop",
+    "TCPReqQFullDoCookies",
+    "SyncookiesSent",
+];
+
+/// Tcp (snmp) counters exported.
+pub const TCP_COUNTERS: &[&str] = &[
+    "ActiveOpens",
+    "PassiveOpens",
+    "AttemptFails",
+    "EstabResets",
+    "OutRsts",
+    "RetransSegs",
+];
+
+/// Escapes a label value: backslash, double quote and newline.
+pub fn escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// One metric family being written.
+pub struct Family<'a> {
+    out: &'a mut String,
+    name: &'static str,
+}
+
+impl<'a> Family<'a> {
+    pub fn new(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Family<'a> {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Family { out, name }
+    }
+
+    pub fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(self.name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
+            let _ = writeln!(self.out, " {}", value as i64);
+        } else {
+            let _ = writeln!(self.out, " {value}");
+        }
+    }
+}
+
+/// What each scrape measures afresh, per namespace.
+#[derive(Clone, Debug, Default)]
+pub struct FastSample {
+    pub netns: String,
+    pub states: BTreeMap<TcpState, u64>,
+    pub host: HostInfo,
+}
+
+/// Keeps the `top` largest counts and sums the rest into "other", so label
+/// cardinality stays bounded whatever runs on the host.
+pub fn cap(counts: BTreeMap<String, u64>, top: usize) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.clone()));
+    if v.len() > top {
+        let other: u64 = v[top..].iter().map(|(_, n)| n).sum();
+        v.truncate(top);
+        v.push(("other".into(), other));
+    }
+    v
+}
+
+/// What the full refresh computes (owners, findings), per namespace.
+#[derive(Clone, Debug, Default)]
+pub struct FullMetrics {
+    /// (netns, process, count)
+    pub close_wait: Vec<(String, String, u64)>,
+    /// (netns, process, likely, count)
+    pub time_wait: Vec<(String, String, bool, u64)>,
+    /// (netns, local ip, remote, ratio)
+    pub port_utilization: Vec<(String, String, String, f64)>,
+    /// (process, pid, ratio of RLIMIT_NOFILE in use)
+    pub fd_utilization: Vec<(String, u32, f64)>,
+    pub diagnosis: Option<Diagnosis>,
+    pub refreshed_unix: u64,
+    pub duration_s: f64,
+}
+
+fn comm(snap: &SnapshotFile, pid: u32) -> String {
+    snap.processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
+}
+
+/// Builds the full metrics from a snapshot and its rows.
+pub fn full_metrics(
+    snap: &SnapshotFile,
+    rows_per_ns: &[(String, Vec<SocketRow>)],
+    diagnosis: Diagnosis,
+    top: usize,
+) -> FullMetrics {
+    let mut m = FullMetrics {
+        diagnosis: Some(diagnosis),
+        ..FullMetrics::default()
+    };
+    for (ns, rows) in rows_per_ns {
+        let mut cw: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tw_owned: BTreeMap<String, u64> = BTreeMap::new();
+        for r in rows {
+            match r.socket.state {
+                TcpState::CloseWait => {
+                    let who = r
+                        .owners
+                        .first()
+                        .map_or_else(|| "unknown".to_string(), |o| comm(snap, o.pid));
+                    *cw.entry(who).or_insert(0) += 1;
+                }
+                TcpState::TimeWait => {
+                    let who = r
+                        .likely_owners
+                        .first()
+                        .map_or_else(|| "unknown".to_string(), |p| comm(snap, *p));
+                    *tw_owned.entry(who).or_insert(0) += 1;
+                }
+                _ => {}
+            }
+        }
+        m.close_wait
+            .extend(cap(cw, top).into_iter().map(|(p, n)| (ns.clone(), p, n)));
+        m.time_wait.extend(
+            cap(tw_owned, top)
+                .into_iter()
+                .map(|(p, n)| (ns.clone(), p.clone(), p != "unknown" && p != "other", n)),
+        );
+    }
+    if let Some(d) = &m.diagnosis {
+        let mut ports: Vec<(String, String, String, f64)> = d
+            .findings
+            .iter()
+            .filter(|f| f.id == "port-exhaustion")
+            .filter_map(|f| {
+                let ratio = f.evidence.get("ratio")?.as_f64()?;
+                let lip = f.evidence.get("local_ip")?.as_str()?.to_string();
+                let remote = f.evidence.get("remote")?.as_str()?.to_string();
+                Some((f.netns.clone().unwrap_or_default(), lip, remote, ratio))
+            })
+            .collect();
+        ports.sort_by(|a, b| b.3.total_cmp(&a.3));
+        ports.truncate(top);
+        m.port_utilization = ports;
+    }
+    let mut fds: Vec<(String, u32, f64)> = snap
+        .processes
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.comm.clone(),
+                p.pid,
+                f64::from(p.fd_count) / p.nofile_soft.filter(|n| *n > 0)? as f64,
+            ))
+        })
+        .collect();
+    fds.sort_by(|a, b| b.2.total_cmp(&a.2));
+    fds.truncate(top);
+    m.fd_utilization = fds;
+    m
+}
+
+/// Writes every family.
+pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool, f64)]) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_sockets",
+            "gauge",
+            "TCP sockets per state (sock_diag census), per network namespace.",
+        );
+        for s in fast {
+            for st in TcpState::ALL {
+                let n = s.states.get(&st).copied().unwrap_or(0);
+                f.sample(
+                    &[("netns", &s.netns), ("state", st.netstat_name())],
+                    n as f64,
+                );
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_sockstat",
+            "gauge",
+            "/proc/net/sockstat TCP figures: inuse, orphan, tw, alloc, mem (pages).",
+        );
+        for s in fast {
+            if let Some(ss) = s.host.sockstat {
+                for (k, v) in [
+                    ("inuse", ss.inuse),
+                    ("orphan", ss.orphan),
+                    ("tw", ss.tw),
+                    ("alloc", ss.alloc),
+                    ("mem", ss.mem_pages),
+                ] {
+                    f.sample(&[("netns", &s.netns), ("field", k)], v as f64);
+                }
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_netstat_tcpext_total",
+            "counter",
+            "Selected /proc/net/netstat TcpExt counters.",
+        );
+        for s in fast {
+            for c in TCPEXT_COUNTERS {
+                if let Some(v) = s.host.tcp_ext.get(*c) {
+                    f.sample(&[("netns", &s.netns), ("counter", c)], *v as f64);
+                }
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_snmp_tcp_total",
+            "counter",
+            "Selected /proc/net/snmp Tcp counters.",
+        );
+        for s in fast {
+            for c in TCP_COUNTERS {
+                if let Some(v) = s.host.tcp.get(*c) {
+                    f.sample(&[("netns", &s.netns), ("counter", c)], *v as f64);
+                }
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_sysctl",
+            "gauge",
+            "Numeric TCP sysctls that the rules use.",
+        );
+        for s in fast {
+            for k in [
+                "net.ipv4.tcp_max_tw_buckets",
+                "net.ipv4.tcp_fin_timeout",
+                "net.ipv4.tcp_tw_reuse",
+                "net.ipv4.tcp_max_syn_backlog",
+                "net.core.somaxconn",
+                "net.ipv4.tcp_syncookies",
+            ] {
+                if let Some(v) = s.host.sysctl_i64(k) {
+                    f.sample(&[("netns", &s.netns), ("name", k)], v as f64);
+                }
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_close_wait_sockets",
+            "gauge",
+            "CLOSE_WAIT sockets per owning process name (top N, then other).",
+        );
+        for (ns, p, n) in &full.close_wait {
+            f.sample(&[("netns", ns), ("process", p)], *n as f64);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_time_wait_sockets",
+            "gauge",
+            "TIME_WAIT sockets per likely owning process name (top N, then other; likely=false when unknown).",
+        );
+        for (ns, p, likely, n) in &full.time_wait {
+            f.sample(
+                &[
+                    ("netns", ns),
+                    ("process", p),
+                    ("likely", if *likely { "true" } else { "false" }),
+                ],
+                *n as f64,
+            );
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_port_utilization_ratio",
+            "gauge",
+            "Share of usable ephemeral ports one (local IP, remote) holds (top N).",
+        );
+        for (ns, lip, remote, r) in &full.port_utilization {
+            f.sample(&[("netns", ns), ("local_ip", lip), ("remote", remote)], *r);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_process_fd_utilization_ratio",
+            "gauge",
+            "Open fds over RLIMIT_NOFILE for processes holding TCP sockets (top N).",
+        );
+        for (p, pid, r) in &full.fd_utilization {
+            f.sample(&[("process", p), ("pid", &pid.to_string())], *r);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_finding",
+            "gauge",
+            "Current diagnose findings (1 each).",
+        );
+        if let Some(d) = &full.diagnosis {
+            for x in &d.findings {
+                f.sample(
+                    &[
+                        ("id", x.id),
+                        ("severity", x.severity.name()),
+                        ("subject", &x.subject),
+                        ("netns", x.netns.as_deref().unwrap_or("")),
+                    ],
+                    1.0,
+                );
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_full_refresh_timestamp_seconds",
+            "gauge",
+            "When owners and findings were last computed (they are cached between --full-interval refreshes).",
+        );
+        f.sample(&[], full.refreshed_unix as f64);
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_full_refresh_duration_seconds",
+            "gauge",
+            "How long the last full refresh took.",
+        );
+        f.sample(&[], full.duration_s);
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_scrape_collector_success",
+            "gauge",
+            "Whether a collector succeeded in this scrape.",
+        );
+        for (c, ok, _) in collectors {
+            f.sample(&[("collector", c)], if *ok { 1.0 } else { 0.0 });
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_scrape_collector_duration_seconds",
+            "gauge",
+            "How long a collector took in this scrape.",
+        );
+        for (c, _, d) in collectors {
+            f.sample(&[("collector", c)], *d);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_build_info",
+            "gauge",
+            "tcpdoctor's version.",
+        );
+        f.sample(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let mut out = String::new();
+        Family::new(&mut out, "x", "gauge", "help").sample(&[("k", "v\"")], 1.5);
+        assert_eq!(out, "# HELP x help\n# TYPE x gauge\nx{k=\"v\\\"\"} 1.5\n");
+    }
+
+    #[test]
+    fn capping_keeps_the_top_and_sums_the_rest() {
+        let m: BTreeMap<String, u64> = [("a", 5), ("b", 3), ("c", 1), ("d", 1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(
+            cap(m, 2),
+            vec![("a".into(), 5), ("b".into(), 3), ("other".into(), 2)]
+        );
+    }
+}
