@@ -459,6 +459,11 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
 
+    /// Scrapes within this many seconds of each other share one census
+    /// (0: every scrape takes its own).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    census_cache: f64,
+
     /// Which network namespaces: current (default), all, a name, a path or
     /// a pid.
     #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
@@ -974,7 +979,7 @@ fn serve(root: &ProcRoot, a: &ServeArgs) -> Result<()> {
         full_interval: std::time::Duration::from_secs_f64(a.full_interval.max(1.0)),
         top: a.top.max(1),
         thresholds: a.thresholds.thresholds(),
-        ..ExporterOptions::default()
+        census_max_age: std::time::Duration::from_secs_f64(a.census_cache.max(0.0)),
     };
     let exporter = Exporter::new(root.clone(), opts);
     exporter.refresh_full();
