@@ -123,6 +123,10 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
         assert_eq!(value(&metrics, "tcpdoctor_sockets{netns=\"\",state=\"CLOSE_WAIT\"}"), Some(LEAKS as f64), "{metrics}");
         assert!(metrics.contains("tcpdoctor_finding{id=\"close-wait-leak\""), "{metrics}");
         assert_eq!(value(&metrics, "tcpdoctor_scrape_collector_success{collector=\"census\"}"), Some(1.0));
+        // Every tuple's port use is exported, finding or not: the leaking
+        // client's orphaned FIN_WAIT2 hold ports toward the server.
+        let ratio = value(&metrics, "tcpdoctor_port_utilization_ratio{netns=\"\",local_ip=\"127.0.0.1\",remote=\"127.0.0.1:8080\"}");
+        assert!(ratio.is_some_and(|r| r > 0.0 && r < 0.01), "{metrics}");
 
         // promtool accepts the exposition (CI installs Debian's prometheus).
         if let Ok(mut check) = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {

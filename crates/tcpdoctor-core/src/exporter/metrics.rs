@@ -168,22 +168,22 @@ pub fn full_metrics(
                 .map(|(p, n)| (ns.clone(), p.clone(), p != "unknown" && p != "other", n)),
         );
     }
-    if let Some(d) = &m.diagnosis {
-        let mut ports: Vec<(String, String, String, f64)> = d
-            .findings
-            .iter()
-            .filter(|f| f.id == "port-exhaustion")
-            .filter_map(|f| {
-                let ratio = f.evidence.get("ratio")?.as_f64()?;
-                let lip = f.evidence.get("local_ip")?.as_str()?.to_string();
-                let remote = f.evidence.get("remote")?.as_str()?.to_string();
-                Some((f.netns.clone().unwrap_or_default(), lip, remote, ratio))
-            })
-            .collect();
-        ports.sort_by(|a, b| b.3.total_cmp(&a.3));
-        ports.truncate(top);
-        m.port_utilization = ports;
+    // Every tuple's port use, the highest first, whether or not a finding
+    // fired for it.
+    let mut ports: Vec<(String, String, String, f64)> = Vec::new();
+    for ((ns, rows), nsnap) in rows_per_ns.iter().zip(&snap.namespaces) {
+        for t in crate::diagnose::rules::port_exhaustion::tuple_usage(rows, &nsnap.host) {
+            ports.push((
+                ns.clone(),
+                t.local_ip.to_string(),
+                t.remote.to_string(),
+                t.ratio(),
+            ));
+        }
     }
+    ports.sort_by(|a, b| b.3.total_cmp(&a.3));
+    ports.truncate(top);
+    m.port_utilization = ports;
     let mut fds: Vec<(String, u32, f64)> = snap
         .processes
         .iter()

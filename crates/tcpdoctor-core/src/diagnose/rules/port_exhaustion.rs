@@ -27,54 +27,90 @@ pub fn parse_reserved(text: &str) -> HashSet<u16> {
     set
 }
 
+/// Ephemeral-port use of one (local IP, remote IP, remote port).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TupleUsage {
+    pub local_ip: IpAddr,
+    pub remote: crate::model::Endpoint,
+    /// Ports held, per state (TIME_WAIT included).
+    pub by_state: BTreeMap<&'static str, u64>,
+    pub in_use: u64,
+    pub usable: u64,
+    pub range: (u16, u16),
+}
+
+impl TupleUsage {
+    pub fn ratio(&self) -> f64 {
+        self.in_use as f64 / self.usable as f64
+    }
+}
+
+/// Every tuple's port use, from a namespace's rows and sysctls: what this
+/// rule judges and what the exporter reports.
+pub fn tuple_usage(
+    rows: &[crate::listing::SocketRow],
+    host: &crate::model::HostInfo,
+) -> Vec<TupleUsage> {
+    let Some((lo, hi)) = host.local_port_range() else {
+        return Vec::new();
+    };
+    let reserved = host
+        .sysctls
+        .get("net.ipv4.ip_local_reserved_ports")
+        .map(|r| parse_reserved(r))
+        .unwrap_or_default();
+    let usable = (u32::from(lo)..=u32::from(hi))
+        .filter(|p| !reserved.contains(&(*p as u16)))
+        .count() as u64;
+    if usable == 0 {
+        return Vec::new();
+    }
+    let listening: HashSet<u16> = rows
+        .iter()
+        .filter(|r| r.socket.state == TcpState::Listen)
+        .map(|r| r.socket.local.port)
+        .collect();
+    let mut tuples: BTreeMap<(IpAddr, IpAddr, u16), BTreeMap<&'static str, u64>> = BTreeMap::new();
+    for r in rows {
+        let s = &r.socket;
+        if s.state == TcpState::Listen
+            || listening.contains(&s.local.port)
+            || s.local.port < lo
+            || s.local.port > hi
+        {
+            continue;
+        }
+        *tuples
+            .entry((s.local.ip, s.remote.ip, s.remote.port))
+            .or_default()
+            .entry(s.state.netstat_name())
+            .or_insert(0) += 1;
+    }
+    tuples
+        .into_iter()
+        .map(|((lip, rip, rport), by_state)| TupleUsage {
+            local_ip: lip,
+            remote: crate::model::Endpoint::new(rip, rport),
+            in_use: by_state.values().sum(),
+            by_state,
+            usable,
+            range: (lo, hi),
+        })
+        .collect()
+}
+
 impl crate::diagnose::Rule for Rule {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
 
     fn check(&self, cx: &Context) -> Vec<Finding> {
-        let Some((lo, hi)) = cx.host.local_port_range() else {
-            return Vec::new();
-        };
-        let reserved = cx
-            .host
-            .sysctls
-            .get("net.ipv4.ip_local_reserved_ports")
-            .map(|r| parse_reserved(r))
-            .unwrap_or_default();
-        let usable = (u32::from(lo)..=u32::from(hi))
-            .filter(|p| !reserved.contains(&(*p as u16)))
-            .count() as u64;
-        if usable == 0 {
-            return Vec::new();
-        }
-        let listening: HashSet<u16> = cx
-            .rows_in(TcpState::Listen)
-            .map(|r| r.socket.local.port)
-            .collect();
-        let mut tuples: BTreeMap<(IpAddr, IpAddr, u16), BTreeMap<&'static str, u64>> =
-            BTreeMap::new();
-        for r in cx.rows {
-            let s = &r.socket;
-            if s.state == TcpState::Listen
-                || listening.contains(&s.local.port)
-                || s.local.port < lo
-                || s.local.port > hi
-            {
-                continue;
-            }
-            *tuples
-                .entry((s.local.ip, s.remote.ip, s.remote.port))
-                .or_default()
-                .entry(s.state.netstat_name())
-                .or_insert(0) += 1;
-        }
         let th = cx.thresholds;
         let reuse = cx.sysctl("net.ipv4.tcp_tw_reuse").unwrap_or(2);
         let mut out = Vec::new();
-        for ((lip, rip, rport), states) in tuples {
-            let in_use: u64 = states.values().sum();
-            let ratio = in_use as f64 / usable as f64;
+        for t in tuple_usage(cx.rows, cx.host) {
+            let (lip, remote, usable, (lo, hi)) = (t.local_ip, t.remote, t.usable, t.range);
+            let (in_use, ratio) = (t.in_use, t.ratio());
             let severity = if ratio >= th.port_crit {
                 Severity::Critical
             } else if ratio >= th.port_warn {
@@ -84,7 +120,8 @@ impl crate::diagnose::Rule for Rule {
             } else {
                 continue;
             };
-            let remote = crate::model::Endpoint::new(rip, rport);
+            let rip = remote.ip;
+            let states = t.by_state;
             let subject = format!("{lip} -> {remote}");
             let by_state: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
             let loopback = rip.is_loopback();
