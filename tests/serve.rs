@@ -137,6 +137,16 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
             assert!(std::env::var_os("CI").is_none(), "CI must have promtool (test.sh installs prometheus)");
         }
 
+        // With --netns all, each namespace is a label: this one by its inode.
+        let ino = std::fs::metadata("/proc/thread-self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m)).expect("netns");
+        let all_port = port + 1;
+        let _all = Kill(tcpdoctor(&["serve", "--listen", &format!("127.0.0.1:{all_port}"), "--netns", "all"]));
+        let series = format!("tcpdoctor_sockets{{netns=\"net:[{ino}]\",state=\"CLOSE_WAIT\"}}");
+        poll("--netns all labels each namespace", Duration::from_secs(30), || {
+            let (status, body) = request(all_port, "GET /metrics HTTP/1.1\r\n\r\n").ok()?;
+            (status == 200 && value(&body, &series) == Some(LEAKS as f64)).then_some(())
+        });
+
         // Bad requests: 4xx, and the server lives on.
         assert_eq!(get(port, "/nope").0, 404);
         assert_eq!(request(port, "POST /metrics HTTP/1.1\r\n\r\n").expect("request").0, 405);

@@ -524,7 +524,7 @@ pub fn diagnose_snapshot(
             if only.is_some_and(|p| !f.id.starts_with(p)) {
                 continue;
             }
-            f.netns = several.then(|| ns.netns.label());
+            f.netns = several.then(|| ns.netns.short_label());
             findings.push(f);
         }
     }

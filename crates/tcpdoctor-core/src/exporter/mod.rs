@@ -90,7 +90,7 @@ impl Exporter {
                 .iter()
                 .map(|ns| {
                     let label = if several {
-                        ns.netns.label()
+                        ns.netns.short_label()
                     } else {
                         String::new()
                     };
@@ -152,7 +152,11 @@ impl Exporter {
             Ok((list, _)) => {
                 let several = list.len() > 1;
                 for ns in list {
-                    let label = if several { ns.label() } else { String::new() };
+                    let label = if several {
+                        ns.short_label()
+                    } else {
+                        String::new()
+                    };
                     let r = netns::run_in(&ns, || {
                         let mut c = Census::new(None);
                         let ok = collect::collect_sockets(
