@@ -148,11 +148,8 @@ struct CensusArgs {
     #[arg(long, value_name = "KEY", value_parser = parse_group_by)]
     by: Option<GroupBy>,
 
-    /// Which network namespaces: current (default), all, an `ip netns`
-    /// name, a namespace file (/proc/PID/ns/net), or a pid. Entering
-    /// another namespace needs root.
-    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
-    netns: NetnsSelector,
+    #[command(flatten)]
+    netns: NetnsArg,
 
     /// With --by: how many groups to show per state.
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -222,10 +219,8 @@ struct SocketsArgs {
     #[arg(long, short = 'w')]
     wide: bool,
 
-    /// Which network namespaces: current (default), all, a name, a path or
-    /// a pid.
-    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
-    netns: NetnsSelector,
+    #[command(flatten)]
+    netns: NetnsArg,
 
     /// Only IPv4 sockets.
     #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
@@ -239,6 +234,16 @@ struct SocketsArgs {
     /// age_s, owners [{pid, comm, fd}], likely_owners [{pid, comm}], ...
     #[arg(long)]
     json: bool,
+}
+
+/// `--netns`, shared by every command that reads sockets.
+#[derive(Args, Debug, Clone, Default)]
+struct NetnsArg {
+    /// Which network namespaces: current (default), all, an `ip netns`
+    /// name, a namespace file (/proc/PID/ns/net), or a pid. Entering another
+    /// namespace needs root.
+    #[arg(long = "netns", value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    selector: NetnsSelector,
 }
 
 /// The numbers at which rules speak up.
@@ -309,10 +314,8 @@ struct DiagnoseArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     interval: f64,
 
-    /// Which network namespaces: current (default), all, a name, a path or
-    /// a pid.
-    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
-    netns: NetnsSelector,
+    #[command(flatten)]
+    netns: NetnsArg,
 
     /// A sysctl.conf file to audit (repeatable); default /etc/sysctl.d/*.conf
     /// and /etc/sysctl.conf.
@@ -352,10 +355,8 @@ struct SysctlArgs {
     #[arg(long, conflicts_with = "json")]
     emit: bool,
 
-    /// Which network namespaces: current (default), all, a name, a path or
-    /// a pid.
-    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
-    netns: NetnsSelector,
+    #[command(flatten)]
+    netns: NetnsArg,
 
     /// Print JSON, as `diagnose --json`.
     #[arg(long)]
@@ -433,10 +434,8 @@ struct SnapshotArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     interval: f64,
 
-    /// Which network namespaces: current (default), all, a name, a path or
-    /// a pid.
-    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
-    netns: NetnsSelector,
+    #[command(flatten)]
+    netns: NetnsArg,
 
     /// A sysctl.conf file to include (repeatable); default /etc/sysctl.d/*.conf
     /// and /etc/sysctl.conf.
@@ -464,10 +463,8 @@ struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     census_cache: f64,
 
-    /// Which network namespaces: current (default), all, a name, a path or
-    /// a pid.
-    #[arg(long, value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
-    netns: NetnsSelector,
+    #[command(flatten)]
+    netns: NetnsArg,
 
     #[command(flatten)]
     thresholds: ThresholdArgs,
@@ -636,7 +633,7 @@ fn census(root: &ProcRoot, a: &CensusArgs) -> Result<()> {
         SourceArg::Netlink => SourceChoice::Netlink,
         SourceArg::Proc => SourceChoice::Proc,
     };
-    let outcome = gather::census(root, &a.netns, &query, choice, a.by, a.top)
+    let outcome = gather::census(root, &a.netns.selector, &query, choice, a.by, a.top)
         .context("counting TCP sockets")?;
     // Stdout is line-buffered: one write per line would dominate big listings.
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
@@ -677,7 +674,7 @@ fn sockets(root: &ProcRoot, a: &SocketsArgs) -> Result<()> {
         remote_port: a.remote.and_then(|r| r.1),
     };
     let query = gather::query_for(&filter, !a.ipv6, !a.ipv4);
-    let mut listing = gather::listing(root, &a.netns, &filter, &query, !a.no_owners)
+    let mut listing = gather::listing(root, &a.netns.selector, &filter, &query, !a.no_owners)
         .context("listing TCP sockets")?;
     if let Some(n) = a.limit {
         listing.rows.truncate(n);
@@ -873,7 +870,7 @@ fn diagnose_options(
 
 fn diagnose(root: &ProcRoot, a: &DiagnoseArgs) -> i32 {
     let opts = diagnose_options(&a.sysctl_files, a.thresholds.thresholds(), a.interval);
-    match gather::diagnose(root, &a.netns, &opts).context("diagnosing") {
+    match gather::diagnose(root, &a.netns.selector, &opts).context("diagnosing") {
         Ok(d) => match print_diagnosis(&d, a.json) {
             Ok(()) => d.summary.exit_code(),
             Err(e) => fail(e),
@@ -885,7 +882,7 @@ fn diagnose(root: &ProcRoot, a: &DiagnoseArgs) -> i32 {
 fn sysctl(root: &ProcRoot, a: &SysctlArgs) -> i32 {
     let mut opts = diagnose_options(&a.sysctl_files, Thresholds::default(), 0.0);
     opts.only = Some("sysctl-".into());
-    let d = match gather::diagnose(root, &a.netns, &opts).context("auditing sysctls") {
+    let d = match gather::diagnose(root, &a.netns.selector, &opts).context("auditing sysctls") {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
@@ -975,7 +972,7 @@ fn serve(root: &ProcRoot, a: &ServeArgs) -> Result<()> {
     let listener = std::net::TcpListener::bind(a.listen)
         .with_context(|| format!("listening on {}", a.listen))?;
     let opts = ExporterOptions {
-        netns: a.netns.clone(),
+        netns: a.netns.selector.clone(),
         full_interval: std::time::Duration::from_secs_f64(a.full_interval.max(1.0)),
         top: a.top.max(1),
         thresholds: a.thresholds.thresholds(),
@@ -995,7 +992,7 @@ fn serve(root: &ProcRoot, a: &ServeArgs) -> Result<()> {
 
 fn snapshot(root: &ProcRoot, a: &SnapshotArgs) -> Result<()> {
     let opts = diagnose_options(&a.sysctl_files, Thresholds::default(), a.interval);
-    let snap = gather::snapshot(root, &a.netns, &opts).context("taking the snapshot")?;
+    let snap = gather::snapshot(root, &a.netns.selector, &opts).context("taking the snapshot")?;
     snap.write(&a.output)?;
     let sockets: usize = snap.namespaces.iter().map(|n| n.sockets.len()).sum();
     eprintln!(

@@ -3,30 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use tcpdoctor_core::lab::netns::{have_privileges, run_in_private_netns};
-use tcpdoctor_core::lab::states::{build_every_state, wait_until};
+mod common;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
-}
+use common::{UnprivilegedExe, run, skip_without_root, stderr, stdout};
+use tcpdoctor_core::lab::netns::run_in_private_netns;
+use tcpdoctor_core::lab::states::{build_every_state, wait_until};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("runs tcpdoctor")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Compares with a golden file; TCPDOCTOR_BLESS=1 rewrites it.
@@ -45,9 +31,7 @@ fn golden(name: &str, actual: &str) {
 
 #[test]
 fn census_json_in_a_private_namespace_equals_what_was_built() {
-    if !have_privileges() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
-        eprintln!("skipped: needs root to create a network namespace");
+    if skip_without_root("census_json") {
         return;
     }
     run_in_private_netns(|| {
@@ -207,18 +191,6 @@ fn help_documents_examples_and_exit_codes() {
     assert!(stdout(&o).contains("--by"));
 }
 
-fn skip_without_root(test: &str) -> bool {
-    if have_privileges() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: CI must run as root"
-    );
-    eprintln!("skipped {test}: needs root to create a network namespace");
-    true
-}
-
 /// Waits until `tcpdoctor census --json` counts `total` sockets.
 fn settle(total: u64) {
     wait_until("the population settles", || {
@@ -323,25 +295,12 @@ fn without_root_sockets_are_listed_and_hidden_owners_are_said_once() {
     if skip_without_root("without_root") {
         return;
     }
-    // A copy of the binary that an unprivileged user may execute.
-    let dir = std::env::temp_dir().join(format!("tcpdoctor-unpriv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let exe = dir.join("tcpdoctor");
-    std::fs::copy(env!("CARGO_BIN_EXE_tcpdoctor"), &exe).expect("copy");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let exe = UnprivilegedExe::new("unpriv");
     let result = std::panic::catch_unwind(|| {
         run_in_private_netns(|| {
             let pop = build_every_state(9300, 1).expect("builds");
             settle(pop.total());
-            let as_nobody = |args: &[&str]| {
-                Command::new("setpriv")
-                    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                    .arg(&exe)
-                    .args(args)
-                    .output()
-                    .expect("setpriv runs")
-            };
+            let as_nobody = |args: &[&str]| exe.run_as_nobody(args);
             let o = as_nobody(&["census", "--json"]);
             assert!(o.status.success(), "{}", stderr(&o));
             let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
@@ -363,7 +322,7 @@ fn without_root_sockets_are_listed_and_hidden_owners_are_said_once() {
         })
         .expect("namespace");
     });
-    std::fs::remove_dir_all(&dir).expect("cleanup");
+    drop(exe);
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }

@@ -4,25 +4,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use tcpdoctor_core::lab::netns::have_privileges;
+use std::process::{Child, Output, Stdio};
+mod common;
+
+use common::{UnprivilegedExe, bin, skip_without_root};
 use tcpdoctor_core::lab::states::wait_until;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
-}
-
-fn skip(test: &str) -> bool {
-    if have_privileges() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: CI must run as root"
-    );
-    eprintln!("skipped {test}: the lab needs root");
-    true
-}
 
 fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
@@ -82,7 +68,7 @@ fn state(v: &serde_json::Value, s: &str) -> u64 {
 
 #[test]
 fn time_wait_server_close_piles_time_wait_on_the_servers_port() {
-    if skip("time_wait_server_close") {
+    if skip_without_root("time_wait_server_close") {
         return;
     }
     let v = run_scenario("time-wait-server-close");
@@ -96,7 +82,7 @@ fn time_wait_server_close_piles_time_wait_on_the_servers_port() {
 
 #[test]
 fn time_wait_client_churn_piles_time_wait_toward_the_upstream() {
-    if skip("time_wait_client_churn") {
+    if skip_without_root("time_wait_client_churn") {
         return;
     }
     let v = run_scenario("time-wait-client-churn");
@@ -106,7 +92,7 @@ fn time_wait_client_churn_piles_time_wait_toward_the_upstream() {
 
 #[test]
 fn port_exhaustion_ends_in_eaddrnotavail() {
-    if skip("port_exhaustion") {
+    if skip_without_root("port_exhaustion") {
         return;
     }
     let v = run_scenario("port-exhaustion");
@@ -122,7 +108,7 @@ fn port_exhaustion_ends_in_eaddrnotavail() {
 
 #[test]
 fn close_wait_leak_is_owned_by_the_leaking_server() {
-    if skip("close_wait_leak") {
+    if skip_without_root("close_wait_leak") {
         return;
     }
     let v = run_scenario("close-wait-leak");
@@ -133,7 +119,7 @@ fn close_wait_leak_is_owned_by_the_leaking_server() {
 
 #[test]
 fn fd_exhaustion_ends_in_emfile() {
-    if skip("fd_exhaustion") {
+    if skip_without_root("fd_exhaustion") {
         return;
     }
     let v = run_scenario("fd-exhaustion");
@@ -153,7 +139,7 @@ fn fd_exhaustion_ends_in_emfile() {
 
 #[test]
 fn fin_wait2_orphans_wait_without_a_process() {
-    if skip("fin_wait2_orphans") {
+    if skip_without_root("fin_wait2_orphans") {
         return;
     }
     let v = run_scenario("fin-wait2-orphans");
@@ -163,7 +149,7 @@ fn fin_wait2_orphans_wait_without_a_process() {
 
 #[test]
 fn accept_queue_overflow_counts_listen_overflows() {
-    if skip("accept_queue_overflow") {
+    if skip_without_root("accept_queue_overflow") {
         return;
     }
     let v = run_scenario("accept-queue-overflow");
@@ -181,7 +167,7 @@ fn accept_queue_overflow_counts_listen_overflows() {
 
 #[test]
 fn tw_bucket_overflow_counts_time_wait_overflow() {
-    if skip("tw_bucket_overflow") {
+    if skip_without_root("tw_bucket_overflow") {
         return;
     }
     let v = run_scenario("tw-bucket-overflow");
@@ -204,7 +190,7 @@ fn tw_bucket_overflow_counts_time_wait_overflow() {
 
 #[test]
 fn keep_alive_leaves_no_time_wait_pile() {
-    if skip("keep_alive") {
+    if skip_without_root("keep_alive") {
         return;
     }
     let v = run_scenario("keep-alive");
@@ -224,7 +210,7 @@ fn keep_alive_leaves_no_time_wait_pile() {
 
 #[test]
 fn kept_lab_runs_on_until_lab_down_removes_it() {
-    if skip("kept_lab") {
+    if skip_without_root("kept_lab") {
         return;
     }
     let out = bin()
@@ -329,7 +315,7 @@ fn held_run(name: &str) -> (Child, Vec<u64>) {
 
 #[test]
 fn ctrl_c_cleans_up_and_exits_130() {
-    if skip("ctrl_c_cleans_up") {
+    if skip_without_root("ctrl_c_cleans_up") {
         return;
     }
     let (mut child, pids) = held_run("test-int");
@@ -345,7 +331,7 @@ fn ctrl_c_cleans_up_and_exits_130() {
 
 #[test]
 fn a_crashed_child_is_reported_and_everything_is_cleaned_up() {
-    if skip("a_crashed_child") {
+    if skip_without_root("a_crashed_child") {
         return;
     }
     let (mut child, pids) = held_run("test-crash");
@@ -359,7 +345,7 @@ fn a_crashed_child_is_reported_and_everything_is_cleaned_up() {
 
 #[test]
 fn a_killed_runner_takes_its_children_along_and_the_next_run_removes_its_namespace() {
-    if skip("a_killed_runner") {
+    if skip_without_root("a_killed_runner") {
         return;
     }
     let (mut child, pids) = held_run("test-kill");
@@ -387,22 +373,10 @@ fn a_killed_runner_takes_its_children_along_and_the_next_run_removes_its_namespa
 
 #[test]
 fn without_root_the_lab_says_so_and_exits_3() {
-    if skip("without_root_the_lab") {
+    if skip_without_root("without_root_the_lab") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tcpdoctor-lab-unpriv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let exe = dir.join("tcpdoctor");
-    std::fs::copy(env!("CARGO_BIN_EXE_tcpdoctor"), &exe).expect("copy");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&exe)
-        .args(["lab", "run", "keep-alive"])
-        .output()
-        .expect("setpriv runs");
-    std::fs::remove_dir_all(&dir).expect("cleanup");
+    let out = UnprivilegedExe::new("lab-unpriv").run_as_nobody(&["lab", "run", "keep-alive"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("needs root"),

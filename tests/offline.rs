@@ -6,20 +6,16 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
-}
+mod common;
+
+use common::{bin, run, skip_without_root};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/every-state")
         .join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("runs")
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -242,12 +238,10 @@ fn a_snapshot_reads_back_to_the_same_census_and_findings() {
     use tcpdoctor_core::collect::ProcRoot;
     use tcpdoctor_core::collect::netns::NetnsSelector;
     use tcpdoctor_core::gather::{self, DiagnoseOptions};
-    use tcpdoctor_core::lab::netns::{have_privileges, run_in_private_netns};
+    use tcpdoctor_core::lab::netns::run_in_private_netns;
     use tcpdoctor_core::lab::states::{build_every_state, wait_until};
     use tcpdoctor_core::offline::analyze;
-    if !have_privileges() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
-        eprintln!("skipped: needs root to create a network namespace");
+    if skip_without_root("a_snapshot_reads_back") {
         return;
     }
     run_in_private_netns(|| {

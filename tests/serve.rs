@@ -8,7 +8,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tcpdoctor_core::lab::netns::{have_privileges, run_in_private_netns};
+use tcpdoctor_core::lab::netns::run_in_private_netns;
+
+mod common;
+
+use common::skip_without_root;
 
 const LEAKS: u64 = 20;
 
@@ -101,9 +105,7 @@ fn vm_rss_kb(pid: u32) -> u64 {
 
 #[test]
 fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clients() {
-    if !have_privileges() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
-        eprintln!("skipped: needs root to create a network namespace");
+    if skip_without_root("serve") {
         return;
     }
     run_in_private_netns(|| {

@@ -207,6 +207,41 @@ pub struct CensusReport {
     pub processes: Vec<Process>,
 }
 
+/// The census per owning process of listing rows: each socket under its
+/// first owner, a TIME_WAIT under its likely closer (marked so), the rest
+/// under "no owner". The report names the processes its groups show.
+pub fn by_process(
+    rows: impl IntoIterator<Item = crate::listing::SocketRow>,
+    owners: &crate::collect::owners::OwnerIndex,
+    top: usize,
+    collected: CollectReport,
+) -> CensusReport {
+    let mut c = Census::new(Some(GroupBy::Process));
+    for row in rows {
+        let key = match (row.owners.first(), row.likely_owners.first()) {
+            (Some(o), _) => GroupKey::Process(o.pid),
+            (None, Some(p)) => GroupKey::LikelyProcess(*p),
+            _ => GroupKey::NoOwner,
+        };
+        c.add_keyed(row.socket.state, key);
+    }
+    let mut r = CensusReport::new(&c, top, collected);
+    let shown: std::collections::BTreeSet<u32> = r
+        .groups
+        .iter()
+        .flat_map(|g| g.top.iter())
+        .filter_map(|(k, _)| match k {
+            GroupKey::Process(p) | GroupKey::LikelyProcess(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    r.processes = shown
+        .iter()
+        .filter_map(|p| owners.process(*p).cloned())
+        .collect();
+    r
+}
+
 /// A state must hold this share of all non-LISTEN sockets, and at least
 /// `HINT_MIN_COUNT` of them, before the census calls it dominant.
 pub const HINT_DOMINANT_SHARE: f64 = 0.5;

@@ -1,7 +1,7 @@
 //! Collection across network namespaces, with owners when a command needs
 //! them. Commands call these; rules and renderers never do I/O.
 
-use crate::census::{Census, CensusReport, GroupBy, GroupKey, MultiCensus};
+use crate::census::{Census, CensusReport, GroupBy, MultiCensus};
 use crate::collect::netns::{self, NetnsInfo, NetnsSelector};
 use crate::collect::owners::{self, InodeFilter, OwnerIndex};
 use crate::collect::{self, CollectReport, ProcRoot, SocketQuery, SourceChoice};
@@ -296,37 +296,8 @@ fn census_by_process(
     notes.extend(idx.hidden_note());
     let mut reports = Vec::new();
     for ns in per_ns {
-        let mut c = Census::new(Some(GroupBy::Process));
-        let mut pids = HashSet::new();
-        for row in listing::build_rows(ns.sockets, Some(&idx), None, &filter) {
-            let key = if let Some(o) = row.owners.first() {
-                GroupKey::Process(o.pid)
-            } else if let Some(o) = row.likely_owners.first() {
-                GroupKey::LikelyProcess(*o)
-            } else {
-                GroupKey::NoOwner
-            };
-            if let GroupKey::Process(p) | GroupKey::LikelyProcess(p) = key {
-                pids.insert(p);
-            }
-            c.add_keyed(row.socket.state, key);
-        }
-        let mut r = CensusReport::new(&c, top, ns.collected);
-        let shown: HashSet<u32> = r
-            .groups
-            .iter()
-            .flat_map(|g| g.top.iter())
-            .filter_map(|(k, _)| match k {
-                GroupKey::Process(p) | GroupKey::LikelyProcess(p) => Some(*p),
-                _ => None,
-            })
-            .collect();
-        let mut procs: Vec<Process> = shown
-            .iter()
-            .filter_map(|p| idx.process(*p).cloned())
-            .collect();
-        procs.sort_by_key(|p| p.pid);
-        r.processes = procs;
+        let rows = listing::build_rows(ns.sockets, Some(&idx), None, &filter);
+        let mut r = crate::census::by_process(rows, &idx, top, ns.collected);
         r.netns = Some(ns.netns);
         reports.push(r);
     }

@@ -583,14 +583,8 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
             ..gather::DiagnoseOptions::default()
         },
     )?;
-    let keys = [
-        "ListenOverflows",
-        "ListenDrops",
-        "TCPTimeWaitOverflow",
-        "TW",
-        "TWRecycled",
-        "TCPAbortOnClose",
-    ];
+    // The counters that matter, as the exporter exports them.
+    let keys = crate::exporter::metrics::TCPEXT_COUNTERS;
     let outcome = LabOutcome {
         scenario: sc.name,
         scale: opts.scale,

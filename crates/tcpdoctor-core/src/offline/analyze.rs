@@ -3,13 +3,13 @@
 
 use super::snapshot::{NsSnapshot, SnapshotFile, VERSION};
 use super::{DumpOwner, DumpReport, DumpSink, Format, limits_of, open, read_dump};
-use crate::census::{Census, CensusReport, GroupBy, GroupKey};
+use crate::census::{Census, CensusReport, GroupBy};
 use crate::collect::netns::NetnsInfo;
 use crate::collect::{CollectReport, SocketSink, SourceUsed};
 use crate::error::{Error, Result};
 use crate::listing::{self, RowFilter};
 use crate::model::{FdRef, HostInfo, Process, Socket, TcpState};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Streams into a census: no socket is kept.
@@ -147,50 +147,27 @@ pub fn census(
 
 /// The census of a snapshot, by process when asked (owners come with it).
 pub fn census_of_snapshot(snap: &SnapshotFile, by: Option<GroupBy>, top: usize) -> CensusReport {
-    let mut c = Census::new(by);
-    let owners = snap.owner_index();
-    let mut shown = HashSet::new();
-    for ns in &snap.namespaces {
-        if by == Some(GroupBy::Process) {
-            for row in listing::build_rows(
+    let collected = CollectReport {
+        source: SourceUsed::Proc,
+        notes: snap.notes.clone(),
+    };
+    if by == Some(GroupBy::Process) {
+        let owners = snap.owner_index();
+        let rows = snap.namespaces.iter().flat_map(|ns| {
+            listing::build_rows(
                 ns.sockets.clone(),
                 Some(&owners),
                 None,
                 &RowFilter::default(),
-            ) {
-                let key = match (row.owners.first(), row.likely_owners.first()) {
-                    (Some(o), _) => GroupKey::Process(o.pid),
-                    (None, Some(p)) => GroupKey::LikelyProcess(*p),
-                    _ => GroupKey::NoOwner,
-                };
-                if let GroupKey::Process(p) | GroupKey::LikelyProcess(p) = key {
-                    shown.insert(p);
-                }
-                c.add_keyed(row.socket.state, key);
-            }
-        } else {
-            for s in &ns.sockets {
-                c.socket(s);
-            }
-        }
+            )
+        });
+        return crate::census::by_process(rows, &owners, top, collected);
     }
-    let mut r = CensusReport::new(
-        &c,
-        top,
-        CollectReport {
-            source: SourceUsed::Proc,
-            notes: snap.notes.clone(),
-        },
-    );
-    let mut procs: Vec<Process> = snap
-        .processes
-        .iter()
-        .filter(|p| shown.contains(&p.pid))
-        .cloned()
-        .collect();
-    procs.sort_by_key(|p| p.pid);
-    r.processes = procs;
-    r
+    let mut c = Census::new(by);
+    for s in snap.namespaces.iter().flat_map(|ns| &ns.sockets) {
+        c.socket(s);
+    }
+    CensusReport::new(&c, top, collected)
 }
 
 /// Reads dumps into one snapshot (or returns the snapshot a file holds).

@@ -185,6 +185,16 @@ pub fn detect_file(path: &Path) -> Option<Format> {
     detect(&first)
 }
 
+impl Line {
+    /// The socket and owners of a socket line.
+    pub fn into_socket(self) -> Option<(Socket, Vec<DumpOwner>)> {
+        match self {
+            Line::Socket(s, o) => Some((s, o)),
+            _ => None,
+        }
+    }
+}
+
 fn detect(first: &[&str]) -> Option<Format> {
     for l in first {
         let t = l.trim();

@@ -69,10 +69,9 @@ mod tests {
     use super::*;
 
     fn socket(text: &str) -> (Socket, Vec<DumpOwner>) {
-        match parse_line(text, true) {
-            Line::Socket(s, o) => (s, o),
-            _ => panic!("not a socket line: {text}"),
-        }
+        parse_line(text, true)
+            .into_socket()
+            .unwrap_or_else(|| panic!("not a socket line: {text}"))
     }
 
     #[test]
