@@ -458,6 +458,11 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
 
+    /// Seconds a client may take to send its request, and each write of the
+    /// response may wait; a stalled client is then disconnected.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    client_timeout: f64,
+
     /// Scrapes within this many seconds of each other share one census
     /// (0: every scrape takes its own).
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
@@ -986,7 +991,11 @@ fn serve(root: &ProcRoot, a: &ServeArgs) -> Result<()> {
         listener.local_addr()?
     );
     let handler = std::sync::Arc::new(move |path: &str| exporter.handle(path));
-    http::serve(listener, http::Limits::default(), handler)?;
+    let limits = http::Limits {
+        timeout: std::time::Duration::from_secs_f64(a.client_timeout.max(0.1)),
+        ..http::Limits::default()
+    };
+    http::serve(listener, limits, handler)?;
     Ok(())
 }
 

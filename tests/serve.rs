@@ -117,7 +117,7 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
         let _client = Kill(client);
 
         let port = 19753;
-        let serve = Kill(tcpdoctor(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--full-interval", "1"]));
+        let serve = Kill(tcpdoctor(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--full-interval", "1", "--client-timeout", "1"]));
         let metrics = poll("the exporter serves the leak", Duration::from_secs(30), || {
             let (status, body) = request(port, "GET /metrics HTTP/1.1\r\n\r\n").ok()?;
             (status == 200 && value(&body, "tcpdoctor_close_wait_sockets{netns=\"\",process=\"lab-server\"}") == Some(LEAKS as f64)).then_some(body)
@@ -157,9 +157,14 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
         assert_eq!(get(port, "/healthz"), (200, "ok\n".to_string()));
         assert!(get(port, "/").1.contains("close-wait-leak"));
 
-        // A stalled client (connected, silent) blocks no other scrape.
-        let stalled = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        // A stalled client (connected, silent) blocks no other scrape, and
+        // is disconnected after --client-timeout.
+        let mut stalled = TcpStream::connect(("127.0.0.1", port)).expect("connects");
         assert_eq!(get(port, "/metrics").0, 200);
+        stalled.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        let mut byte = [0u8; 1];
+        assert_eq!(stalled.read(&mut byte).expect("the server closes it"), 0, "closed without a response");
+        // Closed by the server first, our end would now sit in CLOSE_WAIT.
         drop(stalled);
 
         // 16 scrapers x 500 scrapes: no error, flat memory.
