@@ -1,7 +1,9 @@
-//! tcpdoctor's logic. Data flows one way: `collect` (netlink, /proc) ->
-//! `model` (plain snapshot types) -> `census` and, later, `diagnose` ->
-//! `render` (text, JSON). `lab` builds real sockets in private network
-//! namespaces for tests and demonstrations.
+//! tcpdoctor's logic. Data flows one way: `collect` (netlink, /proc, owners,
+//! namespaces) or `offline` (dumps, snapshots) -> `model` (plain snapshot
+//! types) -> `census`, `listing`, `diagnose` -> `render` (text, JSON) and
+//! `exporter` (Prometheus). `gather` holds the commands' collection plans;
+//! `lab` builds real sockets and whole scenarios in private network
+//! namespaces.
 
 pub mod census;
 pub mod collect;

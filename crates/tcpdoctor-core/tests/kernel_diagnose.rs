@@ -146,3 +146,46 @@ fn orphans_are_counted_against_tcp_max_orphans() {
     })
     .expect("namespace");
 }
+
+#[test]
+fn tw_reuse_on_a_host_that_only_serves_is_said_to_do_nothing() {
+    if !require_root("tw_reuse_on_a_host_that_only_serves") {
+        return;
+    }
+    use std::io::Read;
+    run_in_private_netns(|| {
+        set_netns_sysctl("net.ipv4.tcp_tw_reuse", "1").expect("sysctl");
+        // A server that closes first: once the clients are gone, all that is
+        // left is the listener and TIME_WAIT on its port: only incoming.
+        let l = std::net::TcpListener::bind("127.0.0.1:7980").expect("binds");
+        for _ in 0..3 {
+            let mut c = std::net::TcpStream::connect("127.0.0.1:7980").expect("connects");
+            let (s, _) = l.accept().expect("accepts");
+            drop(s);
+            let mut sink = Vec::new();
+            c.read_to_end(&mut sink).expect("the server's FIN");
+        }
+        let expected = [
+            (tcpdoctor_core::model::TcpState::Listen, 1),
+            (tcpdoctor_core::model::TcpState::TimeWait, 3),
+        ]
+        .into_iter()
+        .collect();
+        converge(&expected);
+        let d = diagnose(Thresholds::default());
+        assert_eq!(
+            severity_of(&d, "sysctl-tw-reuse-inbound"),
+            Some(Severity::Info),
+            "{:#?}",
+            d.findings
+        );
+        // The same host with one outgoing connection: tw_reuse may help it.
+        let _out = std::net::TcpStream::connect("127.0.0.1:7980").expect("connects");
+        let _in = l.accept().expect("accepts");
+        assert_eq!(
+            severity_of(&diagnose(Thresholds::default()), "sysctl-tw-reuse-inbound"),
+            None
+        );
+    })
+    .expect("namespace");
+}

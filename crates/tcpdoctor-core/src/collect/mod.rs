@@ -1,5 +1,5 @@
-//! All host access: the sock_diag dump, /proc readers, and (later) owners
-//! and namespaces. Every path is built from one `ProcRoot`, so tests can
+//! All host access: the sock_diag dump, /proc readers, owners (/proc/*/fd)
+//! and network namespaces. Every path is built from one `ProcRoot`, so tests can
 //! point a collector at a captured /proc tree.
 
 pub mod host;

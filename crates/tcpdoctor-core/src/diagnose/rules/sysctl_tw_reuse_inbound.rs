@@ -58,8 +58,8 @@ mod tests {
     use std::collections::BTreeMap;
     use std::net::{IpAddr, Ipv4Addr};
 
-    // Incoming connections need a second host; this rule is checked on
-    // sockets as a server's namespace shows them.
+    // The decision on hand-made rows (addresses of other hosts);
+    // tests/kernel_diagnose.rs reproduces it on the kernel.
     fn ep(a: u8, port: u16) -> Endpoint {
         Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, a)), port)
     }
