@@ -156,7 +156,8 @@ pub fn parse_chunk<F: FnMut(&Socket)>(
                     if code < 0 {
                         return Err(NetlinkError::Kernel {
                             family: family.name(),
-                            source: io::Error::from_raw_os_error(-code),
+                            // saturating: i32::MIN has no negation (found by fuzzing).
+                            source: io::Error::from_raw_os_error(code.saturating_neg()),
                         });
                     }
                 }
@@ -589,6 +590,21 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("IPv6"), "{text}");
         assert!(text.contains("No such file"), "{text}");
+    }
+
+    /// Regression: NLMSG_DONE carrying i32::MIN as its status overflowed
+    /// the negation into an errno and panicked (cargo fuzz, netlink_chunk).
+    #[test]
+    fn a_done_status_of_i32_min_is_an_error_not_a_panic() {
+        let mut m = Vec::new();
+        m.extend(21u32.to_ne_bytes());
+        m.extend(3u16.to_ne_bytes()); // NLMSG_DONE
+        m.extend(0u16.to_ne_bytes());
+        m.extend(0u32.to_ne_bytes());
+        m.extend(0u32.to_ne_bytes());
+        m.extend(i32::MIN.to_ne_bytes());
+        m.push(0);
+        assert!(parse_chunk(&m, Family::Both, None, &mut |_: &Socket| {}).is_err());
     }
 
     #[test]
