@@ -98,6 +98,27 @@ fn listing(filter: RowFilter) -> gather::Listing {
     .expect("lists")
 }
 
+/// `census --by process` of the current namespace for one state.
+fn census_by_process(state: TcpState) -> tcpdoctor_core::census::CensusReport {
+    let q = SocketQuery {
+        states: states(&[state]).expect("set"),
+        ..SocketQuery::default()
+    };
+    match gather::census(
+        &ProcRoot::live(),
+        &NetnsSelector::Current,
+        &q,
+        SourceChoice::Auto,
+        Some(GroupBy::Process),
+        10,
+    )
+    .expect("census")
+    {
+        CensusOutcome::Single(r) => *r,
+        CensusOutcome::Multi(_) => panic!("one namespace asked, one report expected"),
+    }
+}
+
 fn states(list: &[TcpState]) -> Option<StateSet> {
     Some(list.iter().copied().collect())
 }
@@ -231,21 +252,7 @@ fn inbound_time_wait_goes_to_the_listener_that_closed_first() {
             assert!((0.0..=60.0).contains(&age));
         }
         // census --by process counts them under the likely owner, marked so.
-        let q = SocketQuery {
-            states: states(&[TcpState::TimeWait]).expect("set"),
-            ..SocketQuery::default()
-        };
-        let CensusOutcome::Single(r) = gather::census(
-            &ProcRoot::live(),
-            &NetnsSelector::Current,
-            &q,
-            SourceChoice::Auto,
-            Some(GroupBy::Process),
-            10,
-        )
-        .expect("census") else {
-            panic!("one namespace asked, one report expected")
-        };
+        let r = census_by_process(TcpState::TimeWait);
         assert_eq!(r.groups.len(), 1);
         assert_eq!(
             r.groups[0].top,
@@ -311,21 +318,7 @@ fn census_by_process_counts_close_wait_under_the_leaking_process() {
             peer.expect("eof");
             clients.push(c);
         }
-        let q = SocketQuery {
-            states: states(&[TcpState::CloseWait]).expect("set"),
-            ..SocketQuery::default()
-        };
-        let CensusOutcome::Single(r) = gather::census(
-            &ProcRoot::live(),
-            &NetnsSelector::Current,
-            &q,
-            SourceChoice::Auto,
-            Some(GroupBy::Process),
-            10,
-        )
-        .expect("census") else {
-            panic!("one report expected")
-        };
+        let r = census_by_process(TcpState::CloseWait);
         assert_eq!(r.total, 4);
         assert_eq!(r.groups[0].top, vec![(GroupKey::Process(peer.pid()), 4)]);
         let p = &r.processes[0];
