@@ -378,7 +378,14 @@ pub fn snapshot(
         let sample = if opts.counters_from_zero {
             BTreeMap::new()
         } else {
-            netns::run_in(&ns.netns, || collect::host::read_host_info(root).tcp_ext)?
+            // Only the counters: the second sample reads the rest (and says
+            // what failed).
+            netns::run_in(&ns.netns, || {
+                collect::host::read_counters(root, "netstat", "TcpExt")
+            })?
+            .ok()
+            .flatten()
+            .unwrap_or_default()
         };
         before.push(sample);
     }

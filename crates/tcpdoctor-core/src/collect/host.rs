@@ -139,6 +139,20 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
     }
 }
 
+/// Reads one counter table ("snmp"/"Tcp", "netstat"/"TcpExt") of the
+/// calling thread's namespace; None when the file is missing.
+pub fn read_counters(
+    root: &ProcRoot,
+    file: &str,
+    prefix: &str,
+) -> Result<Option<BTreeMap<String, i64>>> {
+    let p = root.net_file(file);
+    match read_optional(&p)? {
+        Some(t) => parse_counter_table(&p, &t, prefix).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Reads every sysctl tcpdoctor uses; unreadable ones are named in `notes`.
 pub fn read_sysctls(root: &ProcRoot, notes: &mut Vec<String>) -> BTreeMap<String, String> {
     let mut names: Vec<String> = Vec::new();
@@ -210,16 +224,13 @@ pub fn read_host_info(root: &ProcRoot) -> HostInfo {
     }
 
     for (file, prefix) in [("snmp", "Tcp"), ("netstat", "TcpExt")] {
-        let p = root.net_file(file);
-        match read_optional(&p) {
-            Ok(Some(t)) => match parse_counter_table(&p, &t, prefix) {
-                Ok(m) if prefix == "Tcp" => h.tcp = m,
-                Ok(m) => h.tcp_ext = m,
-                Err(e) => note(&mut h, e),
-            },
-            Ok(None) => h
-                .notes
-                .push(format!("{} missing: no {prefix} counters", p.display())),
+        match read_counters(root, file, prefix) {
+            Ok(Some(m)) if prefix == "Tcp" => h.tcp = m,
+            Ok(Some(m)) => h.tcp_ext = m,
+            Ok(None) => h.notes.push(format!(
+                "{} missing: no {prefix} counters",
+                root.net_file(file).display()
+            )),
             Err(e) => note(&mut h, e),
         }
     }

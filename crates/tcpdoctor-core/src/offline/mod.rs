@@ -156,6 +156,34 @@ pub fn parse_ip(s: &str) -> Option<std::net::IpAddr> {
     s.parse().ok()
 }
 
+/// "ip:port" as dumps print it, split at the last colon (netstat joins
+/// IPv6 and port with a bare one). A port of `*` is 0, an interface suffix
+/// (`%lo`) is dropped. `ss_style` also accepts ss's `[v6]` brackets and a
+/// `*` address. Byte search and a hand-rolled port: this is the hot path of
+/// parsing a million-line dump.
+pub fn parse_endpoint(s: &str, ss_style: bool) -> Option<crate::model::Endpoint> {
+    let colon = s.as_bytes().iter().rposition(|b| *b == b':')?;
+    let (ip, port) = (&s[..colon], &s[colon + 1..]);
+    let port = if port == "*" { 0 } else { parse_port(port)? };
+    let ip = if ss_style {
+        ip.strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .unwrap_or(ip)
+    } else {
+        ip
+    };
+    let ip = match ip.as_bytes().iter().position(|b| *b == b'%') {
+        Some(at) => &ip[..at],
+        None => ip,
+    };
+    let ip = if ss_style && ip == "*" {
+        std::net::IpAddr::from([0u8, 0, 0, 0])
+    } else {
+        parse_ip(ip)?
+    };
+    Some(crate::model::Endpoint::new(ip, port))
+}
+
 /// A decimal port, "0" to "65535".
 pub fn parse_port(s: &str) -> Option<u16> {
     if s.is_empty() || s.len() > 5 {

@@ -1,27 +1,10 @@
 //! `netstat -ant`, `-antp`, `-antW` (net-tools) lines.
 
-use super::{DumpOwner, Line, parse_ip, parse_port};
-use crate::model::{Endpoint, Socket, TcpState};
-use std::net::IpAddr;
+use super::{DumpOwner, Line, parse_endpoint};
+use crate::model::{Socket, TcpState};
 
 pub const EXPECTED: &str =
     "a netstat -ant line: 'tcp RECV-Q SEND-Q LOCAL:PORT FOREIGN:PORT STATE [PID/PROGRAM]'";
-
-/// "127.0.0.1:80", "::1:8003", "0.0.0.0:*" (netstat joins IPv6 and port
-/// with a bare colon, so split at the last one).
-pub fn parse_endpoint(s: &str) -> Option<Endpoint> {
-    // Byte search and a hand-rolled port: this is the hot path of dump
-    // parsing (a million lines).
-    let colon = s.as_bytes().iter().rposition(|b| *b == b':')?;
-    let (ip, port) = (&s[..colon], &s[colon + 1..]);
-    let port = if port == "*" { 0 } else { parse_port(port)? };
-    let ip = match ip.as_bytes().iter().position(|b| *b == b'%') {
-        Some(at) => &ip[..at],
-        None => ip,
-    };
-    let ip: IpAddr = parse_ip(ip)?;
-    Some(Endpoint::new(ip, port))
-}
 
 /// One netstat line.
 pub fn parse_line(text: &str, wants_owners: bool) -> Line {
@@ -36,8 +19,8 @@ pub fn parse_line(text: &str, wants_owners: bool) -> Line {
     let parsed = (|| {
         let recv_q: u32 = w.next()?.parse().ok()?;
         let send_q: u32 = w.next()?.parse().ok()?;
-        let local = parse_endpoint(w.next()?)?;
-        let remote = parse_endpoint(w.next()?)?;
+        let local = parse_endpoint(w.next()?, false)?;
+        let remote = parse_endpoint(w.next()?, false)?;
         let state = TcpState::parse_name(w.next()?)?;
         let mut s = Socket::new(state, local, remote);
         s.recv_q = recv_q;

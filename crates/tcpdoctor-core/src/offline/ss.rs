@@ -1,33 +1,9 @@
 //! `ss -tan`, `-tanp`, `-tanoie` (iproute2) lines.
 
-use super::{DumpOwner, Line, parse_ip, parse_port};
-use crate::model::{Endpoint, Socket, TcpInfo, TcpState, Timer};
-use std::net::IpAddr;
+use super::{DumpOwner, Line, parse_endpoint};
+use crate::model::{Socket, TcpInfo, TcpState, Timer};
 
 pub const EXPECTED: &str = "an ss -tan line: 'STATE RECV-Q SEND-Q LOCAL:PORT PEER:PORT [users:(...)] [timer:(...)] [ino:N sk:N]' (taken with -n)";
-
-/// "127.0.0.1:80", "[::1]:8003", "[::]:*", "*:*", "127.0.0.1%lo:80".
-pub fn parse_endpoint(s: &str) -> Option<Endpoint> {
-    // Byte search and a hand-rolled port: this is the hot path of dump
-    // parsing (a million lines).
-    let colon = s.as_bytes().iter().rposition(|b| *b == b':')?;
-    let (ip, port) = (&s[..colon], &s[colon + 1..]);
-    let port = if port == "*" { 0 } else { parse_port(port)? };
-    let ip = ip
-        .strip_prefix('[')
-        .and_then(|i| i.strip_suffix(']'))
-        .unwrap_or(ip);
-    let ip = match ip.as_bytes().iter().position(|b| *b == b'%') {
-        Some(at) => &ip[..at],
-        None => ip,
-    };
-    let ip: IpAddr = if ip == "*" {
-        IpAddr::from([0u8, 0, 0, 0])
-    } else {
-        parse_ip(ip)?
-    };
-    Some(Endpoint::new(ip, port))
-}
 
 /// "9min54sec", "59sec", "200ms", "1h3min" -> milliseconds.
 pub fn parse_duration_ms(s: &str) -> Option<u32> {
@@ -132,8 +108,8 @@ pub fn parse_line(text: &str, wants_owners: bool) -> Line {
         let state = TcpState::parse_name(w.next()?)?;
         let recv_q: u32 = w.next()?.parse().ok()?;
         let send_q: u32 = w.next()?.parse().ok()?;
-        let local = parse_endpoint(w.next()?)?;
-        let remote = parse_endpoint(w.next()?)?;
+        let local = parse_endpoint(w.next()?, true)?;
+        let remote = parse_endpoint(w.next()?, true)?;
         let mut s = Socket::new(state, local, remote);
         s.recv_q = recv_q;
         s.send_q = send_q;
