@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 mod common;
 
-use common::{UnprivilegedExe, run, skip_without_root, stderr, stdout};
-use tcpdoctor_core::lab::netns::run_in_private_netns;
-use tcpdoctor_core::lab::states::{build_every_state, wait_until};
+use common::{UnprivilegedExe, run, stderr, stdout};
+use tcpdoctor_testkit::netns::run_in_private_netns;
+use tcpdoctor_testkit::states::build_every_state;
+use tcpdoctor_testkit::wait_until;
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,10 +31,8 @@ fn golden(name: &str, actual: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn census_json_in_a_private_namespace_equals_what_was_built() {
-    if skip_without_root("census_json") {
-        return;
-    }
     run_in_private_netns(|| {
         let pop = build_every_state(9000, 1).expect("builds");
         let want: BTreeMap<String, u64> = pop
@@ -202,10 +201,8 @@ fn settle(total: u64) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sockets_json_has_owners_ages_and_the_documented_fields() {
-    if skip_without_root("sockets_json") {
-        return;
-    }
     run_in_private_netns(|| {
         let pop = build_every_state(9200, 1).expect("builds");
         settle(pop.total());
@@ -291,10 +288,8 @@ fn sockets_json_has_owners_ages_and_the_documented_fields() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn without_root_sockets_are_listed_and_hidden_owners_are_said_once() {
-    if skip_without_root("without_root") {
-        return;
-    }
     let exe = UnprivilegedExe::new("unpriv");
     let result = std::panic::catch_unwind(|| {
         run_in_private_netns(|| {
@@ -329,10 +324,8 @@ fn without_root_sockets_are_listed_and_hidden_owners_are_said_once() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn census_of_every_namespace_and_a_missing_one() {
-    if skip_without_root("census_of_every_namespace") {
-        return;
-    }
     run_in_private_netns(|| {
         let pop = build_every_state(9400, 1).expect("builds");
         settle(pop.total());
@@ -440,16 +433,14 @@ fn explain_knows_states_findings_and_sysctls() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn diagnose_json_and_exit_codes_follow_nagios() {
-    if skip_without_root("diagnose_json") {
-        return;
-    }
     run_in_private_netns(|| {
         let empty =
             std::env::temp_dir().join(format!("tcpdoctor-empty-{}.conf", std::process::id()));
         std::fs::write(&empty, "").expect("write");
         let file = empty.to_str().expect("utf-8").to_string();
-        let healthy = tcpdoctor_core::lab::states::build_established(9500, 5).expect("builds");
+        let healthy = tcpdoctor_testkit::states::build_established(9500, 5).expect("builds");
         settle(healthy.total());
         let o = run(&[
             "diagnose",

@@ -17,7 +17,7 @@ fn read(rel: &str) -> String {
 
 /// The metric families `tcpdoctor serve` writes.
 fn exported() -> Vec<String> {
-    use tcpdoctor_core::exporter::metrics::{FullMetrics, render};
+    use tcpdoctor_core::render::prometheus::{FullMetrics, render};
     render(&[], &FullMetrics::default(), &[])
         .lines()
         .filter_map(|l| {

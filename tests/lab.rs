@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Child, Output, Stdio};
 mod common;
 
-use common::{UnprivilegedExe, bin, skip_without_root};
-use tcpdoctor_core::lab::states::wait_until;
+use common::{UnprivilegedExe, bin};
+use tcpdoctor_testkit::wait_until;
 
 fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
@@ -67,10 +67,8 @@ fn state(v: &serde_json::Value, s: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn time_wait_server_close_piles_time_wait_on_the_servers_port() {
-    if skip_without_root("time_wait_server_close") {
-        return;
-    }
     let v = run_scenario("time-wait-server-close");
     assert!(state(&v, "TIME_WAIT") >= 500);
     assert_eq!(
@@ -81,20 +79,16 @@ fn time_wait_server_close_piles_time_wait_on_the_servers_port() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn time_wait_client_churn_piles_time_wait_toward_the_upstream() {
-    if skip_without_root("time_wait_client_churn") {
-        return;
-    }
     let v = run_scenario("time-wait-client-churn");
     assert!(state(&v, "TIME_WAIT") >= 500);
     assert!(finding(&v, "time-wait-client-churn").is_some());
 }
 
 #[test]
+#[ignore = "needs root"]
 fn port_exhaustion_ends_in_eaddrnotavail() {
-    if skip_without_root("port_exhaustion") {
-        return;
-    }
     let v = run_scenario("port-exhaustion");
     assert_eq!(finding(&v, "port-exhaustion").as_deref(), Some("critical"));
     assert_eq!(finding(&v, "sysctl-port-range").as_deref(), Some("warning"));
@@ -107,10 +101,8 @@ fn port_exhaustion_ends_in_eaddrnotavail() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn close_wait_leak_is_owned_by_the_leaking_server() {
-    if skip_without_root("close_wait_leak") {
-        return;
-    }
     let v = run_scenario("close-wait-leak");
     assert_eq!(finding(&v, "close-wait-leak").as_deref(), Some("warning"));
     assert!(state(&v, "CLOSE_WAIT") >= 200);
@@ -118,10 +110,8 @@ fn close_wait_leak_is_owned_by_the_leaking_server() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn fd_exhaustion_ends_in_emfile() {
-    if skip_without_root("fd_exhaustion") {
-        return;
-    }
     let v = run_scenario("fd-exhaustion");
     assert_eq!(finding(&v, "fd-exhaustion").as_deref(), Some("critical"));
     assert_eq!(
@@ -138,20 +128,16 @@ fn fd_exhaustion_ends_in_emfile() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn fin_wait2_orphans_wait_without_a_process() {
-    if skip_without_root("fin_wait2_orphans") {
-        return;
-    }
     let v = run_scenario("fin-wait2-orphans");
     assert!(finding(&v, "fin-wait2-orphans").is_some());
     assert!(state(&v, "FIN_WAIT2") >= 200);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn accept_queue_overflow_counts_listen_overflows() {
-    if skip_without_root("accept_queue_overflow") {
-        return;
-    }
     let v = run_scenario("accept-queue-overflow");
     assert_eq!(
         finding(&v, "accept-queue-overflow").as_deref(),
@@ -166,10 +152,8 @@ fn accept_queue_overflow_counts_listen_overflows() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn tw_bucket_overflow_counts_time_wait_overflow() {
-    if skip_without_root("tw_bucket_overflow") {
-        return;
-    }
     let v = run_scenario("tw-bucket-overflow");
     assert_eq!(
         finding(&v, "tw-bucket-overflow").as_deref(),
@@ -189,10 +173,8 @@ fn tw_bucket_overflow_counts_time_wait_overflow() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn keep_alive_leaves_no_time_wait_pile() {
-    if skip_without_root("keep_alive") {
-        return;
-    }
     let v = run_scenario("keep-alive");
     // The fix is healthy: nothing above info.
     assert_eq!(
@@ -209,10 +191,8 @@ fn keep_alive_leaves_no_time_wait_pile() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn kept_lab_runs_on_until_lab_down_removes_it() {
-    if skip_without_root("kept_lab") {
-        return;
-    }
     let out = bin()
         .args([
             "lab",
@@ -314,10 +294,8 @@ fn held_run(name: &str) -> (Child, Vec<u64>) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ctrl_c_cleans_up_and_exits_130() {
-    if skip_without_root("ctrl_c_cleans_up") {
-        return;
-    }
     let (mut child, pids) = held_run("test-int");
     // SAFETY: signalling the child we started.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
@@ -330,10 +308,8 @@ fn ctrl_c_cleans_up_and_exits_130() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_crashed_child_is_reported_and_everything_is_cleaned_up() {
-    if skip_without_root("a_crashed_child") {
-        return;
-    }
     let (mut child, pids) = held_run("test-crash");
     // SAFETY: killing the lab's server process.
     unsafe { libc::kill(pids[0] as libc::pid_t, libc::SIGKILL) };
@@ -344,10 +320,8 @@ fn a_crashed_child_is_reported_and_everything_is_cleaned_up() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_killed_runner_takes_its_children_along_and_the_next_run_removes_its_namespace() {
-    if skip_without_root("a_killed_runner") {
-        return;
-    }
     let (mut child, pids) = held_run("test-kill");
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
@@ -372,10 +346,8 @@ fn a_killed_runner_takes_its_children_along_and_the_next_run_removes_its_namespa
 }
 
 #[test]
+#[ignore = "needs root"]
 fn without_root_the_lab_says_so_and_exits_3() {
-    if skip_without_root("without_root_the_lab") {
-        return;
-    }
     let out = UnprivilegedExe::new("lab-unpriv").run_as_nobody(&["lab", "run", "keep-alive"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(

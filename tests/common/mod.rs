@@ -23,7 +23,7 @@ pub fn stderr(o: &Output) -> String {
 /// True (after saying so) when the test cannot make namespaces; under CI,
 /// which runs as root, that is a failure instead.
 pub fn skip_without_root(test: &str) -> bool {
-    if tcpdoctor_core::lab::netns::have_privileges() {
+    if tcpdoctor_testkit::have_privileges() {
         return false;
     }
     assert!(

@@ -18,7 +18,7 @@ pub enum Error {
         found: String,
     },
     #[error("netlink sock_diag: {0}")]
-    Netlink(#[from] crate::collect::netlink::NetlinkError),
+    Netlink(Box<dyn std::error::Error + Send + Sync>),
     #[error("{context}: {source}")]
     Os {
         context: String,

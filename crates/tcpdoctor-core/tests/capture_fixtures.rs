@@ -13,9 +13,9 @@ use std::process::Command;
 use support::converge;
 use tcpdoctor_core::collect::ProcRoot;
 use tcpdoctor_core::collect::netlink::{Dumper, Family};
-use tcpdoctor_core::lab::netns::run_in_private_netns;
-use tcpdoctor_core::lab::states::build_every_state;
 use tcpdoctor_core::model::{Socket, StateSet};
+use tcpdoctor_testkit::netns::run_in_private_netns;
+use tcpdoctor_testkit::states::build_every_state;
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/every-state")

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tcpdoctor_core::census::Census;
 use tcpdoctor_core::collect::netlink::{Family, parse_chunk};
-use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SocketSink, SourceChoice, SourceUsed};
+use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
+use tcpdoctor_core::model::Census;
 use tcpdoctor_core::model::{Socket, TcpState};
+use tcpdoctor_core::model::{SocketSink, SourceUsed};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/every-state")

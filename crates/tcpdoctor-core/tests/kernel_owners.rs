@@ -9,16 +9,16 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{converge, require_root};
-use tcpdoctor_core::census::{GroupBy, GroupKey};
-use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::netns::NetnsSelector;
-use tcpdoctor_core::collect::{SocketQuery, SourceChoice};
-use tcpdoctor_core::gather::{self, CensusOutcome};
-use tcpdoctor_core::lab::netns::run_in_private_netns;
-use tcpdoctor_core::lab::states::{build_established, build_every_state, wait_until};
-use tcpdoctor_core::listing::{RowFilter, Side};
-use tcpdoctor_core::model::{StateSet, TcpState};
+use support::converge;
+use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
+use tcpdoctor_core::collect::{ProcRoot, SocketQuery, SourceChoice};
+use tcpdoctor_core::model::{
+    CensusOutcome, GroupBy, GroupKey, Listing, Needs, NetnsSelector, RowFilter, Side, Snapshot,
+    StateSet, TcpState, rows,
+};
+use tcpdoctor_testkit::netns::run_in_private_netns;
+use tcpdoctor_testkit::states::{build_established, build_every_state};
+use tcpdoctor_testkit::wait_until;
 
 /// A peer process: listens on PORT (never closes after EOF: CLOSE_WAIT)
 /// and PORT+1 (closes every connection first: TIME_WAIT on its side).
@@ -86,25 +86,35 @@ impl Drop for Peer {
     }
 }
 
-fn listing(filter: RowFilter) -> gather::Listing {
-    let q = gather::query_for(&filter, true, true);
-    gather::listing(
-        &ProcRoot::live(),
-        &NetnsSelector::Current,
-        &filter,
-        &q,
-        true,
-    )
-    .expect("lists")
+/// A snapshot with owners and the filter its rows are listed with.
+struct Listed(Snapshot, RowFilter);
+
+impl Listed {
+    fn view(&self) -> Listing<'_> {
+        rows(&self.0, &self.1)
+    }
+}
+
+fn listing_in(sel: &NetnsSelector, filter: RowFilter) -> Listed {
+    let plan = SnapshotPlan {
+        filter: filter.clone(),
+        ..SnapshotPlan::new(Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO))
+    };
+    let snap = plan::snapshot(&ProcRoot::live(), sel, &plan).expect("lists");
+    Listed(snap, filter)
+}
+
+fn listing(filter: RowFilter) -> Listed {
+    listing_in(&NetnsSelector::Current, filter)
 }
 
 /// `census --by process` of the current namespace for one state.
-fn census_by_process(state: TcpState) -> tcpdoctor_core::census::CensusReport {
+fn census_by_process(state: TcpState) -> tcpdoctor_core::model::CensusReport {
     let q = SocketQuery {
         states: states(&[state]).expect("set"),
         ..SocketQuery::default()
     };
-    match gather::census(
+    match plan::census(
         &ProcRoot::live(),
         &NetnsSelector::Current,
         &q,
@@ -124,14 +134,13 @@ fn states(list: &[TcpState]) -> Option<StateSet> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_socket_with_a_file_is_owned_by_the_process_and_fd_that_hold_it() {
-    if !require_root("every_socket_with_a_file_is_owned") {
-        return;
-    }
     run_in_private_netns(|| {
         let pop = build_every_state(7800, 1).expect("builds");
         converge(&pop.expected);
-        let l = listing(RowFilter::default());
+        let listed = listing(RowFilter::default());
+        let l = listed.view();
         let me = std::process::id();
         let held: Vec<u64> = pop.inodes();
         let mut owned = 0;
@@ -167,10 +176,8 @@ fn every_socket_with_a_file_is_owned_by_the_process_and_fd_that_hold_it() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn close_wait_age_is_how_long_ago_the_peers_fin_arrived() {
-    if !require_root("close_wait_age") {
-        return;
-    }
     run_in_private_netns(|| {
         let mut peer = Peer::start(7810);
         let t0 = Instant::now();
@@ -181,10 +188,11 @@ fn close_wait_age_is_how_long_ago_the_peers_fin_arrived() {
         // The age is the subject here: let some time pass, then read it.
         std::thread::sleep(Duration::from_millis(1500));
         let before = fin_seen.elapsed().as_secs_f64();
-        let l = listing(RowFilter {
+        let listed = listing(RowFilter {
             states: states(&[TcpState::CloseWait]),
             ..RowFilter::default()
         });
+        let l = listed.view();
         let upper = t0.elapsed().as_secs_f64();
         assert_eq!(l.rows.len(), 1);
         let r = &l.rows[0];
@@ -206,10 +214,8 @@ fn close_wait_age_is_how_long_ago_the_peers_fin_arrived() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn inbound_time_wait_goes_to_the_listener_that_closed_first() {
-    if !require_root("inbound_time_wait") {
-        return;
-    }
     run_in_private_netns(|| {
         let mut peer = Peer::start(7820);
         for _ in 0..2 {
@@ -225,13 +231,16 @@ fn inbound_time_wait_goes_to_the_listener_that_closed_first() {
                 states: states(&[TcpState::TimeWait]),
                 ..RowFilter::default()
             })
+            .view()
             .rows
+            .len()
         };
-        wait_until("two TIME_WAIT on the peer's side", || Ok(tw().len() == 2)).expect("settles");
-        let l = listing(RowFilter {
+        wait_until("two TIME_WAIT on the peer's side", || Ok(tw() == 2)).expect("settles");
+        let listed = listing(RowFilter {
             states: states(&[TcpState::TimeWait]),
             ..RowFilter::default()
         });
+        let l = listed.view();
         for r in &l.rows {
             assert_eq!(
                 r.socket.local.port, 7821,
@@ -267,10 +276,8 @@ fn inbound_time_wait_goes_to_the_listener_that_closed_first() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn outbound_time_wait_goes_to_the_process_talking_to_the_same_upstream() {
-    if !require_root("outbound_time_wait") {
-        return;
-    }
     run_in_private_netns(|| {
         // Upstream: a listener in this process that accepts and reads EOF,
         // then closes, so the client (which closed first) ends in TIME_WAIT.
@@ -288,11 +295,11 @@ fn outbound_time_wait_goes_to_the_process_talking_to_the_same_upstream() {
             c.read_to_end(&mut sink)
                 .expect("server FIN arrived: TIME_WAIT");
         }
-        let rows = listing(RowFilter {
+        let listed = listing(RowFilter {
             states: states(&[TcpState::TimeWait]),
             ..RowFilter::default()
-        })
-        .rows;
+        });
+        let rows = listed.view().rows;
         assert_eq!(rows.len(), 3);
         for r in &rows {
             assert_eq!(r.side, Some(Side::Outbound), "{r:?}");
@@ -305,10 +312,8 @@ fn outbound_time_wait_goes_to_the_process_talking_to_the_same_upstream() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn census_by_process_counts_close_wait_under_the_leaking_process() {
-    if !require_root("census_by_process") {
-        return;
-    }
     run_in_private_netns(|| {
         let mut peer = Peer::start(7840);
         let mut clients = Vec::new();
@@ -333,10 +338,8 @@ fn census_by_process_counts_close_wait_under_the_leaking_process() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_namespace_is_read_with_its_own_sockets_and_owners() {
-    if !require_root("every_namespace_is_read") {
-        return;
-    }
     use std::sync::{Barrier, mpsc};
     // Two private namespaces live at once, each on its own thread.
     let ready = Barrier::new(3);
@@ -367,7 +370,7 @@ fn every_namespace_is_read_with_its_own_sockets_and_owners() {
             .collect();
         let result = std::panic::catch_unwind(|| {
             let q = SocketQuery::default();
-            let CensusOutcome::Multi(m) = gather::census(
+            let CensusOutcome::Multi(m) = plan::census(
                 &ProcRoot::live(),
                 &NetnsSelector::All,
                 &q,
@@ -391,10 +394,8 @@ fn every_namespace_is_read_with_its_own_sockets_and_owners() {
                     "labelled with a process inside it"
                 );
             }
-            let filter = RowFilter::default();
-            let q = gather::query_for(&filter, true, true);
-            let l = gather::listing(&ProcRoot::live(), &NetnsSelector::All, &filter, &q, true)
-                .expect("lists");
+            let listed = listing_in(&NetnsSelector::All, RowFilter::default());
+            let l = listed.view();
             for (ino, (_, inodes)) in &built {
                 let rows: Vec<_> = l.rows.iter().filter(|r| r.netns == Some(*ino)).collect();
                 for inode in inodes {

@@ -1,17 +1,20 @@
-//! All host access: the sock_diag dump, /proc readers, owners (/proc/*/fd)
-//! and network namespaces. Every path is built from one `ProcRoot`, so tests can
-//! point a collector at a captured /proc tree.
+//! All host access: the sock_diag dump, /proc readers, owners (/proc/*/fd),
+//! network namespaces, sysctl.conf files, and the collection plans that
+//! put them together (`plan`). Every path is built from one `ProcRoot`, so
+//! tests can point a collector at a captured /proc tree.
 
 pub mod host;
 pub mod netlink;
 pub mod netns;
 pub mod owners;
+pub mod plan;
 pub mod procnet;
+pub mod sysctl_conf;
 
 use crate::error::{Error, Result};
-use crate::model::{Socket, StateSet};
+use crate::model::{CollectReport, Socket, SocketSink, SourceUsed, StateSet};
 use netlink::{Dumper, Family, NetlinkError};
-use serde::Serialize;
+
 use std::fs::File;
 use std::io::{BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
@@ -75,24 +78,6 @@ impl ProcRoot {
     }
 }
 
-/// Receives sockets as a collector streams them.
-pub trait SocketSink {
-    fn socket(&mut self, s: &Socket);
-    /// Forget everything received so far: the dump is starting again
-    /// (it was inconsistent, or the collector fell back to another source).
-    fn restart(&mut self);
-}
-
-impl SocketSink for Vec<Socket> {
-    fn socket(&mut self, s: &Socket) {
-        self.push(s.clone());
-    }
-
-    fn restart(&mut self) {
-        self.clear();
-    }
-}
-
 /// Which sockets to collect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SocketQuery {
@@ -126,22 +111,6 @@ pub enum SourceChoice {
     Proc,
 }
 
-/// The source that was used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceUsed {
-    Netlink,
-    Proc,
-}
-
-/// How a collection went, besides the sockets themselves.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CollectReport {
-    pub source: SourceUsed,
-    /// Things the user should know: fallbacks, skipped files, retries.
-    pub notes: Vec<String>,
-}
-
 /// How many times an inconsistent (NLM_F_DUMP_INTR) dump is retried before
 /// the last one is used as it is, with a note.
 const MAX_DUMP_TRIES: u32 = 3;
@@ -173,7 +142,7 @@ pub fn collect_sockets<S: SocketSink + ?Sized>(
                     "netlink sock_diag unavailable ({e}); read /proc/net/tcp and tcp6 instead: slower, no socket cookies, no tcp_info"
                 ));
             }
-            Err(e) => return Err(Error::Netlink(e)),
+            Err(e) => return Err(Error::Netlink(Box::new(e))),
         }
     }
     if !query.tcp_info.is_empty() {

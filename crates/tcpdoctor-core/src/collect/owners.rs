@@ -8,16 +8,12 @@
 //! they share their process's descriptor table.
 
 use super::ProcRoot;
-use crate::model::{FdRef, Process};
-use smallvec::SmallVec;
+use crate::model::{FdRef, Holders, OwnerIndex, Process};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// The fds that hold one socket; nearly always one.
-pub type Holders = SmallVec<[FdRef; 1]>;
 
 /// Which sockets to look for.
 #[derive(Clone, Debug)]
@@ -32,40 +28,6 @@ impl InodeFilter {
             InodeFilter::All => true,
             InodeFilter::Only(set) => set.contains(&inode),
         }
-    }
-}
-
-/// The result of a scan: socket inode -> holders, and the holding processes.
-#[derive(Clone, Debug, Default)]
-pub struct OwnerIndex {
-    pub by_inode: HashMap<u64, Holders>,
-    pub processes: HashMap<u32, Process>,
-    /// Processes whose fds we may not read (other users', without root).
-    pub denied: u32,
-    /// Processes seen in all.
-    pub scanned: u32,
-}
-
-impl OwnerIndex {
-    pub fn holders(&self, inode: u64) -> &[FdRef] {
-        if inode == 0 {
-            return &[];
-        }
-        self.by_inode.get(&inode).map_or(&[], |h| h.as_slice())
-    }
-
-    pub fn process(&self, pid: u32) -> Option<&Process> {
-        self.processes.get(&pid)
-    }
-
-    /// One line for the user when owners are hidden, else None.
-    pub fn hidden_note(&self) -> Option<String> {
-        (self.denied > 0).then(|| {
-            format!(
-                "owners hidden: the fds of {} of {} processes could not be read (other users' processes need root or CAP_SYS_PTRACE; some are protected even from root)",
-                self.denied, self.scanned
-            )
-        })
     }
 }
 

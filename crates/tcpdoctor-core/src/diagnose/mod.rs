@@ -3,19 +3,20 @@
 //! `rules::ALL`; `explain`, docs/rules.md and the thresholds' defaults read
 //! from that registry. Rules never do I/O: they read a `Context`.
 
+pub mod explain;
 pub mod rules;
-pub mod sysctl_files;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod thresholds;
 
-use crate::collect::netns::NetnsInfo;
-use crate::collect::owners::OwnerIndex;
-use crate::listing::SocketRow;
-use crate::model::{HostInfo, Process, TcpState};
+use crate::model::{
+    HostInfo, Needs, NetnsInfo, OwnerIndex, Process, RowFilter, Snapshot, SocketRow, SysctlSetting,
+    TcpState, rows_of,
+};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
-pub use sysctl_files::SysctlSetting;
-pub use thresholds::Thresholds;
+pub use thresholds::{Threshold, Thresholds, Unit};
 
 /// How bad a finding is. Ordered: Info < Warning < Critical.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -138,15 +139,78 @@ impl Finding {
     }
 }
 
-/// What a rule says about itself: for `explain`, docs/rules.md and --help.
-#[derive(Clone, Copy, Debug)]
+/// What part of the diagnosis a rule belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Sockets piling up in a state: CLOSE_WAIT, TIME_WAIT, FIN_WAIT2.
+    Connections,
+    /// A kernel or process limit running out: ports, fds, orphans, queues.
+    Limits,
+    /// A sysctl set against what it really does (`tcpdoctor sysctl`).
+    Sysctl,
+}
+
+impl Category {
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Connections => "connections",
+            Category::Limits => "limits",
+            Category::Sysctl => "sysctl",
+        }
+    }
+}
+
+/// What a rule declares about itself: `explain`, docs/rules.md, the
+/// threshold flags and the collection plan are generated from it.
+#[derive(Debug)]
 pub struct RuleDoc {
     pub id: &'static str,
+    pub category: Category,
+    /// The data it reads; collection skips what no selected rule needs.
+    pub needs: Needs,
+    /// The state whose place in the TCP sequence `explain` draws.
+    pub diagram: Option<TcpState>,
     /// What it looks at and when it fires.
     pub trigger: &'static str,
-    /// Default thresholds, as the flags that change them.
-    pub thresholds: &'static str,
+    /// How the severity is chosen, naming thresholds by flag
+    /// (`--close-wait-count`); the numbers come from `thresholds`.
+    pub levels: &'static str,
+    /// Every threshold it reads.
+    pub thresholds: &'static [&'static Threshold],
     pub remedy: &'static str,
+}
+
+impl RuleDoc {
+    /// `levels` with each flag followed by its default: "--fd-warn (80%)".
+    pub fn levels_with_defaults(&self) -> String {
+        let mut s = self.levels.to_string();
+        for t in self.thresholds {
+            let flag = format!("--{}", t.flag);
+            // Longest flags first would matter only for flags that prefix
+            // others; mark each once, at a word boundary.
+            if let Some(i) = find_flag(&s, &flag) {
+                let shown = format!("{flag} ({})", t.unit.show(t.default));
+                s.replace_range(i..i + flag.len(), &shown);
+            }
+        }
+        s
+    }
+}
+
+/// Where `flag` occurs in `text` as a whole flag (not as the start of a
+/// longer one).
+fn find_flag(text: &str, flag: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find(flag) {
+        let at = from + i;
+        let next = text[at + flag.len()..].chars().next();
+        if !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Some(at);
+        }
+        from = at + flag.len();
+    }
+    None
 }
 
 /// A rule: reads the context, returns findings.
@@ -158,7 +222,7 @@ pub trait Rule: Sync {
 /// Everything the rules may read about one namespace.
 pub struct Context<'a> {
     pub netns: &'a NetnsInfo,
-    pub rows: &'a [SocketRow],
+    pub rows: &'a [SocketRow<'a>],
     pub owners: &'a OwnerIndex,
     /// Counters, sysctls and limits, read at the end of the interval.
     pub host: &'a HostInfo,
@@ -201,7 +265,7 @@ impl Context<'_> {
         }
     }
 
-    pub fn rows_in(&self, state: TcpState) -> impl Iterator<Item = &SocketRow> {
+    pub fn rows_in(&self, state: TcpState) -> impl Iterator<Item = &SocketRow<'_>> {
         self.rows.iter().filter(move |r| r.socket.state == state)
     }
 
@@ -210,16 +274,78 @@ impl Context<'_> {
     }
 }
 
-/// Runs every rule.
-pub fn run_rules(cx: &Context) -> Vec<Finding> {
-    let mut all: Vec<Finding> = rules::ALL.iter().flat_map(|r| r.check(cx)).collect();
-    all.sort_by(|a, b| {
+/// Which rules to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Selection {
+    #[default]
+    All,
+    /// Only the sysctl audit (`tcpdoctor sysctl`).
+    Sysctl,
+}
+
+impl Selection {
+    pub fn wants(self, doc: &RuleDoc) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::Sysctl => doc.category == Category::Sysctl,
+        }
+    }
+
+    /// What the selected rules need, together.
+    pub fn needs(self) -> Needs {
+        rules::ALL
+            .iter()
+            .map(|r| r.doc())
+            .filter(|d| self.wants(d))
+            .fold(Needs::NOTHING, |n, d| n.and(d.needs))
+    }
+}
+
+/// Runs the selected rules on every namespace of a snapshot, live or read
+/// back from a file; findings most severe first.
+pub fn run(snap: &Snapshot, thresholds: &Thresholds, selection: Selection) -> Diagnosis {
+    let several = snap.namespaces.len() > 1;
+    let mut findings = Vec::new();
+    for ns in &snap.namespaces {
+        let rows = rows_of(
+            ns,
+            &snap.owners,
+            several.then_some(ns.netns.inode),
+            &RowFilter::default(),
+        );
+        // The sysctl files configure the host's own namespace: audit them
+        // with the namespace tcpdoctor runs in.
+        let files: &[SysctlSetting] = if ns.netns.current {
+            &snap.sysctl_settings
+        } else {
+            &[]
+        };
+        let cx = Context {
+            netns: &ns.netns,
+            rows: &rows,
+            owners: &snap.owners,
+            host: &ns.host,
+            tcp_ext_before: &ns.tcp_ext_before,
+            interval_s: snap.interval_s,
+            thresholds,
+            files,
+        };
+        for r in rules::ALL.iter().filter(|r| selection.wants(r.doc())) {
+            for mut f in r.check(&cx) {
+                f.netns = several.then(|| ns.netns.short_label());
+                findings.push(f);
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then(a.id.cmp(b.id))
             .then(a.subject.cmp(&b.subject))
     });
-    all
+    let labels = snap.namespaces.iter().map(|n| n.netns.label()).collect();
+    let summary = Summary::new(&findings, labels, snap.notes.clone());
+    Diagnosis { findings, summary }
 }
 
 /// Counts per severity and the one-line verdict.
@@ -294,38 +420,89 @@ pub fn tally<I: IntoIterator<Item = String>>(items: I) -> Vec<(String, u64)> {
     v
 }
 
-/// Formats seconds as "3m12s".
-pub fn human_age(s: f64) -> String {
-    crate::render::sockets::format_age(Some(s))
+/// The thresholds of a rule as lines: "`--flag N` (default 100): help",
+/// the flag quoted with `quote`.
+fn threshold_lines(d: &RuleDoc, quote: &str) -> Vec<String> {
+    d.thresholds
+        .iter()
+        .map(|t| {
+            format!(
+                "{quote}--{} {}{quote} (default {}): {}",
+                t.flag,
+                t.unit.value_name(),
+                t.unit.show(t.default),
+                t.help
+            )
+        })
+        .collect()
 }
 
-/// Formats bytes as "15.2 MB".
-pub fn human_bytes(b: f64) -> String {
-    if b >= 1e9 {
-        format!("{:.1} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} kB", b / 1e3)
-    } else {
-        format!("{b:.0} B")
+/// What a rule reads, in words.
+fn needs_words(n: Needs) -> String {
+    let mut w = Vec::new();
+    for (on, what) in [
+        (n.sockets, "sockets"),
+        (n.owners, "owners (/proc/*/fd)"),
+        (n.close_wait_info, "tcp_info of CLOSE_WAIT"),
+        (n.host, "sysctls, limits, sockstat and counters"),
+        (n.counter_rates, "counter rates (two samples)"),
+        (n.sysctl_files, "sysctl.conf files"),
+    ] {
+        if on {
+            w.push(what);
+        }
     }
+    w.join(", ")
+}
+
+/// A rule's whole declaration as plain text, for `tcpdoctor explain ID`.
+pub fn rule_text(d: &RuleDoc) -> String {
+    let mut s = format!(
+        "{} (a tcpdoctor diagnose finding; category {})\n\nWhen it fires: {}\n\nSeverity: {}\n",
+        d.id,
+        d.category.name(),
+        d.trigger,
+        d.levels_with_defaults()
+    );
+    if !d.thresholds.is_empty() {
+        s.push_str("\nThresholds (flags of diagnose, analyze and serve):\n");
+        for l in threshold_lines(d, "") {
+            s.push_str(&format!("  {l}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "\nReads: {}\n\nRemedy: {}\n",
+        needs_words(d.needs),
+        d.remedy
+    ));
+    s
 }
 
 /// docs/rules.md, generated from the registry (a test keeps the file in
 /// step: TCPDOCTOR_BLESS=1 rewrites it).
 pub fn rules_markdown() -> String {
     let mut s = String::from(
-        "# Rules\n\nWhat `tcpdoctor diagnose` checks. Generated from the rule registry \
-         (`crates/tcpdoctor-core/src/diagnose/rules/`); `tcpdoctor explain ID` prints the same. \
-         Severities: info, warning, critical; exit status 0 (nothing above info), 1 (warning), \
-         2 (critical), 3 (could not run).\n",
+        "# Rules\n\nWhat `tcpdoctor diagnose` checks. Generated from the rule declarations \
+         (`crates/tcpdoctor-core/src/diagnose/rules/`, one file per rule); `tcpdoctor explain ID` \
+         prints the same. Severities: info, warning, critical; exit status 0 (nothing above \
+         info), 1 (warning), 2 (critical), 3 (could not run).\n",
     );
     for r in rules::ALL {
         let d = r.doc();
         s.push_str(&format!(
-            "\n## {}\n\n- Trigger: {}\n- Thresholds: {}\n- Remedy: {}\n",
-            d.id, d.trigger, d.thresholds, d.remedy
+            "\n## {}\n\n- Category: {}\n- Trigger: {}\n- Severity: {}\n",
+            d.id,
+            d.category.name(),
+            d.trigger,
+            d.levels_with_defaults()
+        ));
+        for l in threshold_lines(d, "`") {
+            s.push_str(&format!("- Threshold {l}\n"));
+        }
+        s.push_str(&format!(
+            "- Reads: {}\n- Remedy: {}\n",
+            needs_words(d.needs),
+            d.remedy
         ));
     }
     s

@@ -18,6 +18,34 @@ pub struct Sockstat {
     pub inuse6: Option<u64>,
 }
 
+/// The TcpExt counters that tell about connection-state trouble: what the
+/// exporter exports and the lab reports.
+pub const COUNTERS_THAT_MATTER: &[&str] = &[
+    "ListenOverflows",
+    "ListenDrops",
+    "TCPTimeWaitOverflow",
+    "TW",
+    "TWRecycled",
+    "TCPAbortOnClose",
+    "TCPAbortOnData",
+    "TCPAbortOnMemory",
+    "TCPAbortOnTimeout",
+    "TCPAbortOnLinger",
+    "TCPReqQFullDrop",
+    "TCPReqQFullDoCookies",
+    "SyncookiesSent",
+];
+
+/// The /proc/net/snmp Tcp counters that matter (opens, failures, resets).
+pub const TCP_COUNTERS_THAT_MATTER: &[&str] = &[
+    "ActiveOpens",
+    "PassiveOpens",
+    "AttemptFails",
+    "EstabResets",
+    "OutRsts",
+    "RetransSegs",
+];
+
 /// `fs.file-nr`: allocated file handles, free ones, and `fs.file-max`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileNr {

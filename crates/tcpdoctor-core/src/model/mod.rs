@@ -1,12 +1,39 @@
-//! Plain snapshot types. No I/O here: collectors and offline parsers fill
-//! these in, rules and renderers read them.
+//! Plain data. No I/O here: collectors and offline parsers fill these in,
+//! rules and renderers read them.
 
+mod census;
+mod collection;
+mod format;
 mod host;
+mod needs;
+mod netns;
 mod owner;
+mod ports;
+mod rows;
+mod snapshot;
 mod socket;
 mod state;
+mod sysctl;
 
-pub use host::{FileNr, HostInfo, Sockstat, parse_kernel_version};
-pub use owner::{FdRef, Process};
+pub use census::{
+    Census, CensusOutcome, CensusReport, GroupBy, GroupKey, HINT_DOMINANT_SHARE, HINT_MIN_COUNT,
+    MultiCensus, StateGroups, by_process, dominance_hint,
+};
+pub use collection::{CollectReport, SocketSink, SourceUsed};
+pub use format::{human_age, human_bytes};
+pub use host::{
+    COUNTERS_THAT_MATTER, FileNr, HostInfo, Sockstat, TCP_COUNTERS_THAT_MATTER,
+    parse_kernel_version,
+};
+pub use needs::Needs;
+pub use netns::{NetnsInfo, NetnsSelector};
+pub use owner::{FdRef, Holders, OwnerIndex, Process};
+pub use ports::{TupleUsage, parse_reserved_ports, tuple_usage};
+pub use rows::{
+    Attribution, LikelyOwners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS, age_seconds,
+    rows, rows_of, sort_rows, wanted_inodes,
+};
+pub use snapshot::{NsSnapshot, SNAPSHOT_VERSION, Snapshot};
 pub use socket::{Endpoint, Socket, TcpInfo, Timer};
 pub use state::{StateSet, TcpState, UnknownState};
+pub use sysctl::SysctlSetting;

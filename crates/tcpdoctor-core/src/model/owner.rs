@@ -1,6 +1,8 @@
 //! Who holds a socket: processes and their file descriptors.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::collections::HashMap;
 
 /// One file descriptor that refers to a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,4 +38,41 @@ pub struct Process {
 
 impl Process {
     pub const CMDLINE_MAX: usize = 120;
+}
+
+/// The fds that hold one socket; nearly always one.
+pub type Holders = SmallVec<[FdRef; 1]>;
+
+/// The result of a scan: socket inode -> holders, and the holding processes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnerIndex {
+    pub by_inode: HashMap<u64, Holders>,
+    pub processes: HashMap<u32, Process>,
+    /// Processes whose fds we may not read (other users', without root).
+    pub denied: u32,
+    /// Processes seen in all.
+    pub scanned: u32,
+}
+
+impl OwnerIndex {
+    pub fn holders(&self, inode: u64) -> &[FdRef] {
+        if inode == 0 {
+            return &[];
+        }
+        self.by_inode.get(&inode).map_or(&[], |h| h.as_slice())
+    }
+
+    pub fn process(&self, pid: u32) -> Option<&Process> {
+        self.processes.get(&pid)
+    }
+
+    /// One line for the user when owners are hidden, else None.
+    pub fn hidden_note(&self) -> Option<String> {
+        (self.denied > 0).then(|| {
+            format!(
+                "owners hidden: the fds of {} of {} processes could not be read (other users' processes need root or CAP_SYS_PTRACE; some are protected even from root)",
+                self.denied, self.scanned
+            )
+        })
+    }
 }

@@ -1,14 +1,13 @@
 //! `tcpdoctor analyze`: dumps and snapshots into the same census, listing
 //! and findings as live, as far as the data allows.
 
-use super::snapshot::{NsSnapshot, SnapshotFile, VERSION};
 use super::{DumpOwner, DumpReport, DumpSink, Format, limits_of, open, read_dump};
-use crate::census::{Census, CensusReport, GroupBy};
-use crate::collect::netns::NetnsInfo;
-use crate::collect::{CollectReport, SocketSink, SourceUsed};
 use crate::error::{Error, Result};
-use crate::listing::{self, RowFilter};
-use crate::model::{FdRef, HostInfo, Process, Socket, TcpState};
+use crate::model::{
+    Census, CensusReport, CollectReport, FdRef, GroupBy, HostInfo, NetnsInfo, NsSnapshot,
+    OwnerIndex, Process, RowFilter, Snapshot, Socket, SocketSink, SourceUsed, TcpState, by_process,
+    rows_of,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -28,8 +27,7 @@ impl DumpSink for CensusSink<'_> {
 #[derive(Default)]
 struct SnapshotSink {
     sockets: Vec<Socket>,
-    owners: Vec<(u64, Vec<FdRef>)>,
-    processes: BTreeMap<u32, Process>,
+    owners: OwnerIndex,
     aggregates: bool,
     next_inode: u64,
 }
@@ -49,20 +47,20 @@ impl DumpSink for SnapshotSink {
                 self.next_inode += 1;
                 s.inode = SYNTHETIC_INODE_BASE + self.next_inode;
             }
-            let fds = owners
-                .iter()
-                .map(|o| FdRef {
-                    pid: o.pid,
-                    fd: o.fd.unwrap_or(FdRef::UNKNOWN_FD),
-                })
-                .collect();
-            self.owners.push((s.inode, fds));
+            let fds = owners.iter().map(|o| FdRef {
+                pid: o.pid,
+                fd: o.fd.unwrap_or(FdRef::UNKNOWN_FD),
+            });
+            self.owners.by_inode.entry(s.inode).or_default().extend(fds);
             for o in owners {
-                self.processes.entry(o.pid).or_insert_with(|| Process {
-                    pid: o.pid,
-                    comm: o.comm.clone(),
-                    ..Process::default()
-                });
+                self.owners
+                    .processes
+                    .entry(o.pid)
+                    .or_insert_with(|| Process {
+                        pid: o.pid,
+                        comm: o.comm.clone(),
+                        ..Process::default()
+                    });
             }
         }
         self.sockets.push(s);
@@ -146,22 +144,17 @@ pub fn census(
 }
 
 /// The census of a snapshot, by process when asked (owners come with it).
-pub fn census_of_snapshot(snap: &SnapshotFile, by: Option<GroupBy>, top: usize) -> CensusReport {
+pub fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> CensusReport {
     let collected = CollectReport {
         source: SourceUsed::Proc,
         notes: snap.notes.clone(),
     };
     if by == Some(GroupBy::Process) {
-        let owners = snap.owner_index();
-        let rows = snap.namespaces.iter().flat_map(|ns| {
-            listing::build_rows(
-                ns.sockets.clone(),
-                Some(&owners),
-                None,
-                &RowFilter::default(),
-            )
-        });
-        return crate::census::by_process(rows, &owners, top, collected);
+        let rows = snap
+            .namespaces
+            .iter()
+            .flat_map(|ns| rows_of(ns, &snap.owners, None, &RowFilter::default()));
+        return by_process(rows, &snap.owners, top, collected);
     }
     let mut c = Census::new(by);
     for s in snap.namespaces.iter().flat_map(|ns| &ns.sockets) {
@@ -175,7 +168,7 @@ pub fn snapshot(
     paths: &[PathBuf],
     format: Option<Format>,
     lenient: bool,
-) -> Result<(SnapshotFile, DumpReport)> {
+) -> Result<(Snapshot, DumpReport)> {
     let mut sink = SnapshotSink::default();
     let mut report = DumpReport::default();
     let mut snaps = Vec::new();
@@ -211,16 +204,11 @@ pub fn snapshot(
         .insert("net.ipv4.ip_local_port_range".into(), "32768 60999".into());
     let notes = notes_of(&report);
     let netns = NetnsInfo {
-        inode: 0,
         name: Some(report.files.join(", ")),
-        pid: None,
-        comm: None,
-        cgroup: None,
         current: true,
-        path: PathBuf::new(),
+        ..NetnsInfo::default()
     };
-    let snap = SnapshotFile {
-        tcpdoctor_snapshot: VERSION,
+    let snap = Snapshot {
         hostname: String::new(),
         taken_at: 0,
         interval_s: 0.0,
@@ -231,33 +219,8 @@ pub fn snapshot(
             tcp_ext_before: BTreeMap::new(),
         }],
         owners: sink.owners,
-        processes: sink.processes.into_values().collect(),
-        owners_denied: 0,
-        owners_scanned: 0,
         sysctl_settings: Vec::new(),
         notes,
     };
     Ok((snap, report))
-}
-
-/// The listing of a snapshot: every namespace's rows, filtered and sorted.
-pub fn listing(snap: &SnapshotFile, filter: &RowFilter) -> crate::gather::Listing {
-    let owners = snap.owner_index();
-    let several = snap.namespaces.len() > 1;
-    let mut rows = Vec::new();
-    for ns in &snap.namespaces {
-        rows.extend(listing::build_rows(
-            ns.sockets.clone(),
-            Some(&owners),
-            several.then_some(ns.netns.inode),
-            filter,
-        ));
-    }
-    listing::sort_rows(&mut rows);
-    crate::gather::Listing {
-        rows,
-        namespaces: snap.namespaces.iter().map(|n| n.netns.clone()).collect(),
-        owners: Some(owners),
-        notes: snap.notes.clone(),
-    }
 }

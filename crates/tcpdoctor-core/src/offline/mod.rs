@@ -300,7 +300,7 @@ pub fn read_dump(
     lenient: bool,
     sink: &mut dyn DumpSink,
     report: &mut DumpReport,
-) -> Result<Option<snapshot::SnapshotFile>> {
+) -> Result<Option<crate::model::Snapshot>> {
     let name = if path == Path::new("-") {
         PathBuf::from("<stdin>")
     } else {
@@ -339,7 +339,7 @@ pub fn read_dump(
         input
             .read_to_string(&mut text)
             .map_err(|e| Error::io(&name, e))?;
-        let snap = snapshot::SnapshotFile::from_json(&name, &text)?;
+        let snap = snapshot::parse(&name, &text)?;
         return Ok(Some(snap));
     }
     let wants = sink.wants_owners();

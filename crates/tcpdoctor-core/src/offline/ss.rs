@@ -214,7 +214,7 @@ mod tests {
             &mut s,
             "\t ts sack bbr lastsnd:212 lastrcv:212 lastack:4200 rcv_space:65483",
         );
-        assert_eq!(crate::listing::age_seconds(&s), Some(4.2));
+        assert_eq!(crate::model::age_seconds(&s), Some(4.2));
     }
 
     #[test]

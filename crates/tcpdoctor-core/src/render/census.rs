@@ -1,7 +1,7 @@
 //! `tcpdoctor census` as text.
 
-use crate::census::{CensusReport, MultiCensus};
 use crate::model::TcpState;
+use crate::model::{CensusReport, MultiCensus};
 use std::io::{self, Write};
 
 fn state_table(states: &[(TcpState, u64)], total: u64, out: &mut dyn Write) -> io::Result<usize> {

@@ -1,7 +1,7 @@
 //! `tcpdoctor diagnose` and `tcpdoctor sysctl` as text, and the sysctl.d
 //! snippet of `sysctl --emit`.
 
-use super::lab::wrap;
+use super::text::wrap;
 use crate::diagnose::{Diagnosis, Finding, Severity};
 use std::io::{self, Write};
 

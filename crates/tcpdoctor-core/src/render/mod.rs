@@ -1,11 +1,14 @@
-//! Turning reports into bytes: text for people, JSON for programs. A
-//! renderer decides nothing; it only lays out what it is given.
+//! Turning reports into bytes: text for people, JSON for programs, the
+//! Prometheus exposition format and the exporter's HTML page. A renderer
+//! decides nothing; it only lays out what it is given.
 
 pub mod census;
 pub mod diagnose;
 pub mod host;
-pub mod lab;
+pub mod html;
+pub mod prometheus;
 pub mod sockets;
+pub mod text;
 
 use serde::Serialize;
 use std::io::{self, Write};

@@ -1,34 +1,20 @@
 //! `tcpdoctor sockets` as a table or as JSON.
 
-use crate::gather::Listing;
-use crate::listing::{Side, SocketRow};
-use crate::model::{Endpoint, Process, TcpInfo, Timer};
+use crate::model::{Endpoint, FdRef, Listing, Process, Side, SocketRow, TcpInfo, Timer, human_age};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-/// "41s", "3m12s", "2h05m", "3d04h"; "-" when unknown.
-pub fn format_age(age: Option<f64>) -> String {
-    let Some(a) = age else { return "-".to_string() };
-    let s = a.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
-    }
-}
-
-fn comm(l: &Listing, pid: u32) -> &str {
+fn comm<'a>(l: &'a Listing<'_>, pid: u32) -> &'a str {
     l.process(pid).map_or("?", |p| p.comm.as_str())
 }
 
-fn write_owner(out: &mut String, l: &Listing, r: &SocketRow) {
+fn write_owner(out: &mut String, l: &Listing<'_>, r: &SocketRow) {
     if !r.owners.is_empty() {
         for (i, o) in r.owners.iter().enumerate() {
             let sep = if i > 0 { ", " } else { "" };
             let _ = write!(out, "{sep}{}/{}", o.pid, comm(l, o.pid));
-            if o.fd != crate::model::FdRef::UNKNOWN_FD {
+            if o.fd != FdRef::UNKNOWN_FD {
                 let _ = write!(out, " fd {}", o.fd);
             }
         }
@@ -83,8 +69,8 @@ fn pad(line: &mut String, cell: &str, width: usize) {
 /// The table: narrow by default, `wide` adds uid, inode, timer, cookie and
 /// the owners' command lines. A NETNS column appears when several
 /// namespaces were read. One reused line buffer: no allocation per row.
-pub fn text(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
-    let several = l.namespaces.len() > 1;
+pub fn text(l: &Listing<'_>, wide: bool, out: &mut dyn Write) -> io::Result<()> {
+    let several = l.several_namespaces;
     let mut cell = String::with_capacity(64);
     let (mut lw, mut rw) = (5, 6);
     for r in &l.rows {
@@ -141,7 +127,7 @@ pub fn text(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
             " {:>7} {:>7} {:>7} ",
             r.socket.recv_q,
             r.socket.send_q,
-            format_age(r.age_s)
+            r.age_s.map_or_else(|| "-".to_string(), human_age)
         );
         if wide {
             cell.clear();
@@ -212,7 +198,7 @@ struct RowJson<'a> {
 
 /// A JSON array of rows, written one row at a time. `wide` adds each
 /// owner's process details and the socket's tcp_info.
-pub fn json(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
+pub fn json(l: &Listing<'_>, wide: bool, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"[")?;
     for (i, r) in l.rows.iter().enumerate() {
         let row = RowJson {
@@ -228,7 +214,7 @@ pub fn json(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
                 .map(|o| OwnerJson {
                     pid: o.pid,
                     comm: comm(l, o.pid),
-                    fd: (o.fd != crate::model::FdRef::UNKNOWN_FD).then_some(o.fd),
+                    fd: (o.fd != FdRef::UNKNOWN_FD).then_some(o.fd),
                     process: if wide { l.process(o.pid) } else { None },
                 })
                 .collect(),
@@ -253,18 +239,4 @@ pub fn json(l: &Listing, wide: bool, out: &mut dyn Write) -> io::Result<()> {
         serde_json::to_writer(&mut *out, &row).map_err(io::Error::other)?;
     }
     out.write_all(if l.rows.is_empty() { b"]\n" } else { b"\n]\n" })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_read_like_a_person_would_write_them() {
-        assert_eq!(format_age(None), "-");
-        assert_eq!(format_age(Some(41.4)), "41s");
-        assert_eq!(format_age(Some(192.0)), "3m12s");
-        assert_eq!(format_age(Some(7500.0)), "2h05m");
-        assert_eq!(format_age(Some(273_600.0)), "3d04h");
-    }
 }

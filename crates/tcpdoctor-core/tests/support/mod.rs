@@ -3,16 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use tcpdoctor_core::census::Census;
 use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
-use tcpdoctor_core::lab::states::wait_until;
+use tcpdoctor_core::model::Census;
 use tcpdoctor_core::model::TcpState;
+use tcpdoctor_testkit::wait_until;
 
 /// True when the test may make network namespaces. Without root it says
 /// the test was skipped and why; under CI (which runs as root) a missing
 /// privilege is a failure, so a misconfigured CI cannot pass silently.
 pub fn require_root(test: &str) -> bool {
-    if tcpdoctor_core::lab::netns::have_privileges() {
+    if tcpdoctor_testkit::have_privileges() {
         return true;
     }
     assert!(

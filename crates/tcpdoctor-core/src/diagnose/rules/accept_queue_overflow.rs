@@ -1,18 +1,23 @@
 //! Accept queues that are full, and ListenOverflows / ListenDrops rising.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::diagnose::{Category, Context, Evidence, Finding, Rule, RuleDoc, Severity};
+use crate::model::Needs;
 use crate::model::TcpState;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "accept-queue-overflow",
+    category: Category::Limits,
+    needs: Needs::OWNERS.and(Needs::COUNTER_RATES),
+    diagram: Some(TcpState::Listen),
     trigger: "A LISTEN socket whose accept queue (Recv-Q) is at its backlog (Send-Q), naming the listener's process; or TcpExt ListenOverflows / ListenDrops grew during the interval.",
-    thresholds: "warning for a full queue or growing counters; info when the counters grew only before (since boot)",
+    levels: "warning for a full queue or growing counters; info when the counters grew only before (since boot)",
+    thresholds: &[],
     remedy: "Make the application accept() faster (more workers, no blocking in the accept loop); raise the listen() backlog together with net.core.somaxconn.",
 };
 
-pub struct Rule;
+pub struct AcceptQueueOverflow;
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for AcceptQueueOverflow {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }

@@ -1,26 +1,67 @@
 //! CLOSE_WAIT per owning process: the peer closed, the process never did.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity, human_age, tally};
-use crate::model::TcpState;
+use super::fd_exhaustion::FD_WARN;
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit, tally,
+};
+use crate::model::Needs;
+use crate::model::{SocketRow, TcpState, human_age};
 use std::collections::BTreeMap;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "close-wait-leak",
+    category: Category::Connections,
+    needs: Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO),
+    diagram: Some(TcpState::CloseWait),
     trigger: "A process holds CLOSE_WAIT sockets: the peer closed and the process has not called close(). Grouped per owning process, with count, oldest age (from tcp_info last_ack_recv), unread bytes and peers.",
-    thresholds: "warning at --close-wait-count 100 sockets or an oldest age of --close-wait-age 60 s; critical at 10x the count, 60x the age, or when the process's fds reach --fd-warn 80% of RLIMIT_NOFILE; info below",
+    levels: "warning at --close-wait-count sockets or an oldest age of --close-wait-age; critical at --close-wait-count-crit, an age of --close-wait-age-crit, or when the process's fds reach --fd-warn of RLIMIT_NOFILE; info below",
+    thresholds: &[
+        &CLOSE_WAIT_COUNT,
+        &CLOSE_WAIT_COUNT_CRIT,
+        &CLOSE_WAIT_AGE,
+        &CLOSE_WAIT_AGE_CRIT,
+        &FD_WARN,
+    ],
     remedy: "Fix the code path that reads EOF (read() == 0) or fails, so it closes the socket; check pools that never evict dead connections. No sysctl removes CLOSE_WAIT.",
 };
 
-pub struct Rule;
+pub static CLOSE_WAIT_COUNT: Threshold = Threshold {
+    flag: "close-wait-count",
+    default: 100.0,
+    unit: Unit::Count,
+    help: "CLOSE_WAIT sockets one process holds for a warning.",
+};
 
-impl crate::diagnose::Rule for Rule {
+pub static CLOSE_WAIT_COUNT_CRIT: Threshold = Threshold {
+    flag: "close-wait-count-crit",
+    default: 1000.0,
+    unit: Unit::Count,
+    help: "CLOSE_WAIT sockets one process holds for critical.",
+};
+
+pub static CLOSE_WAIT_AGE: Threshold = Threshold {
+    flag: "close-wait-age",
+    default: 60.0,
+    unit: Unit::Seconds,
+    help: "Seconds since the peer's FIN, for a process's oldest CLOSE_WAIT, for a warning.",
+};
+
+pub static CLOSE_WAIT_AGE_CRIT: Threshold = Threshold {
+    flag: "close-wait-age-crit",
+    default: 3600.0,
+    unit: Unit::Seconds,
+    help: "Seconds since the peer's FIN, for a process's oldest CLOSE_WAIT, for critical.",
+};
+
+pub struct CloseWaitLeak;
+
+impl Rule for CloseWaitLeak {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
 
     fn check(&self, cx: &Context) -> Vec<Finding> {
-        let th = cx.thresholds;
-        let mut groups: BTreeMap<Option<u32>, Vec<&crate::listing::SocketRow>> = BTreeMap::new();
+        let mut groups: BTreeMap<Option<u32>, Vec<&SocketRow>> = BTreeMap::new();
         for r in cx.rows_in(TcpState::CloseWait) {
             groups
                 .entry(r.owners.first().map(|o| o.pid))
@@ -50,12 +91,14 @@ impl crate::diagnose::Rule for Rule {
             let proc_ = pid.and_then(|p| cx.process(p));
             let fd_ratio = proc_.and_then(|p| Some(f64::from(p.fd_count) / p.nofile_soft? as f64));
             let age_ok = |limit: f64| oldest.is_some_and(|a| a >= limit);
-            let severity = if n >= th.close_wait_count * 10
-                || age_ok(th.close_wait_age_s * 60.0)
-                || fd_ratio.is_some_and(|r| r >= th.fd_warn)
+            let severity = if n >= cx.thresholds.count(&CLOSE_WAIT_COUNT_CRIT)
+                || age_ok(cx.thresholds.get(&CLOSE_WAIT_AGE_CRIT))
+                || fd_ratio.is_some_and(|r| r >= cx.thresholds.get(&FD_WARN))
             {
                 Severity::Critical
-            } else if n >= th.close_wait_count || age_ok(th.close_wait_age_s) {
+            } else if n >= cx.thresholds.count(&CLOSE_WAIT_COUNT)
+                || age_ok(cx.thresholds.get(&CLOSE_WAIT_AGE))
+            {
                 Severity::Warning
             } else {
                 Severity::Info

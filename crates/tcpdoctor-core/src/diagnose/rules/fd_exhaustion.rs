@@ -1,29 +1,50 @@
 //! A process's open fds against RLIMIT_NOFILE; the host's file handles
 //! against fs.file-max: the "Too many open files" risk.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
 use std::collections::BTreeMap;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "fd-exhaustion",
+    category: Category::Limits,
+    needs: Needs::OWNERS.and(Needs::HOST),
+    diagram: None,
     trigger: "A process holding TCP sockets has most of its RLIMIT_NOFILE in use, or the host's allocated file handles (fs.file-nr) approach fs.file-max. Says which socket states hold the process's fds.",
-    thresholds: "warning at --fd-warn 80% of the soft limit, critical at --fd-crit 95%",
+    levels: "warning at --fd-warn of the soft limit (RLIMIT_NOFILE) or of fs.file-max, critical at --fd-crit",
+    thresholds: &[&FD_WARN, &FD_CRIT],
     remedy: "If the fds are CLOSE_WAIT sockets, fix the leak. Otherwise raise the limit (LimitNOFILE= in the systemd unit, ulimit -n, limits.conf nofile) up to the hard limit.",
 };
 
-pub struct Rule;
+pub static FD_WARN: Threshold = Threshold {
+    flag: "fd-warn",
+    default: 0.80,
+    unit: Unit::Ratio,
+    help: "Share of RLIMIT_NOFILE (or of fs.file-max) in use for a warning.",
+};
+
+pub static FD_CRIT: Threshold = Threshold {
+    flag: "fd-crit",
+    default: 0.95,
+    unit: Unit::Ratio,
+    help: "Share of RLIMIT_NOFILE (or of fs.file-max) in use for critical.",
+};
+
+pub struct FdExhaustion;
 
 fn severity(ratio: f64, cx: &Context) -> Option<Severity> {
-    if ratio >= cx.thresholds.fd_crit {
+    if ratio >= cx.thresholds.get(&FD_CRIT) {
         Some(Severity::Critical)
-    } else if ratio >= cx.thresholds.fd_warn {
+    } else if ratio >= cx.thresholds.get(&FD_WARN) {
         Some(Severity::Warning)
     } else {
         None
     }
 }
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for FdExhaustion {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -32,7 +53,7 @@ impl crate::diagnose::Rule for Rule {
         let mut out = Vec::new();
         let mut by_pid: BTreeMap<u32, BTreeMap<&'static str, u64>> = BTreeMap::new();
         for r in cx.rows {
-            for o in &r.owners {
+            for o in r.owners {
                 *by_pid
                     .entry(o.pid)
                     .or_default()

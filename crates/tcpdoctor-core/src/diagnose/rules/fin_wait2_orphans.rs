@@ -1,18 +1,39 @@
 //! Orphaned FIN_WAIT2: we closed, the peer never does.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity, tally};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit, tally,
+};
+use crate::model::Needs;
 use crate::model::TcpState;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "fin-wait2-orphans",
+    category: Category::Connections,
+    needs: Needs::SOCKETS.and(Needs::HOST),
+    diagram: Some(TcpState::FinWait2),
     trigger: "FIN_WAIT2 sockets with no process (orphans): this host closed, the peer acknowledged but never closed its side. They last tcp_fin_timeout.",
-    thresholds: "info from 100; warning at --fin-wait2-count 1000",
+    levels: "info from --fin-wait2-info orphans; warning at --fin-wait2-count",
+    thresholds: &[&FIN_WAIT2_INFO, &FIN_WAIT2_COUNT],
     remedy: "The peers hold these connections in CLOSE_WAIT: fix their missing close(). tcp_fin_timeout bounds these orphans (only these).",
 };
 
-pub struct Rule;
+pub static FIN_WAIT2_INFO: Threshold = Threshold {
+    flag: "fin-wait2-info",
+    default: 100.0,
+    unit: Unit::Count,
+    help: "Orphaned FIN_WAIT2 sockets worth an info finding.",
+};
 
-impl crate::diagnose::Rule for Rule {
+pub static FIN_WAIT2_COUNT: Threshold = Threshold {
+    flag: "fin-wait2-count",
+    default: 1000.0,
+    unit: Unit::Count,
+    help: "Orphaned FIN_WAIT2 sockets for a warning.",
+};
+
+pub struct FinWait2Orphans;
+
+impl Rule for FinWait2Orphans {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -23,10 +44,9 @@ impl crate::diagnose::Rule for Rule {
             .filter(|r| r.socket.inode == 0)
             .collect();
         let n = orphans.len() as u64;
-        let limit = cx.thresholds.fin_wait2_count;
-        let severity = if n >= limit {
+        let severity = if n >= cx.thresholds.count(&FIN_WAIT2_COUNT) {
             Severity::Warning
-        } else if n >= limit / 10 && n > 0 {
+        } else if n >= cx.thresholds.count(&FIN_WAIT2_INFO) && n > 0 {
             Severity::Info
         } else {
             return Vec::new();

@@ -1,17 +1,38 @@
 //! Orphaned sockets against tcp_max_orphans.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "orphan-limit",
+    category: Category::Limits,
+    needs: Needs::COUNTER_RATES,
+    diagram: None,
     trigger: "Orphaned sockets (closed by their process, still finishing: sockstat orphan) approach net.ipv4.tcp_max_orphans, or TCPAbortOnMemory grew (orphans reset for lack of memory).",
-    thresholds: "warning at --orphan-warn 50% of tcp_max_orphans or when TCPAbortOnMemory grows; critical at 80%",
+    levels: "warning at --orphan-warn of tcp_max_orphans or when TCPAbortOnMemory grows; critical at --orphan-crit",
+    thresholds: &[&ORPHAN_WARN, &ORPHAN_CRIT],
     remedy: "Find why closes do not finish (peers with zero windows, FIN_WAIT1/FIN_WAIT2/LAST_ACK piles); each orphan may pin up to ~64 KB. Raising tcp_max_orphans needs the memory for it.",
 };
 
-pub struct Rule;
+pub static ORPHAN_WARN: Threshold = Threshold {
+    flag: "orphan-warn",
+    default: 0.50,
+    unit: Unit::Ratio,
+    help: "Share of tcp_max_orphans in use for a warning.",
+};
 
-impl crate::diagnose::Rule for Rule {
+pub static ORPHAN_CRIT: Threshold = Threshold {
+    flag: "orphan-crit",
+    default: 0.80,
+    unit: Unit::Ratio,
+    help: "Share of tcp_max_orphans in use for critical.",
+};
+
+pub struct OrphanLimit;
+
+impl Rule for OrphanLimit {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -39,9 +60,9 @@ impl crate::diagnose::Rule for Rule {
             0.0
         };
         let aborts = cx.delta("TCPAbortOnMemory");
-        let severity = if ratio >= 0.8 {
+        let severity = if ratio >= cx.thresholds.get(&ORPHAN_CRIT) {
             Severity::Critical
-        } else if ratio >= cx.thresholds.orphan_warn || aborts > 0 {
+        } else if ratio >= cx.thresholds.get(&ORPHAN_WARN) || aborts > 0 {
             Severity::Warning
         } else {
             return Vec::new();

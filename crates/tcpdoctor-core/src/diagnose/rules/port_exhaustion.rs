@@ -1,105 +1,48 @@
 //! Ephemeral ports per (local IP, remote IP, remote port) against the
 //! usable range.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
 use crate::model::TcpState;
-use std::collections::{BTreeMap, HashSet};
-use std::net::IpAddr;
+use crate::model::tuple_usage;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "port-exhaustion",
+    category: Category::Limits,
+    needs: Needs::OWNERS.and(Needs::HOST),
+    diagram: Some(TcpState::TimeWait),
     trigger: "One (local IP, remote IP, remote port) holds a large share of the usable ephemeral ports (ip_local_port_range minus ip_local_reserved_ports), counting every state, TIME_WAIT included. connect() then fails with EADDRNOTAVAIL.",
-    thresholds: "info at half of --port-warn; warning at --port-warn 50%; critical at --port-crit 80%",
+    levels: "info at --port-info of the usable ports; warning at --port-warn; critical at --port-crit",
+    thresholds: &[&PORT_INFO, &PORT_WARN, &PORT_CRIT],
     remedy: "In order: reuse connections (keep-alive, pools); more 4-tuples (more upstream IPs or ports, more source IPs); tcp_tw_reuse=1 on this client; a wider ip_local_port_range. Never tcp_tw_recycle.",
 };
 
-pub struct Rule;
+pub static PORT_INFO: Threshold = Threshold {
+    flag: "port-info",
+    default: 0.25,
+    unit: Unit::Ratio,
+    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, worth an info finding.",
+};
 
-/// "1000-1010,2000" -> ports.
-pub fn parse_reserved(text: &str) -> HashSet<u16> {
-    let mut set = HashSet::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        if let (Ok(a), Ok(b)) = (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
-            set.extend(a..=b);
-        }
-    }
-    set
-}
+pub static PORT_WARN: Threshold = Threshold {
+    flag: "port-warn",
+    default: 0.50,
+    unit: Unit::Ratio,
+    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, for a warning.",
+};
 
-/// Ephemeral-port use of one (local IP, remote IP, remote port).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TupleUsage {
-    pub local_ip: IpAddr,
-    pub remote: crate::model::Endpoint,
-    /// Ports held, per state (TIME_WAIT included).
-    pub by_state: BTreeMap<&'static str, u64>,
-    pub in_use: u64,
-    pub usable: u64,
-    pub range: (u16, u16),
-}
+pub static PORT_CRIT: Threshold = Threshold {
+    flag: "port-crit",
+    default: 0.80,
+    unit: Unit::Ratio,
+    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, for critical.",
+};
 
-impl TupleUsage {
-    pub fn ratio(&self) -> f64 {
-        self.in_use as f64 / self.usable as f64
-    }
-}
+pub struct PortExhaustion;
 
-/// Every tuple's port use, from a namespace's rows and sysctls: what this
-/// rule judges and what the exporter reports.
-pub fn tuple_usage(
-    rows: &[crate::listing::SocketRow],
-    host: &crate::model::HostInfo,
-) -> Vec<TupleUsage> {
-    let Some((lo, hi)) = host.local_port_range() else {
-        return Vec::new();
-    };
-    let reserved = host
-        .sysctls
-        .get("net.ipv4.ip_local_reserved_ports")
-        .map(|r| parse_reserved(r))
-        .unwrap_or_default();
-    let usable = (u32::from(lo)..=u32::from(hi))
-        .filter(|p| !reserved.contains(&(*p as u16)))
-        .count() as u64;
-    if usable == 0 {
-        return Vec::new();
-    }
-    let listening: HashSet<u16> = rows
-        .iter()
-        .filter(|r| r.socket.state == TcpState::Listen)
-        .map(|r| r.socket.local.port)
-        .collect();
-    let mut tuples: BTreeMap<(IpAddr, IpAddr, u16), BTreeMap<&'static str, u64>> = BTreeMap::new();
-    for r in rows {
-        let s = &r.socket;
-        if s.state == TcpState::Listen
-            || listening.contains(&s.local.port)
-            || s.local.port < lo
-            || s.local.port > hi
-        {
-            continue;
-        }
-        *tuples
-            .entry((s.local.ip, s.remote.ip, s.remote.port))
-            .or_default()
-            .entry(s.state.netstat_name())
-            .or_insert(0) += 1;
-    }
-    tuples
-        .into_iter()
-        .map(|((lip, rip, rport), by_state)| TupleUsage {
-            local_ip: lip,
-            remote: crate::model::Endpoint::new(rip, rport),
-            in_use: by_state.values().sum(),
-            by_state,
-            usable,
-            range: (lo, hi),
-        })
-        .collect()
-}
-
-impl crate::diagnose::Rule for Rule {
+impl Rule for PortExhaustion {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -111,11 +54,11 @@ impl crate::diagnose::Rule for Rule {
         for t in tuple_usage(cx.rows, cx.host) {
             let (lip, remote, usable, (lo, hi)) = (t.local_ip, t.remote, t.usable, t.range);
             let (in_use, ratio) = (t.in_use, t.ratio());
-            let severity = if ratio >= th.port_crit {
+            let severity = if ratio >= th.get(&PORT_CRIT) {
                 Severity::Critical
-            } else if ratio >= th.port_warn {
+            } else if ratio >= th.get(&PORT_WARN) {
                 Severity::Warning
-            } else if ratio >= th.port_warn / 2.0 {
+            } else if ratio >= th.get(&PORT_INFO) {
                 Severity::Info
             } else {
                 continue;
@@ -153,18 +96,5 @@ impl crate::diagnose::Rule for Rule {
             );
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reserved_port_lists_parse() {
-        let r = parse_reserved("1000-1002, 2000");
-        assert_eq!(r.len(), 4);
-        assert!(r.contains(&1001) && r.contains(&2000));
-        assert!(parse_reserved("").is_empty());
     }
 }

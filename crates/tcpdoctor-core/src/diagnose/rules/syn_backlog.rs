@@ -1,18 +1,32 @@
 //! Half-open connections against tcp_max_syn_backlog; SYN queue drops.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
 use crate::model::TcpState;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "syn-backlog",
+    category: Category::Limits,
+    needs: Needs::SOCKETS.and(Needs::COUNTER_RATES),
+    diagram: Some(TcpState::SynRecv),
     trigger: "SYN_RECV sockets approach net.ipv4.tcp_max_syn_backlog, or TcpExt TCPReqQFullDrop / TCPReqQFullDoCookies grew (the SYN queue was full).",
-    thresholds: "warning at --syn-backlog-warn 80% of tcp_max_syn_backlog, or when TCPReqQFullDrop grows; info when only syncookies were sent",
+    levels: "warning at --syn-backlog-warn of tcp_max_syn_backlog, or when TCPReqQFullDrop grows; info when only syncookies were sent",
+    thresholds: &[&SYN_BACKLOG_WARN],
     remedy: "A SYN flood or clients that never finish the handshake: keep tcp_syncookies=1; raise tcp_max_syn_backlog if the load is real.",
 };
 
-pub struct Rule;
+pub static SYN_BACKLOG_WARN: Threshold = Threshold {
+    flag: "syn-backlog-warn",
+    default: 0.80,
+    unit: Unit::Ratio,
+    help: "Share of tcp_max_syn_backlog in SYN_RECV for a warning.",
+};
 
-impl crate::diagnose::Rule for Rule {
+pub struct SynBacklog;
+
+impl Rule for SynBacklog {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -23,7 +37,7 @@ impl crate::diagnose::Rule for Rule {
         let drops = cx.delta("TCPReqQFullDrop");
         let cookies = cx.delta("TCPReqQFullDoCookies");
         let ratio = if max > 0 { n / max as f64 } else { 0.0 };
-        let severity = if ratio >= cx.thresholds.syn_backlog_warn || drops > 0 {
+        let severity = if ratio >= cx.thresholds.get(&SYN_BACKLOG_WARN) || drops > 0 {
             Severity::Warning
         } else if cookies > 0 {
             Severity::Info

@@ -1,15 +1,22 @@
 //! tcp_fin_timeout lowered "to reduce TIME_WAIT": it does not.
 
-use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Recommendation, Rule, RuleDoc, Severity,
+};
+use crate::model::Needs;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "sysctl-fin-timeout",
+    category: Category::Sysctl,
+    needs: Needs::HOST.and(Needs::SYSCTL_FILES),
+    diagram: None,
     trigger: "net.ipv4.tcp_fin_timeout is below its default of 60 s, live or in a sysctl.conf file: the usual advice to cut TIME_WAIT or CLOSE_WAIT, which it affects neither.",
-    thresholds: "warning when a file lowers it; info when only the live value is lower",
+    levels: "warning when a file lowers it; info when only the live value is lower",
+    thresholds: &[],
     remedy: "Restore 60 (or leave it): it bounds only orphaned FIN_WAIT2. TIME_WAIT is a fixed 60 s; CLOSE_WAIT ends only with close().",
 };
 
-pub struct Rule;
+pub struct SysctlFinTimeout;
 
 const KEY: &str = "net.ipv4.tcp_fin_timeout";
 const DEFAULT: i64 = 60;
@@ -20,7 +27,7 @@ fn explanation(v: i64) -> String {
     )
 }
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for SysctlFinTimeout {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }

@@ -1,19 +1,26 @@
 //! tcp_max_tw_buckets lowered below its default.
 
-use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Recommendation, Rule, RuleDoc, Severity,
+};
+use crate::model::Needs;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "sysctl-max-tw-buckets",
+    category: Category::Sysctl,
+    needs: Needs::HOST.and(Needs::SYSCTL_FILES),
+    diagram: None,
     trigger: "net.ipv4.tcp_max_tw_buckets is below its default (half the established hash table, net.ipv4.tcp_ehash_entries / 2), live or in a sysctl.conf file.",
-    thresholds: "warning",
+    levels: "warning",
+    thresholds: &[],
     remedy: "Restore the default: the kernel documentation says not to lower it; fewer TIME_WAIT comes from reusing connections.",
 };
 
-pub struct Rule;
+pub struct SysctlMaxTwBuckets;
 
 const KEY: &str = "net.ipv4.tcp_max_tw_buckets";
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for SysctlMaxTwBuckets {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }

@@ -1,20 +1,34 @@
 //! A narrow ip_local_port_range.
 
-use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Recommendation, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "sysctl-port-range",
+    category: Category::Sysctl,
+    needs: Needs::HOST,
+    diagram: None,
     trigger: "net.ipv4.ip_local_port_range is narrower than the default 32768-60999 (28,232 ports): fewer outgoing connections per upstream.",
-    thresholds: "warning under 10,000 ports; info under the default",
+    levels: "warning under --port-range-warn ports; info under the default (28,232)",
+    thresholds: &[&PORT_RANGE_WARN],
     remedy: "Widen it (the default, or e.g. 10000-65000 with service ports in ip_local_reserved_ports).",
 };
 
-pub struct Rule;
+pub static PORT_RANGE_WARN: Threshold = Threshold {
+    flag: "port-range-warn",
+    default: 10000.0,
+    unit: Unit::Count,
+    help: "Ephemeral ports in ip_local_port_range under which a narrow range is a warning.",
+};
+
+pub struct SysctlPortRange;
 
 const KEY: &str = "net.ipv4.ip_local_port_range";
 const DEFAULT_PORTS: u32 = 60999 - 32768 + 1;
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for SysctlPortRange {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -24,7 +38,7 @@ impl crate::diagnose::Rule for Rule {
             return Vec::new();
         };
         let ports = u32::from(hi).saturating_sub(u32::from(lo)) + 1;
-        let severity = if ports < 10_000 {
+        let severity = if f64::from(ports) < cx.thresholds.get(&PORT_RANGE_WARN) {
             Severity::Warning
         } else if ports < DEFAULT_PORTS {
             Severity::Info

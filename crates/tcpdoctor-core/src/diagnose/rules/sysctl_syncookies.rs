@@ -1,17 +1,24 @@
 //! SYN cookies off.
 
-use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Recommendation, Rule, RuleDoc, Severity,
+};
+use crate::model::Needs;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "sysctl-syncookies",
+    category: Category::Sysctl,
+    needs: Needs::HOST,
+    diagram: None,
     trigger: "net.ipv4.tcp_syncookies=0: a full SYN queue drops new connections instead of answering with syncookies.",
-    thresholds: "warning",
+    levels: "warning",
+    thresholds: &[],
     remedy: "Set net.ipv4.tcp_syncookies=1 (the default).",
 };
 
-pub struct Rule;
+pub struct SysctlSyncookies;
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for SysctlSyncookies {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }

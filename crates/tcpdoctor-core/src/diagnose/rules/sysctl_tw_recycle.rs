@@ -1,15 +1,22 @@
 //! tcp_tw_recycle: broke clients behind NAT; removed in Linux 4.12.
 
-use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Recommendation, Rule, RuleDoc, Severity,
+};
+use crate::model::Needs;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "sysctl-tw-recycle",
+    category: Category::Sysctl,
+    needs: Needs::HOST.and(Needs::SYSCTL_FILES),
+    diagram: None,
     trigger: "net.ipv4.tcp_tw_recycle is enabled on a kernel that still has it (before 4.12), or set in a sysctl.conf file (on 4.12 and later the line fails: the setting is gone).",
-    thresholds: "critical when enabled on a kernel that has it; warning for a leftover line on 4.12+",
+    levels: "critical when enabled on a kernel that has it; warning for a leftover line on 4.12+",
+    thresholds: &[],
     remedy: "Delete the line. Reuse connections, or tcp_tw_reuse=1 on clients, instead.",
 };
 
-pub struct Rule;
+pub struct SysctlTwRecycle;
 
 const KEY: &str = "net.ipv4.tcp_tw_recycle";
 
@@ -17,7 +24,7 @@ fn explanation() -> String {
     "tcp_tw_recycle dropped SYNs whose TCP timestamp was older than the last one seen from the same IP. Behind NAT many clients share an IP and their clocks differ, so their connections failed at random; since Linux 4.10 randomised timestamp offsets broke it for everyone, and Linux 4.12 removed it. Advice to enable it \"to reduce TIME_WAIT\" is wrong.".into()
 }
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for SysctlTwRecycle {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }

@@ -1,19 +1,24 @@
 //! tcp_tw_reuse=1 on a host that only serves: it does nothing there.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::diagnose::{Category, Context, Evidence, Finding, Rule, RuleDoc, Severity};
+use crate::model::Needs;
 use crate::model::TcpState;
 use std::collections::HashSet;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "sysctl-tw-reuse-inbound",
+    category: Category::Sysctl,
+    needs: Needs::SOCKETS.and(Needs::HOST),
+    diagram: None,
     trigger: "net.ipv4.tcp_tw_reuse=1 while this namespace only accepts connections (no outgoing ones seen): tcp_tw_reuse applies only to connect().",
-    thresholds: "info",
+    levels: "info",
+    thresholds: &[],
     remedy: "Nothing to fix; know that it does not help a server's TIME_WAIT. It helps on the clients that connect out.",
 };
 
-pub struct Rule;
+pub struct SysctlTwReuseInbound;
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for SysctlTwReuseInbound {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -50,70 +55,35 @@ impl crate::diagnose::Rule for Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::netns::NetnsInfo;
-    use crate::collect::owners::OwnerIndex;
-    use crate::diagnose::{Rule as _, Thresholds};
-    use crate::listing::{RowFilter, build_rows};
-    use crate::model::{Endpoint, HostInfo, Socket};
-    use std::collections::BTreeMap;
-    use std::net::{IpAddr, Ipv4Addr};
+    use crate::diagnose::testkit::{Host, tcp};
 
-    // The decision on hand-made rows (addresses of other hosts);
+    // Addresses of other hosts: the decision on made-up rows;
     // tests/kernel_diagnose.rs reproduces it on the kernel.
-    fn ep(a: u8, port: u16) -> Endpoint {
-        Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, a)), port)
-    }
-
-    fn findings(sockets: Vec<Socket>, reuse: &str) -> Vec<Finding> {
-        let mut host = HostInfo::default();
-        host.sysctls
-            .insert("net.ipv4.tcp_tw_reuse".into(), reuse.into());
-        let ns = NetnsInfo {
-            inode: 1,
-            name: None,
-            pid: None,
-            comm: None,
-            cgroup: None,
-            current: true,
-            path: "/x".into(),
-        };
-        let owners = OwnerIndex::default();
-        let rows = build_rows(sockets, Some(&owners), None, &RowFilter::default());
-        let th = Thresholds::default();
-        let before = BTreeMap::new();
-        let cx = Context {
-            netns: &ns,
-            rows: &rows,
-            owners: &owners,
-            host: &host,
-            tcp_ext_before: &before,
-            interval_s: 1.0,
-            thresholds: &th,
-            files: &[],
-        };
-        Rule.check(&cx)
+    fn server_only(reuse: &str) -> Host {
+        Host::new()
+            .sysctl("net.ipv4.tcp_tw_reuse", reuse)
+            .socket(tcp(TcpState::Listen, "10.0.0.1:443", "0.0.0.0:0"))
+            .socket(tcp(TcpState::Established, "10.0.0.1:443", "10.0.0.2:50000"))
+            .socket(tcp(TcpState::TimeWait, "10.0.0.1:443", "10.0.0.3:50001"))
     }
 
     #[test]
     fn fires_only_for_a_host_that_only_serves_with_reuse_on() {
-        let server_only = vec![
-            Socket::new(TcpState::Listen, ep(1, 443), Endpoint::UNSPECIFIED_V4),
-            Socket::new(TcpState::Established, ep(1, 443), ep(2, 50000)),
-            Socket::new(TcpState::TimeWait, ep(1, 443), ep(3, 50001)),
-        ];
-        assert_eq!(findings(server_only.clone(), "1").len(), 1);
+        let f = server_only("1").findings(&SysctlTwReuseInbound);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Info);
         assert!(
-            findings(server_only.clone(), "2").is_empty(),
+            server_only("2").findings(&SysctlTwReuseInbound).is_empty(),
             "2 is the default, loopback only"
         );
-        let mut with_client = server_only;
-        with_client.push(Socket::new(
+        assert!(server_only("0").findings(&SysctlTwReuseInbound).is_empty());
+        let with_client = server_only("1").socket(tcp(
             TcpState::Established,
-            ep(1, 40000),
-            ep(9, 5432),
+            "10.0.0.1:40000",
+            "10.0.0.9:5432",
         ));
         assert!(
-            findings(with_client, "1").is_empty(),
+            with_client.findings(&SysctlTwReuseInbound).is_empty(),
             "it helps the outgoing connection"
         );
     }

@@ -1,17 +1,24 @@
 //! tcp_tw_reuse with tcp_timestamps off: reuse never happens.
 
-use crate::diagnose::{Context, Evidence, Finding, Recommendation, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Recommendation, Rule, RuleDoc, Severity,
+};
+use crate::model::Needs;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "sysctl-tw-reuse-no-timestamps",
+    category: Category::Sysctl,
+    needs: Needs::HOST,
+    diagram: None,
     trigger: "net.ipv4.tcp_tw_reuse is on (1, or 2 for loopback) but net.ipv4.tcp_timestamps=0: reuse needs timestamps, so it never happens.",
-    thresholds: "warning",
+    levels: "warning",
+    thresholds: &[],
     remedy: "Set net.ipv4.tcp_timestamps=1 (the default), or drop tcp_tw_reuse.",
 };
 
-pub struct Rule;
+pub struct SysctlTwReuseNoTimestamps;
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for SysctlTwReuseNoTimestamps {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }

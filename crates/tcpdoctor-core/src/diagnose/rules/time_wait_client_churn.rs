@@ -1,21 +1,36 @@
 //! Many outbound TIME_WAIT toward one upstream: a client that opens a new
 //! connection per request and closes first.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
-use crate::listing::Side;
+use super::time_wait_server_close::TIME_WAIT_INFO;
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
+use crate::model::Side;
 use crate::model::{Endpoint, TcpState};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "time-wait-client-churn",
+    category: Category::Connections,
+    needs: Needs::OWNERS.and(Needs::HOST),
+    diagram: Some(TcpState::TimeWait),
     trigger: "Outbound TIME_WAIT (ephemeral local port) toward one remote ip:port: this host opens a connection per request and closes first. Names the processes that now talk to that upstream as the likely owners.",
-    thresholds: "info from --time-wait-info 100 per upstream; warning at --time-wait-churn 1000",
+    levels: "info from --time-wait-info per upstream; warning at --time-wait-churn",
+    thresholds: &[&TIME_WAIT_INFO, &TIME_WAIT_CHURN],
     remedy: "Reuse connections to the upstream (keep-alive, pools). For nginx: keepalive in the upstream block, proxy_http_version 1.1 and proxy_set_header Connection \"\".",
 };
 
-pub struct Rule;
+pub static TIME_WAIT_CHURN: Threshold = Threshold {
+    flag: "time-wait-churn",
+    default: 1000.0,
+    unit: Unit::Count,
+    help: "Outbound TIME_WAIT toward one upstream for a warning.",
+};
 
-impl crate::diagnose::Rule for Rule {
+pub struct TimeWaitClientChurn;
+
+impl Rule for TimeWaitClientChurn {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -33,9 +48,9 @@ impl crate::diagnose::Rule for Rule {
         let th = cx.thresholds;
         by_remote
             .into_iter()
-            .filter(|(_, (n, _))| *n >= th.time_wait_info)
+            .filter(|(_, (n, _))| *n >= th.count(&TIME_WAIT_INFO))
             .map(|(remote, (n, pids))| {
-                let severity = if n >= th.time_wait_churn { Severity::Warning } else { Severity::Info };
+                let severity = if n >= th.count(&TIME_WAIT_CHURN) { Severity::Warning } else { Severity::Info };
                 let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
                 let nginx = pids.iter().any(|p| cx.process(*p).is_some_and(|p| p.comm.starts_with("nginx")));
                 let likely = if who.is_empty() { "owner unknown: no process holds a connection to it now".to_string() } else { format!("likely {}", who.join(", ")) };

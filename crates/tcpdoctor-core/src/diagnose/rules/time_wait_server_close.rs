@@ -1,23 +1,37 @@
 //! TIME_WAIT on a listening port: this host closes first as a server.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity, human_bytes};
-use crate::listing::Side;
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
 use crate::model::TcpState;
+use crate::model::{Side, human_bytes};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "time-wait-server-close",
+    category: Category::Connections,
+    needs: Needs::OWNERS.and(Needs::HOST),
+    diagram: Some(TcpState::TimeWait),
     trigger: "TIME_WAIT sockets whose local port is a listening port: this host closed those connections first, as a server (Connection: close, HTTP/1.0, idle timeouts). Names the listener's process as the likely closer.",
-    thresholds: "info from --time-wait-info 100 per port; it stays info: by itself it harms nothing (see tw-bucket-overflow for the limit)",
+    levels: "info from --time-wait-info per port; it stays info: by itself it harms nothing (see tw-bucket-overflow for the limit)",
+    thresholds: &[&TIME_WAIT_INFO],
     remedy: "Usually nothing: each costs ~168 bytes for 60 s. To avoid them, keep connections alive or let clients close first. Lowering tcp_fin_timeout does not shorten TIME_WAIT; tcp_tw_recycle is gone.",
 };
 
-pub struct Rule;
+pub static TIME_WAIT_INFO: Threshold = Threshold {
+    flag: "time-wait-info",
+    default: 100.0,
+    unit: Unit::Count,
+    help: "TIME_WAIT on one listening port, or toward one upstream, worth an info finding.",
+};
+
+pub struct TimeWaitServerClose;
 
 /// Bytes a TIME_WAIT socket costs the kernel (knowledge.md).
 pub const TIME_WAIT_BYTES: f64 = 168.0;
 
-impl crate::diagnose::Rule for Rule {
+impl Rule for TimeWaitServerClose {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -35,7 +49,7 @@ impl crate::diagnose::Rule for Rule {
         let max_tw = cx.sysctl("net.ipv4.tcp_max_tw_buckets");
         by_port
             .into_iter()
-            .filter(|(_, (n, _))| *n >= cx.thresholds.time_wait_info)
+            .filter(|(_, (n, _))| *n >= cx.thresholds.count(&TIME_WAIT_INFO))
             .map(|(port, (n, pids))| {
                 let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
                 let likely = if who.is_empty() { "an unknown process".to_string() } else { format!("likely {}", who.join(", ")) };

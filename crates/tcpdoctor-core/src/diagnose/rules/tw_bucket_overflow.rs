@@ -1,17 +1,32 @@
 //! TIME_WAIT at tcp_max_tw_buckets: new ones are destroyed at once.
 
-use crate::diagnose::{Context, Evidence, Finding, RuleDoc, Severity};
+use crate::diagnose::{
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+};
+use crate::model::Needs;
+use crate::model::TcpState;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "tw-bucket-overflow",
+    category: Category::Limits,
+    needs: Needs::COUNTER_RATES,
+    diagram: Some(TcpState::TimeWait),
     trigger: "TcpExt TCPTimeWaitOverflow grew during the interval, or the timewait sockets (sockstat tw) reach tcp_max_tw_buckets: new TIME_WAIT sockets are destroyed at once (\"TCP: time wait bucket table overflow\").",
-    thresholds: "warning when the counter grows or tw reaches --tw-bucket-warn 90% of tcp_max_tw_buckets; info when it grew only before (since boot)",
+    levels: "warning when the counter grows or tw reaches --tw-bucket-warn of tcp_max_tw_buckets; info when it grew only before (since boot)",
+    thresholds: &[&TW_BUCKET_WARN],
     remedy: "Reduce the churn (reuse connections); restore tcp_max_tw_buckets to its default if it was lowered. Never lower it to cut TIME_WAIT.",
 };
 
-pub struct Rule;
+pub static TW_BUCKET_WARN: Threshold = Threshold {
+    flag: "tw-bucket-warn",
+    default: 0.90,
+    unit: Unit::Ratio,
+    help: "Share of tcp_max_tw_buckets in TIME_WAIT for a warning.",
+};
 
-impl crate::diagnose::Rule for Rule {
+pub struct TwBucketOverflow;
+
+impl Rule for TwBucketOverflow {
     fn doc(&self) -> &'static RuleDoc {
         &DOC
     }
@@ -21,7 +36,7 @@ impl crate::diagnose::Rule for Rule {
         let tw = cx.host.sockstat.map_or(0, |s| s.tw as i64);
         let delta = cx.delta("TCPTimeWaitOverflow");
         let total = cx.counter("TCPTimeWaitOverflow");
-        let near = max > 0 && tw as f64 >= cx.thresholds.tw_bucket_warn * max as f64;
+        let near = max > 0 && tw as f64 >= cx.thresholds.get(&TW_BUCKET_WARN) * max as f64;
         let severity = if delta > 0 || near {
             Severity::Warning
         } else if total > 0 {

@@ -5,25 +5,8 @@
 //! sockets made in it. Nothing is left behind when a test fails or panics,
 //! and nothing another process does can see or touch it.
 
-use crate::error::{Error, Result};
 use std::io;
-
-/// Whether this process may create network namespaces (root, or
-/// CAP_SYS_ADMIN). A cheap check before trying.
-pub fn have_privileges() -> bool {
-    // SAFETY: geteuid never fails.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    // CapEff bit 21 is CAP_SYS_ADMIN.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
-            u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
-        })
-        .is_some_and(|caps| caps & (1 << 21) != 0)
-}
+use tcpdoctor_core::{Error, Result};
 
 /// Moves the calling thread into a new, empty network namespace and brings
 /// its loopback interface up. Other threads are not affected.
@@ -86,12 +69,4 @@ where
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
-}
-
-/// Writes a sysctl of the calling thread's network namespace, e.g.
-/// `("net.ipv4.ip_local_port_range", "40000 40010")`. For namespaces we
-/// made; tcpdoctor never changes a host's settings.
-pub fn set_netns_sysctl(name: &str, value: &str) -> Result<()> {
-    let path = crate::collect::ProcRoot::live().sysctl_path(name);
-    std::fs::write(&path, value).map_err(|e| Error::io(path, e))
 }

@@ -1,5 +1,8 @@
 //! Sockets with their owners, ages and (for TIME_WAIT) likely owners: what
-//! `tcpdoctor sockets` lists and `census --by process` counts.
+//! `tcpdoctor sockets` lists, `census --by process` counts, the rules judge
+//! and the exporter exports. `rows` is the one way to get them from a
+//! snapshot; a row borrows its socket and owners, so a listing of a
+//! million sockets copies none of them.
 //!
 //! Ages:
 //! - TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN), so its age is
@@ -16,8 +19,7 @@
 //! closed first as a client) to the processes that now hold connections to
 //! the same remote ip:port.
 
-use crate::collect::owners::OwnerIndex;
-use crate::model::{Endpoint, FdRef, Socket, StateSet, TcpState, Timer};
+use super::{Endpoint, FdRef, NsSnapshot, OwnerIndex, Snapshot, Socket, StateSet, TcpState, Timer};
 use serde::Serialize;
 use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
@@ -50,21 +52,18 @@ pub enum Side {
     Outbound,
 }
 
-/// The fds that hold a socket (pid and fd; names come from the owner
-/// index). Inline: a listing of a million rows allocates nothing per row.
-pub type Owners = SmallVec<[FdRef; 1]>;
-
 /// The pids that likely closed a TIME_WAIT socket, lowest first.
 pub type LikelyOwners = SmallVec<[u32; 2]>;
 
 /// One socket with everything known about it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SocketRow {
-    pub socket: Socket,
+pub struct SocketRow<'a> {
+    pub socket: &'a Socket,
     /// The network namespace inode (`net:[N]`), when several were read.
     pub netns: Option<u64>,
     pub age_s: Option<f64>,
-    pub owners: Owners,
+    /// The fds that hold it (pid and fd; names come from the owner index).
+    pub owners: &'a [FdRef],
     pub likely_owners: LikelyOwners,
     pub side: Option<Side>,
 }
@@ -182,14 +181,11 @@ impl RowFilter {
 
     /// Whether an owner (or likely owner) of the row passes the pid and
     /// comm filters; `idx` names the pids.
-    pub fn matches_owners(&self, row: &SocketRow, idx: Option<&OwnerIndex>) -> bool {
+    pub fn matches_owners(&self, row: &SocketRow, idx: &OwnerIndex) -> bool {
         if !self.needs_owners() {
             return true;
         }
-        let comm_of = |pid: u32| {
-            idx.and_then(|i| i.process(pid))
-                .map_or("", |p| p.comm.as_str())
-        };
+        let comm_of = |pid: u32| idx.process(pid).map_or("", |p| p.comm.as_str());
         row.owners
             .iter()
             .map(|o| o.pid)
@@ -201,50 +197,79 @@ impl RowFilter {
     }
 }
 
-/// Builds the rows of one namespace's sockets that pass `filter`.
-/// `all` must hold every socket of the namespace that attribution may need
-/// (LISTEN and connected ones), not only the wanted ones; the wanted ones
-/// move into the rows.
-pub fn build_rows(
-    all: Vec<Socket>,
-    owners: Option<&OwnerIndex>,
-    netns: Option<u64>,
+/// The rows of one namespace's sockets that pass `filter`, unsorted.
+/// Attribution looks at every socket of the namespace (listeners and
+/// connections), whatever the filter keeps.
+pub fn rows_of<'a>(
+    ns: &'a NsSnapshot,
+    owners: &'a OwnerIndex,
+    label: Option<u64>,
     filter: &RowFilter,
-) -> Vec<SocketRow> {
+) -> Vec<SocketRow<'a>> {
+    let all = &ns.sockets;
     let attribution = all
         .iter()
         .any(|s| s.state == TcpState::TimeWait)
-        .then(|| Attribution::new(&all));
-    let mut rows = Vec::with_capacity(all.len());
-    for s in all.into_iter().filter(|s| filter.matches_socket(s)) {
+        .then(|| Attribution::new(all));
+    let mut out = Vec::with_capacity(all.len());
+    for s in all.iter().filter(|s| filter.matches_socket(s)) {
         let mut row = SocketRow {
-            netns,
-            age_s: age_seconds(&s),
-            owners: Owners::new(),
+            socket: s,
+            netns: label,
+            age_s: age_seconds(s),
+            owners: owners.holders(s.inode),
             likely_owners: LikelyOwners::new(),
             side: None,
-            socket: s,
         };
-        let s = &row.socket;
-        if let Some(idx) = owners {
-            row.owners = Owners::from_slice(idx.holders(s.inode));
-        }
         if s.state == TcpState::TimeWait
             && let Some(a) = &attribution
         {
             row.side = Some(a.side(s));
-            if let Some(idx) = owners {
-                row.likely_owners = a.likely_owners(s, idx);
-            }
+            row.likely_owners = a.likely_owners(s, owners);
         }
         if filter.matches_owners(&row, owners) {
-            rows.push(row);
+            out.push(row);
         }
     }
-    rows
+    out
 }
 
-/// The inodes whose owners `build_rows` will look up for these sockets.
+/// Every namespace's rows that pass `filter`, sorted (`sort_rows`), with
+/// the owner index that names their processes.
+pub struct Listing<'a> {
+    pub rows: Vec<SocketRow<'a>>,
+    pub owners: &'a OwnerIndex,
+    /// Whether the rows come from several namespaces (each row says which).
+    pub several_namespaces: bool,
+}
+
+impl Listing<'_> {
+    pub fn process(&self, pid: u32) -> Option<&super::Process> {
+        self.owners.process(pid)
+    }
+}
+
+/// The listing of a snapshot: the one way every view gets rows.
+pub fn rows<'a>(snap: &'a Snapshot, filter: &RowFilter) -> Listing<'a> {
+    let several = snap.namespaces.len() > 1;
+    let mut rows = Vec::new();
+    for ns in &snap.namespaces {
+        rows.extend(rows_of(
+            ns,
+            &snap.owners,
+            several.then_some(ns.netns.inode),
+            filter,
+        ));
+    }
+    sort_rows(&mut rows);
+    Listing {
+        rows,
+        owners: &snap.owners,
+        several_namespaces: several,
+    }
+}
+
+/// The inodes whose owners `rows_of` will look up for these sockets.
 pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
     let attribution = all
         .iter()
@@ -266,7 +291,7 @@ pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
 
 /// Sorts rows by state (kernel order), oldest first within a state, then
 /// by remote and local endpoint.
-pub fn sort_rows(rows: &mut [SocketRow]) {
+pub fn sort_rows(rows: &mut [SocketRow<'_>]) {
     // Unstable: the key is total (inode last), and it needs no buffer.
     rows.sort_unstable_by(|a, b| {
         a.socket
@@ -293,6 +318,13 @@ mod tests {
         let mut s = Socket::new(state, local, remote);
         s.inode = inode;
         s
+    }
+
+    fn ns(sockets: Vec<Socket>) -> NsSnapshot {
+        NsSnapshot {
+            sockets,
+            ..NsSnapshot::default()
+        }
     }
 
     fn index(entries: &[(u64, u32, u32, &str)]) -> OwnerIndex {
@@ -343,7 +375,8 @@ mod tests {
             (10, 101, 3, "nginx"),
             (20, 200, 7, "app"),
         ]);
-        let rows = build_rows(all.clone(), Some(&idx), None, &RowFilter::default());
+        let n = ns(all.clone());
+        let rows = rows_of(&n, &idx, None, &RowFilter::default());
         let tw: Vec<&SocketRow> = rows
             .iter()
             .filter(|r| r.socket.state == TcpState::TimeWait)
@@ -382,7 +415,8 @@ mod tests {
             comms: vec!["nginx".into()],
             ..RowFilter::default()
         };
-        let rows = build_rows(all.clone(), Some(&idx), None, &f);
+        let n = ns(all);
+        let rows = rows_of(&n, &idx, None, &f);
         assert_eq!(
             rows.len(),
             3,
@@ -392,7 +426,7 @@ mod tests {
             pids: vec![300],
             ..RowFilter::default()
         };
-        assert_eq!(build_rows(all.clone(), Some(&idx), None, &f).len(), 1);
+        assert_eq!(rows_of(&n, &idx, None, &f).len(), 1);
     }
 
     #[test]

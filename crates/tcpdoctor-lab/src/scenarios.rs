@@ -3,10 +3,9 @@
 //! happened. `tcpdoctor lab list` prints these; the test suite runs each.
 
 use super::roles::{ClientMode, RoleReport, ServerMode};
-use crate::listing::{Side, SocketRow};
-use crate::model::{Socket, TcpState};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use tcpdoctor_core::model::{RowFilter, Side, Snapshot, Socket, SocketRow, TcpState, rows};
 
 /// The server listens here, inside the scenario's own namespace.
 pub const SERVER_ADDR: &str = "127.0.0.1:8080";
@@ -16,7 +15,8 @@ pub const SERVER_PORT: u16 = 8080;
 #[derive(Clone, Debug, Default)]
 pub struct Observation {
     pub census: BTreeMap<TcpState, u64>,
-    pub rows: Vec<SocketRow>,
+    /// The namespace's sockets and their owners.
+    pub snapshot: Snapshot,
     /// TcpExt counters of the namespace (it starts from zero).
     pub tcp_ext: BTreeMap<String, i64>,
     pub client: RoleReport,
@@ -30,8 +30,10 @@ impl Observation {
         self.census.get(&s).copied().unwrap_or(0)
     }
 
-    fn rows_where(&self, f: impl Fn(&SocketRow) -> bool) -> Vec<&SocketRow> {
-        self.rows.iter().filter(|r| f(r)).collect()
+    fn rows_where(&self, f: impl Fn(&SocketRow) -> bool) -> Vec<SocketRow<'_>> {
+        let mut v = rows(&self.snapshot, &RowFilter::default()).rows;
+        v.retain(|r| f(r));
+        v
     }
 
     fn counter(&self, name: &str) -> i64 {
@@ -86,7 +88,7 @@ pub struct Scenario {
 }
 
 fn checks_server_close(o: &Observation, n: u64) -> Vec<Check> {
-    let tw = o.rows_where(|r| r.socket.state == TcpState::TimeWait && is_server_side(&r.socket));
+    let tw = o.rows_where(|r| r.socket.state == TcpState::TimeWait && is_server_side(r.socket));
     let likely = tw
         .iter()
         .filter(|r| r.side == Some(Side::Inbound) && r.likely_owners.contains(&o.server_pid))
@@ -115,7 +117,7 @@ fn checks_server_close(o: &Observation, n: u64) -> Vec<Check> {
 }
 
 fn checks_client_churn(o: &Observation, n: u64) -> Vec<Check> {
-    let tw = o.rows_where(|r| r.socket.state == TcpState::TimeWait && to_server(&r.socket));
+    let tw = o.rows_where(|r| r.socket.state == TcpState::TimeWait && to_server(r.socket));
     let likely = tw
         .iter()
         .filter(|r| r.side == Some(Side::Outbound) && r.likely_owners.contains(&o.client_pid))
@@ -146,7 +148,7 @@ fn checks_client_churn(o: &Observation, n: u64) -> Vec<Check> {
 fn checks_port_exhaustion(o: &Observation, n: u64) -> Vec<Check> {
     let eaddr = o.client_errors("EADDRNOTAVAIL");
     let tw = o
-        .rows_where(|r| r.socket.state == TcpState::TimeWait && to_server(&r.socket))
+        .rows_where(|r| r.socket.state == TcpState::TimeWait && to_server(r.socket))
         .len() as u64;
     vec![
         check(
@@ -188,7 +190,7 @@ fn checks_fd_exhaustion(o: &Observation, _n: u64) -> Vec<Check> {
         r.socket.state == TcpState::CloseWait && r.owners.iter().any(|f| f.pid == o.server_pid)
     });
     let queued: u32 = o
-        .rows_where(|r| r.socket.state == TcpState::Listen && is_server_side(&r.socket))
+        .rows_where(|r| r.socket.state == TcpState::Listen && is_server_side(r.socket))
         .iter()
         .map(|r| r.socket.recv_q)
         .sum();
@@ -235,7 +237,7 @@ fn checks_fin_wait2(o: &Observation, n: u64) -> Vec<Check> {
 fn checks_accept_overflow(o: &Observation, _n: u64) -> Vec<Check> {
     let overflows = o.counter("ListenOverflows");
     let queued: u32 = o
-        .rows_where(|r| r.socket.state == TcpState::Listen && is_server_side(&r.socket))
+        .rows_where(|r| r.socket.state == TcpState::Listen && is_server_side(r.socket))
         .iter()
         .map(|r| r.socket.recv_q)
         .sum();

@@ -11,13 +11,7 @@
 
 use super::roles::RoleReport;
 use super::scenarios::{Observation, SERVER_ADDR, Scenario};
-use crate::collect::netns::{self, NetnsInfo, NetnsSelector};
-use crate::collect::{ProcRoot, host};
-use crate::error::{Error, Result};
-use crate::gather;
-use crate::lab::netns::set_netns_sysctl;
-use crate::lab::states::wait_until;
-use crate::listing::RowFilter;
+use crate::{set_netns_sysctl, wait_until};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -29,6 +23,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+use tcpdoctor_core::collect::netns;
+use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
+use tcpdoctor_core::collect::{ProcRoot, host};
+use tcpdoctor_core::diagnose::{self, Selection, Thresholds};
+use tcpdoctor_core::model::{COUNTERS_THAT_MATTER, Needs, NetnsInfo, NetnsSelector};
+use tcpdoctor_core::{Error, Result};
 
 /// Where runs record themselves.
 pub const STATE_DIR: &str = "/run/tcpdoctor-lab";
@@ -71,7 +71,7 @@ pub struct LabOutcome {
     pub kept: bool,
     /// `tcpdoctor diagnose` of the namespace, counters counted from its
     /// creation.
-    pub diagnosis: crate::diagnose::Diagnosis,
+    pub diagnosis: diagnose::Diagnosis,
 }
 
 impl LabOutcome {
@@ -344,14 +344,16 @@ fn spawn_role(exe: &Path, ns_path: &Path, keep: bool, args: &[String]) -> Result
 fn observe(ns: &NetnsInfo, obs: &mut Observation) -> Result<()> {
     let root = ProcRoot::live();
     let sel = NetnsSelector::Path(ns.path.clone());
-    let filter = RowFilter::default();
-    let q = gather::query_for(&filter, true, true);
-    let l = gather::listing(&root, &sel, &filter, &q, true)?;
+    let snap = plan::snapshot(
+        &root,
+        &sel,
+        &SnapshotPlan::new(Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO)),
+    )?;
     obs.census.clear();
-    for r in &l.rows {
-        *obs.census.entry(r.socket.state).or_insert(0) += 1;
+    for s in snap.namespaces.iter().flat_map(|n| &n.sockets) {
+        *obs.census.entry(s.state).or_insert(0) += 1;
     }
-    obs.rows = l.rows;
+    obs.snapshot = snap;
     obs.tcp_ext = netns::run_in(ns, || host::read_host_info(&root).tcp_ext)?;
     Ok(())
 }
@@ -427,10 +429,7 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
         "--addr".into(),
         SERVER_ADDR.into(),
         "--mode".into(),
-        serde_json::to_value(sc.server)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        sc.server.name().into(),
         "--backlog".into(),
         sc.backlog.to_string(),
     ];
@@ -466,10 +465,7 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
         "--addr".into(),
         SERVER_ADDR.into(),
         "--mode".into(),
-        serde_json::to_value(sc.client)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        sc.client.name().into(),
         "--count".into(),
         opts.scale.to_string(),
         "--conns".into(),
@@ -573,18 +569,22 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
         }
     }
 
-    let diagnosis = gather::diagnose(
+    // The namespace is new: its counters count from zero, so no first
+    // sample; and the host's sysctl.conf files do not configure it.
+    let needs = Selection::All.needs();
+    let snap = plan::snapshot(
         &ProcRoot::live(),
         &NetnsSelector::Path(ns.path.clone()),
-        &gather::DiagnoseOptions {
+        &SnapshotPlan {
             sysctl_files: Vec::new(),
             counters_from_zero: true,
             interval: Duration::ZERO,
-            ..gather::DiagnoseOptions::default()
+            ..SnapshotPlan::new(needs)
         },
     )?;
+    let diagnosis = diagnose::run(&snap, &Thresholds::default(), Selection::All);
     // The counters that matter, as the exporter exports them.
-    let keys = crate::exporter::metrics::TCPEXT_COUNTERS;
+    let keys = COUNTERS_THAT_MATTER;
     let outcome = LabOutcome {
         scenario: sc.name,
         scale: opts.scale,

@@ -20,14 +20,15 @@
 //! - FIN_WAIT1 / LAST_ACK / CLOSING: the FIN is queued behind data the peer
 //!   never reads (its receive window is zero), so it is never sent.
 
-use crate::collect::netlink::parse_tcp_info;
-use crate::model::TcpState;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tcpdoctor_core::collect::netlink::parse_tcp_info;
+use tcpdoctor_core::model::TcpState;
+use tcpdoctor_lab::wait_until;
 
 /// How long a state may take to settle before building fails.
 const SETTLE: Duration = Duration::from_secs(10);
@@ -81,23 +82,6 @@ pub fn kernel_state(s: &Socket) -> io::Result<u8> {
         return Err(io::Error::last_os_error());
     }
     Ok(parse_tcp_info(&buf[..len as usize]).state)
-}
-
-/// Polls `done` until it is true, failing with `what` after SETTLE.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> io::Result<bool>) -> io::Result<()> {
-    let start = Instant::now();
-    loop {
-        if done()? {
-            return Ok(());
-        }
-        if start.elapsed() > SETTLE {
-            return Err(io::Error::new(
-                ErrorKind::TimedOut,
-                format!("{what}: not reached after {SETTLE:?}"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn wait_state(s: &Socket, want: TcpState, what: &str) -> io::Result<()> {

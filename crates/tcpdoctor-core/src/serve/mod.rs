@@ -5,15 +5,12 @@
 //! read that cache.
 
 pub mod http;
-pub mod metrics;
 
-use crate::census::Census;
-use crate::collect::netns::{self, NetnsSelector};
-use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice};
-use crate::diagnose::Thresholds;
-use crate::gather::{self, DiagnoseOptions};
-use crate::listing::{self, RowFilter};
-use metrics::{FastSample, FullMetrics};
+use crate::collect::plan::{self, SnapshotPlan};
+use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
+use crate::diagnose::{self, Selection, Thresholds};
+use crate::model::{Census, NetnsSelector};
+use crate::render::prometheus::{self as metrics, FastSample, FullMetrics};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,36 +74,13 @@ impl Exporter {
     /// Recomputes owners and findings once.
     pub fn refresh_full(&self) {
         let started = Instant::now();
-        let opts = DiagnoseOptions {
-            thresholds: self.opts.thresholds.clone(),
+        let plan = SnapshotPlan {
             interval: Duration::ZERO,
-            ..DiagnoseOptions::default()
+            ..SnapshotPlan::new(Selection::All.needs())
         };
-        let result = gather::snapshot(&self.root, &self.opts.netns, &opts).map(|snap| {
-            let owners = snap.owner_index();
-            let several = snap.namespaces.len() > 1;
-            let rows: Vec<(String, Vec<listing::SocketRow>)> = snap
-                .namespaces
-                .iter()
-                .map(|ns| {
-                    let label = if several {
-                        ns.netns.short_label()
-                    } else {
-                        String::new()
-                    };
-                    (
-                        label,
-                        listing::build_rows(
-                            ns.sockets.clone(),
-                            Some(&owners),
-                            None,
-                            &RowFilter::default(),
-                        ),
-                    )
-                })
-                .collect();
-            let diagnosis = gather::diagnose_snapshot(&snap, &self.opts.thresholds, None);
-            metrics::full_metrics(&snap, &rows, diagnosis, self.opts.top)
+        let result = plan::snapshot(&self.root, &self.opts.netns, &plan).map(|snap| {
+            let diagnosis = diagnose::run(&snap, &self.opts.thresholds, Selection::All);
+            metrics::full_metrics(&snap, diagnosis, self.opts.top)
         });
         let ok = result.is_ok();
         if let Ok(mut m) = result {
@@ -212,33 +186,7 @@ impl Exporter {
     /// The / page: current findings and a link to the metrics.
     pub fn html(&self) -> String {
         let full = self.full.read().map(|f| Arc::clone(&f)).unwrap_or_default();
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-        };
-        let mut rows = String::new();
-        if let Some(d) = &full.diagnosis {
-            for f in &d.findings {
-                rows.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                    f.severity.name(),
-                    esc(f.id),
-                    esc(&f.title),
-                    esc(&f.remedy)
-                ));
-            }
-        }
-        let verdict = full
-            .diagnosis
-            .as_ref()
-            .map_or("no diagnosis yet".to_string(), |d| {
-                d.summary.verdict.clone()
-            });
-        format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>tcpdoctor</title></head><body>\n<h1>tcpdoctor</h1>\n<p>{}</p>\n<p><a href=\"/metrics\">/metrics</a> &middot; <a href=\"/healthz\">/healthz</a></p>\n<table border=\"1\" cellpadding=\"4\"><tr><th>severity</th><th>finding</th><th>title</th><th>remedy</th></tr>\n{rows}</table>\n</body></html>\n",
-            esc(&verdict)
-        )
+        crate::render::html::findings_page(full.diagnosis.as_ref())
     }
 
     /// Routes a path.

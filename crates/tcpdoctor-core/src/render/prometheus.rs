@@ -3,38 +3,12 @@
 //! data in, text out.
 
 use crate::diagnose::Diagnosis;
-use crate::listing::SocketRow;
-use crate::model::{HostInfo, TcpState};
-use crate::offline::snapshot::SnapshotFile;
+use crate::model::{
+    COUNTERS_THAT_MATTER, HostInfo, RowFilter, Snapshot, SocketRow, TCP_COUNTERS_THAT_MATTER,
+    TcpState, rows_of, tuple_usage,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-/// TcpExt counters exported (the ones findings and alerts use).
-pub const TCPEXT_COUNTERS: &[&str] = &[
-    "ListenOverflows",
-    "ListenDrops",
-    "TCPTimeWaitOverflow",
-    "TW",
-    "TWRecycled",
-    "TCPAbortOnClose",
-    "TCPAbortOnData",
-    "TCPAbortOnMemory",
-    "TCPAbortOnTimeout",
-    "TCPAbortOnLinger",
-    "TCPReqQFullDrop",
-    "TCPReqQFullDoCookies",
-    "SyncookiesSent",
-];
-
-/// Tcp (snmp) counters exported.
-pub const TCP_COUNTERS: &[&str] = &[
-    "ActiveOpens",
-    "PassiveOpens",
-    "AttemptFails",
-    "EstabResets",
-    "OutRsts",
-    "RetransSegs",
-];
 
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape(v: &str) -> String {
@@ -120,25 +94,33 @@ pub struct FullMetrics {
     pub duration_s: f64,
 }
 
-fn comm(snap: &SnapshotFile, pid: u32) -> String {
-    snap.processes
-        .iter()
-        .find(|p| p.pid == pid)
+fn comm(snap: &Snapshot, pid: u32) -> String {
+    snap.owners
+        .process(pid)
         .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
 }
 
-/// Builds the full metrics from a snapshot and its rows.
-pub fn full_metrics(
-    snap: &SnapshotFile,
-    rows_per_ns: &[(String, Vec<SocketRow>)],
-    diagnosis: Diagnosis,
-    top: usize,
-) -> FullMetrics {
+/// Builds the full metrics from a snapshot and its diagnosis.
+pub fn full_metrics(snap: &Snapshot, diagnosis: Diagnosis, top: usize) -> FullMetrics {
     let mut m = FullMetrics {
         diagnosis: Some(diagnosis),
         ..FullMetrics::default()
     };
-    for (ns, rows) in rows_per_ns {
+    let several = snap.namespaces.len() > 1;
+    let rows_per_ns: Vec<(String, Vec<SocketRow>)> = snap
+        .namespaces
+        .iter()
+        .map(|ns| {
+            let label = if several {
+                ns.netns.short_label()
+            } else {
+                String::new()
+            };
+            let rows = rows_of(ns, &snap.owners, None, &RowFilter::default());
+            (label, rows)
+        })
+        .collect();
+    for (ns, rows) in &rows_per_ns {
         let mut cw: BTreeMap<String, u64> = BTreeMap::new();
         let mut tw_owned: BTreeMap<String, u64> = BTreeMap::new();
         for r in rows {
@@ -172,7 +154,7 @@ pub fn full_metrics(
     // fired for it.
     let mut ports: Vec<(String, String, String, f64)> = Vec::new();
     for ((ns, rows), nsnap) in rows_per_ns.iter().zip(&snap.namespaces) {
-        for t in crate::diagnose::rules::port_exhaustion::tuple_usage(rows, &nsnap.host) {
+        for t in tuple_usage(rows, &nsnap.host) {
             ports.push((
                 ns.clone(),
                 t.local_ip.to_string(),
@@ -185,8 +167,9 @@ pub fn full_metrics(
     ports.truncate(top);
     m.port_utilization = ports;
     let mut fds: Vec<(String, u32, f64)> = snap
+        .owners
         .processes
-        .iter()
+        .values()
         .filter_map(|p| {
             Some((
                 p.comm.clone(),
@@ -195,7 +178,7 @@ pub fn full_metrics(
             ))
         })
         .collect();
-    fds.sort_by(|a, b| b.2.total_cmp(&a.2));
+    fds.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
     fds.truncate(top);
     m.fd_utilization = fds;
     m
@@ -250,7 +233,7 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
             "Selected /proc/net/netstat TcpExt counters.",
         );
         for s in fast {
-            for c in TCPEXT_COUNTERS {
+            for c in COUNTERS_THAT_MATTER {
                 if let Some(v) = s.host.tcp_ext.get(*c) {
                     f.sample(&[("netns", &s.netns), ("counter", c)], *v as f64);
                 }
@@ -265,7 +248,7 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
             "Selected /proc/net/snmp Tcp counters.",
         );
         for s in fast {
-            for c in TCP_COUNTERS {
+            for c in TCP_COUNTERS_THAT_MATTER {
                 if let Some(v) = s.host.tcp.get(*c) {
                     f.sample(&[("netns", &s.netns), ("counter", c)], *v as f64);
                 }

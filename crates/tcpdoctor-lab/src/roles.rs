@@ -44,6 +44,45 @@ pub enum ClientMode {
     Hold,
 }
 
+/// Names as the `lab role --mode` flag takes them (and JSON writes them).
+macro_rules! mode_names {
+    ($ty:ident, $what:literal, $($variant:ident => $name:literal),+ $(,)?) => {
+        impl $ty {
+            pub const ALL: &[$ty] = &[$($ty::$variant),+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $ty::ALL.iter().copied().find(|m| m.name() == s).ok_or_else(|| {
+                    let names: Vec<&str> = $ty::ALL.iter().map(|m| m.name()).collect();
+                    format!("unknown {} mode '{s}': expected one of {}", $what, names.join(", "))
+                })
+            }
+        }
+    };
+}
+
+mode_names!(ServerMode, "server",
+    HttpClose => "http-close",
+    HttpKeepAlive => "http-keep-alive",
+    Leak => "leak",
+    NoAccept => "no-accept",
+);
+
+mode_names!(ClientMode, "client",
+    Churn => "churn",
+    KeepAlive => "keep-alive",
+    SendAndClose => "send-and-close",
+    Hold => "hold",
+);
+
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n";
 const RESPONSE_CLOSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
@@ -414,6 +453,21 @@ pub fn client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_names_are_the_json_names_and_parse_back() {
+        for m in ServerMode::ALL {
+            let json = serde_json::to_value(m).expect("serializes");
+            assert_eq!(json.as_str(), Some(m.name()));
+            assert_eq!(m.name().parse::<ServerMode>(), Ok(*m));
+        }
+        for m in ClientMode::ALL {
+            let json = serde_json::to_value(m).expect("serializes");
+            assert_eq!(json.as_str(), Some(m.name()));
+            assert_eq!(m.name().parse::<ClientMode>(), Ok(*m));
+        }
+        assert!("nope".parse::<ServerMode>().is_err());
+    }
 
     #[test]
     fn errno_names_are_the_ones_people_search_for() {

@@ -2,25 +2,8 @@
 //! file and line of each setting, for the audit.
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
+use crate::model::SysctlSetting;
 use std::path::{Path, PathBuf};
-
-/// One `key = value` line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SysctlSetting {
-    pub file: PathBuf,
-    pub line: usize,
-    /// Dotted: net.ipv4.tcp_tw_recycle (a/b/c keys are normalised).
-    pub key: String,
-    pub value: String,
-}
-
-impl SysctlSetting {
-    /// "/etc/sysctl.conf:12".
-    pub fn location(&self) -> String {
-        format!("{}:{}", self.file.display(), self.line)
-    }
-}
 
 /// Parses sysctl.conf syntax (sysctl.d(5)): `key = value`, comments with
 /// `#` or `;`, a leading `-` on the key (ignore errors). A line that is none

@@ -1,28 +1,10 @@
 //! `tcpdoctor lab` as text.
 
-use crate::lab::roles::RoleReport;
-use crate::lab::run::{LabOutcome, LabRecord};
-use crate::lab::scenarios::{SCENARIOS, find};
+use crate::roles::RoleReport;
+use crate::run::{LabOutcome, LabRecord};
+use crate::scenarios::{SCENARIOS, find};
 use std::io::{self, Write};
-
-/// Wraps `text` at `width` columns, each line indented by `indent`.
-pub fn wrap(text: &str, width: usize, indent: &str, out: &mut dyn Write) -> io::Result<()> {
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            writeln!(out, "{indent}{line}")?;
-            line.clear();
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        writeln!(out, "{indent}{line}")?;
-    }
-    Ok(())
-}
+use tcpdoctor_core::render::text::wrap;
 
 /// The scenarios, and the labs that are running or kept.
 pub fn list(running: &[LabRecord], out: &mut dyn Write) -> io::Result<()> {
@@ -109,7 +91,7 @@ pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
         out,
         "\nwhat `tcpdoctor diagnose` says about the namespace:\n"
     )?;
-    super::diagnose::text(&o.diagnosis, out)?;
+    tcpdoctor_core::render::diagnose::text(&o.diagnosis, out)?;
     if o.kept {
         writeln!(out, "\nkept running. Inspect it:")?;
         writeln!(out, "  tcpdoctor census --netns {} --by process", o.netns)?;

@@ -2,7 +2,7 @@
 //! own words (facts from shared/knowledge.md), with the TCP open and close
 //! sequences drawn and the state's place marked.
 
-use crate::diagnose::rules;
+use super::rules;
 use crate::model::TcpState;
 
 const CLOSE_DIAGRAM: &str = "
@@ -198,22 +198,8 @@ pub fn explain(topic: &str) -> Option<String> {
         ));
     }
     if let Some(d) = rules::doc(&t) {
-        let mut text = format!(
-            "{} (a tcpdoctor diagnose finding)\n\nWhen it fires: {}\n\nThresholds: {}\n\nRemedy: {}\n",
-            d.id, d.trigger, d.thresholds, d.remedy
-        );
-        let related = match d.id {
-            "close-wait-leak" => Some(TcpState::CloseWait),
-            "time-wait-server-close"
-            | "time-wait-client-churn"
-            | "tw-bucket-overflow"
-            | "port-exhaustion" => Some(TcpState::TimeWait),
-            "fin-wait2-orphans" => Some(TcpState::FinWait2),
-            "accept-queue-overflow" => Some(TcpState::Listen),
-            "syn-backlog" => Some(TcpState::SynRecv),
-            _ => None,
-        };
-        if let Some(s) = related {
+        let mut text = super::rule_text(d);
+        if let Some(s) = d.diagram {
             text.push('\n');
             text.push_str(&diagram(s));
             text.push('\n');

@@ -2,9 +2,10 @@
 //! port, local IP). A `Census` is a `SocketSink`: it keeps counts, never the
 //! sockets, so memory stays flat however many there are.
 
-use crate::collect::netns::NetnsInfo;
-use crate::collect::{CollectReport, SocketSink, SourceUsed};
-use crate::model::{Endpoint, Process, Socket, TcpState};
+use super::{
+    CollectReport, Endpoint, NetnsInfo, OwnerIndex, Process, Socket, SocketRow, SocketSink,
+    SourceUsed, TcpState,
+};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use std::collections::HashMap;
@@ -210,9 +211,9 @@ pub struct CensusReport {
 /// The census per owning process of listing rows: each socket under its
 /// first owner, a TIME_WAIT under its likely closer (marked so), the rest
 /// under "no owner". The report names the processes its groups show.
-pub fn by_process(
-    rows: impl IntoIterator<Item = crate::listing::SocketRow>,
-    owners: &crate::collect::owners::OwnerIndex,
+pub fn by_process<'a>(
+    rows: impl IntoIterator<Item = SocketRow<'a>>,
+    owners: &OwnerIndex,
     top: usize,
     collected: CollectReport,
 ) -> CensusReport {
@@ -385,6 +386,12 @@ impl Serialize for CensusReport {
         st.serialize_field("notes", &self.notes)?;
         st.end()
     }
+}
+
+/// The result of a census: one namespace, or several and their sum.
+pub enum CensusOutcome {
+    Single(Box<CensusReport>),
+    Multi(MultiCensus),
 }
 
 /// The census of several namespaces: their sum, then each one.

@@ -1,0 +1,414 @@
+//! Collection plans: what to read, in which network namespaces, and in
+//! what order, so that each command reads only what it needs.
+//!
+//! - `census`: streams each namespace's sockets into counters; no socket is
+//!   kept (or, for `--by process`, a snapshot with owners).
+//! - `snapshot`: sockets, owners, host facts and sysctl.conf settings, as
+//!   far as `SnapshotPlan::needs` asks. `diagnose`, `sockets`, `snapshot`,
+//!   the exporter and the lab all start here.
+//!
+//! One owner scan serves every namespace: socket inodes are unique across
+//! namespaces, and /proc/*/fd spans them all.
+
+use super::netns;
+use super::owners::{self, InodeFilter};
+use super::{ProcRoot, SocketQuery, SourceChoice, collect_sockets, host, sysctl_conf};
+use crate::error::{Error, Result};
+use crate::model::{
+    Census, CensusOutcome, CensusReport, CollectReport, GroupBy, MultiCensus, Needs, NetnsInfo,
+    NetnsSelector, NsSnapshot, OwnerIndex, RowFilter, Snapshot, Socket, SourceUsed, StateSet,
+    TcpState, by_process, rows_of, wanted_inodes,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Resolves `sel`, failing only when nothing at all can be read.
+fn namespaces(root: &ProcRoot, sel: &NetnsSelector) -> Result<(Vec<NetnsInfo>, Vec<String>)> {
+    if *sel == NetnsSelector::Current && !root.is_live() {
+        // A captured tree has no namespaces to enter: read it as it is.
+        let ns = NetnsInfo {
+            current: true,
+            path: root.path("net"),
+            ..NetnsInfo::default()
+        };
+        return Ok((vec![ns], Vec::new()));
+    }
+    netns::resolve(root, sel)
+}
+
+/// Results per namespace, and notes on the namespaces that were skipped.
+type PerNamespace<T> = (Vec<(NetnsInfo, T)>, Vec<String>);
+
+/// Runs `f` in every namespace of `sel`. A namespace that cannot be entered
+/// is a note, unless it was the only one asked for.
+fn for_each_namespace<T: Send>(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    f: impl Fn(&NetnsInfo) -> Result<T> + Sync,
+) -> Result<PerNamespace<T>> {
+    let (list, mut notes) = namespaces(root, sel)?;
+    let single = list.len() == 1;
+    let mut out = Vec::new();
+    for ns in list {
+        match netns::run_in(&ns, || f(&ns)).and_then(|r| r) {
+            Ok(v) => out.push((ns, v)),
+            Err(e) if !single => notes.push(format!("skipped {}: {e}", ns.label())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((out, notes))
+}
+
+/// How many TCP sockets the namespace of the calling thread holds, from
+/// /proc/net/sockstat (0 when unknown).
+fn estimate_sockets(root: &ProcRoot) -> usize {
+    let read = |name| std::fs::read_to_string(root.net_file(name)).ok();
+    let Some(text) = read("sockstat") else {
+        return 0;
+    };
+    let six = read("sockstat6");
+    let path = root.net_file("sockstat");
+    host::parse_sockstat(&path, &text, six.as_deref())
+        .map(|s| (s.inuse + s.tw + s.inuse6.unwrap_or(0)) as usize)
+        .unwrap_or(0)
+        .min(16 << 20)
+}
+
+/// The sockets of one namespace, as collected.
+struct Collected {
+    netns: NetnsInfo,
+    sockets: Vec<Socket>,
+    report: CollectReport,
+}
+
+/// Collects the sockets `query` asks for in every namespace of `sel`.
+fn sockets(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    query: &SocketQuery,
+    choice: SourceChoice,
+) -> Result<(Vec<Collected>, Vec<String>)> {
+    let (found, notes) = for_each_namespace(root, sel, |_| {
+        // Sized from sockstat: growing a vector of a million sockets by
+        // doubling copies it again and again.
+        let mut v: Vec<Socket> = Vec::with_capacity(estimate_sockets(root));
+        let r = collect_sockets(root, query, choice, &mut v)?;
+        Ok((v, r))
+    })?;
+    let list = found
+        .into_iter()
+        .map(|(netns, (sockets, report))| Collected {
+            netns,
+            sockets,
+            report,
+        })
+        .collect();
+    Ok((list, notes))
+}
+
+/// Sockets and, when `with_owners`, their owners. With no state filter
+/// every socket's owner is wanted anyway, so the /proc/*/fd scan runs on
+/// its own threads while the kernel dumps the sockets; with one, the scan
+/// waits for the dump and keeps only the inodes the rows need.
+fn sockets_and_owners(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    query: &SocketQuery,
+    choice: SourceChoice,
+    filter: &RowFilter,
+    with_owners: bool,
+) -> Result<(Vec<Collected>, OwnerIndex, Vec<String>)> {
+    if !with_owners {
+        let (per_ns, notes) = sockets(root, sel, query, choice)?;
+        return Ok((per_ns, OwnerIndex::default(), notes));
+    }
+    if filter.states.is_some() {
+        let (per_ns, notes) = sockets(root, sel, query, choice)?;
+        let mut wanted = HashSet::new();
+        for ns in &per_ns {
+            wanted.extend(wanted_inodes(&ns.sockets, filter));
+        }
+        let idx = owners::scan(root, &InodeFilter::Only(wanted))
+            .map_err(|e| Error::io(root.root(), e))?;
+        return Ok((per_ns, idx, notes));
+    }
+    let (collected, scanned) = std::thread::scope(|s| {
+        let scan = s.spawn(|| owners::scan(root, &InodeFilter::All));
+        let collected = sockets(root, sel, query, choice);
+        (collected, scan.join())
+    });
+    let (per_ns, notes) = collected?;
+    let mut idx = match scanned {
+        Ok(r) => r.map_err(|e| Error::io(root.root(), e))?,
+        Err(p) => std::panic::resume_unwind(p),
+    };
+    keep_owners_of(&mut idx, &per_ns);
+    Ok((per_ns, idx, notes))
+}
+
+/// Drops the owners of sockets that were not collected (the scan saw every
+/// socket of every process), and the processes that then own nothing.
+fn keep_owners_of(idx: &mut OwnerIndex, per_ns: &[Collected]) {
+    let inodes: HashSet<u64> = per_ns
+        .iter()
+        .flat_map(|n| n.sockets.iter().map(|s| s.inode))
+        .collect();
+    idx.by_inode.retain(|ino, _| inodes.contains(ino));
+    let pids: HashSet<u32> = idx
+        .by_inode
+        .values()
+        .flat_map(|h| h.iter().map(|f| f.pid))
+        .collect();
+    idx.processes.retain(|pid, _| pids.contains(pid));
+}
+
+/// The socket query that `filter` needs: every state when TIME_WAIT may be
+/// listed (its attribution looks at listeners and connections), tcp_info
+/// when CLOSE_WAIT may be and `close_wait_info` asks for it.
+pub fn query_for(filter: &RowFilter, ipv4: bool, ipv6: bool, close_wait_info: bool) -> SocketQuery {
+    let wants = |s| filter.states.is_none_or(|set: StateSet| set.contains(s));
+    SocketQuery {
+        states: if wants(TcpState::TimeWait) {
+            StateSet::all()
+        } else {
+            filter.states.unwrap_or_else(StateSet::all)
+        },
+        ipv4,
+        ipv6,
+        tcp_info: [TcpState::CloseWait]
+            .into_iter()
+            .filter(|s| close_wait_info && wants(*s))
+            .collect(),
+    }
+}
+
+/// The census of every namespace of `sel`.
+pub fn census(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    query: &SocketQuery,
+    choice: SourceChoice,
+    by: Option<GroupBy>,
+    top: usize,
+) -> Result<CensusOutcome> {
+    let labelled = *sel != NetnsSelector::Current;
+    let (mut reports, notes) = if by == Some(GroupBy::Process) {
+        census_by_process(root, sel, query, choice, top)?
+    } else {
+        let (found, notes) = for_each_namespace(root, sel, |_| {
+            let mut c = Census::new(by);
+            let r = collect_sockets(root, query, choice, &mut c)?;
+            Ok(CensusReport::new(&c, top, r))
+        })?;
+        let reports = found
+            .into_iter()
+            .map(|(ns, mut r)| {
+                r.netns = Some(ns);
+                r
+            })
+            .collect::<Vec<_>>();
+        (reports, notes)
+    };
+    if !labelled {
+        for r in &mut reports {
+            r.netns = None;
+        }
+    }
+    if reports.len() == 1 && *sel != NetnsSelector::All {
+        let mut r = reports.remove(0);
+        r.notes.extend(notes);
+        return Ok(CensusOutcome::Single(Box::new(r)));
+    }
+    let mut sum = Census::new(None);
+    let mut total = 0;
+    for r in &reports {
+        for (s, n) in &r.states {
+            sum.add_count(*s, *n);
+        }
+        total += r.total;
+    }
+    Ok(CensusOutcome::Multi(MultiCensus {
+        total,
+        states: sum.states(),
+        namespaces: reports,
+        notes,
+    }))
+}
+
+fn census_by_process(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    query: &SocketQuery,
+    choice: SourceChoice,
+    top: usize,
+) -> Result<(Vec<CensusReport>, Vec<String>)> {
+    // Attribution needs listeners and connections, whatever is counted.
+    let all = SocketQuery {
+        states: StateSet::all(),
+        ..*query
+    };
+    let filter = RowFilter {
+        states: (!query.states.is_all()).then_some(query.states),
+        ..RowFilter::default()
+    };
+    let (per_ns, idx, mut notes) = sockets_and_owners(root, sel, &all, choice, &filter, true)?;
+    notes.extend(idx.hidden_note());
+    let mut reports = Vec::new();
+    for c in per_ns {
+        let ns = NsSnapshot {
+            netns: c.netns,
+            sockets: c.sockets,
+            ..NsSnapshot::default()
+        };
+        let rows = rows_of(&ns, &idx, None, &filter);
+        let mut r = by_process(rows, &idx, top, c.report);
+        r.netns = Some(ns.netns);
+        reports.push(r);
+    }
+    Ok((reports, notes))
+}
+
+/// What `snapshot` collects.
+#[derive(Clone, Debug)]
+pub struct SnapshotPlan {
+    /// What to collect: from the selected rules' declarations, or from
+    /// what a command shows.
+    pub needs: Needs,
+    /// Which sockets to keep (and so whose owners to look up).
+    pub filter: RowFilter,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Time between the two counter samples, when `needs.counter_rates`.
+    pub interval: Duration,
+    /// sysctl.conf files to read, and whether the user named them (a
+    /// missing named file is an error; a missing default one is not).
+    pub sysctl_files: Vec<PathBuf>,
+    pub files_explicit: bool,
+    /// Count the namespaces' counters from zero instead of taking a first
+    /// sample (a lab namespace is new: all it counted is the scenario's).
+    pub counters_from_zero: bool,
+}
+
+impl SnapshotPlan {
+    /// A plan for `needs` with the defaults: every socket of both
+    /// families, a one-second counter interval, the default sysctl files.
+    pub fn new(needs: Needs) -> SnapshotPlan {
+        SnapshotPlan {
+            needs,
+            filter: RowFilter::default(),
+            ipv4: true,
+            ipv6: true,
+            interval: Duration::from_secs(1),
+            sysctl_files: sysctl_conf::default_files(),
+            files_explicit: false,
+            counters_from_zero: false,
+        }
+    }
+}
+
+/// Collects a snapshot of every namespace of `sel`, as far as `plan.needs`
+/// asks: sockets with owners and ages, counters twice `plan.interval`
+/// apart, sysctls and limits, and the sysctl.conf settings.
+pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Result<Snapshot> {
+    let needs = plan.needs;
+    let (settings, mut notes) = if needs.sysctl_files {
+        sysctl_conf::read_all(&plan.sysctl_files, plan.files_explicit)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let started = Instant::now();
+    let (per_ns, owners, more) = if needs.sockets || needs.owners {
+        let query = query_for(&plan.filter, plan.ipv4, plan.ipv6, needs.close_wait_info);
+        let with_owners = needs.owners || plan.filter.needs_owners();
+        sockets_and_owners(
+            root,
+            sel,
+            &query,
+            SourceChoice::Auto,
+            &plan.filter,
+            with_owners,
+        )?
+    } else {
+        let (list, notes) = namespaces(root, sel)?;
+        let per_ns = list
+            .into_iter()
+            .map(|netns| Collected {
+                netns,
+                sockets: Vec::new(),
+                report: CollectReport {
+                    source: SourceUsed::Netlink,
+                    notes: Vec::new(),
+                },
+            })
+            .collect();
+        (per_ns, OwnerIndex::default(), notes)
+    };
+    notes.extend(more);
+    notes.extend(owners.hidden_note());
+    let rates = needs.counter_rates && !plan.counters_from_zero;
+    // First counter sample, right after the sockets: only TcpExt (the
+    // second sample reads the rest, and says what failed).
+    let mut before = Vec::new();
+    for c in &per_ns {
+        let sample = if rates {
+            netns::run_in(&c.netns, || host::read_counters(root, "netstat", "TcpExt"))?
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        };
+        before.push(sample);
+    }
+    if rates {
+        let elapsed = started.elapsed();
+        if plan.interval > elapsed {
+            std::thread::sleep(plan.interval - elapsed);
+        }
+    }
+    // The interval is what was measured, not what was asked for.
+    let interval_s = if rates {
+        started.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    let mut namespaces = Vec::new();
+    for (c, tcp_ext_before) in per_ns.into_iter().zip(before) {
+        let host = if needs.host {
+            netns::run_in(&c.netns, || host::read_host_info(root))?
+        } else {
+            Default::default()
+        };
+        notes.extend(
+            host.notes
+                .iter()
+                .map(|n| format!("{}: {n}", c.netns.label())),
+        );
+        notes.extend(c.report.notes);
+        // The path to enter it is a detail of this process, not data.
+        let netns = NetnsInfo {
+            path: PathBuf::new(),
+            ..c.netns
+        };
+        namespaces.push(NsSnapshot {
+            netns,
+            sockets: c.sockets,
+            host,
+            tcp_ext_before,
+        });
+    }
+    Ok(Snapshot {
+        hostname: std::fs::read_to_string(root.path("sys/kernel/hostname"))
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default(),
+        taken_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        interval_s,
+        namespaces,
+        owners,
+        sysctl_settings: settings,
+        notes,
+    })
+}

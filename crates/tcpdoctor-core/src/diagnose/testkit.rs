@@ -1,0 +1,165 @@
+//! A host made by hand for rule unit tests: a few lines build the snapshot
+//! a rule reads, and `findings` runs one rule on it. Each rule's tests sit
+//! beside its real-kernel reproduction (tests/kernel_diagnose.rs, the lab).
+#![allow(dead_code)]
+
+use super::{Context, Finding, Rule, Thresholds};
+use crate::model::{
+    Endpoint, FdRef, FileNr, NsSnapshot, OwnerIndex, Process, RowFilter, Socket, Sockstat,
+    SysctlSetting, TcpState, rows_of,
+};
+
+/// One network namespace (the current one) and its owners.
+pub struct Host {
+    ns: NsSnapshot,
+    owners: OwnerIndex,
+    settings: Vec<SysctlSetting>,
+    interval_s: f64,
+    pub thresholds: Thresholds,
+    next_inode: u64,
+}
+
+/// A socket between two "ip:port" endpoints.
+pub fn tcp(state: TcpState, local: &str, remote: &str) -> Socket {
+    let ep = |s: &str| s.parse::<Endpoint>().expect("an ip:port endpoint");
+    Socket::new(state, ep(local), ep(remote))
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host::new()
+    }
+}
+
+impl Host {
+    pub fn new() -> Host {
+        let mut ns = NsSnapshot::default();
+        ns.netns.current = true;
+        ns.netns.inode = 4026531840;
+        Host {
+            ns,
+            owners: OwnerIndex::default(),
+            settings: Vec::new(),
+            interval_s: 1.0,
+            thresholds: Thresholds::default(),
+            next_inode: 1000,
+        }
+    }
+
+    /// A socket no process holds (TIME_WAIT, an orphan, a queued one).
+    pub fn socket(mut self, s: Socket) -> Host {
+        self.ns.sockets.push(s);
+        self
+    }
+
+    /// `n` copies of a socket, each from its own remote port (`remote`'s
+    /// port plus i), held by `pid` when given.
+    pub fn many(mut self, n: u32, s: &Socket, pid: Option<u32>) -> Host {
+        for i in 0..n {
+            let mut c = s.clone();
+            c.remote.port = s.remote.port.wrapping_add(i as u16);
+            self = match pid {
+                Some(p) => self.owned(c, p),
+                None => self.socket(c),
+            };
+        }
+        self
+    }
+
+    /// A socket held by `pid` (fd numbers count up from 3).
+    pub fn owned(mut self, mut s: Socket, pid: u32) -> Host {
+        self.next_inode += 1;
+        s.inode = self.next_inode;
+        let fd = 3 + self.owners.by_inode.len() as u32;
+        self.owners
+            .by_inode
+            .entry(s.inode)
+            .or_default()
+            .push(FdRef { pid, fd });
+        self.owners.processes.entry(pid).or_insert_with(|| Process {
+            pid,
+            comm: format!("proc{pid}"),
+            ..Process::default()
+        });
+        self.ns.sockets.push(s);
+        self
+    }
+
+    /// Sets a process's details (comm, fd count, limits...).
+    pub fn process(mut self, p: Process) -> Host {
+        self.owners.processes.insert(p.pid, p);
+        self
+    }
+
+    pub fn sysctl(mut self, key: &str, value: &str) -> Host {
+        self.ns.host.sysctls.insert(key.into(), value.into());
+        self
+    }
+
+    /// A TcpExt counter at the start and the end of the interval.
+    pub fn counter(mut self, name: &str, before: i64, after: i64) -> Host {
+        self.ns.tcp_ext_before.insert(name.into(), before);
+        self.ns.host.tcp_ext.insert(name.into(), after);
+        self
+    }
+
+    pub fn sockstat(mut self, s: Sockstat) -> Host {
+        self.ns.host.sockstat = Some(s);
+        self
+    }
+
+    pub fn file_nr(mut self, f: FileNr) -> Host {
+        self.ns.host.file_nr = Some(f);
+        self
+    }
+
+    pub fn kernel(mut self, release: &str) -> Host {
+        self.ns.host.kernel_release = Some(release.into());
+        self
+    }
+
+    /// A line of /etc/sysctl.d/99-test.conf.
+    pub fn setting(mut self, line: usize, key: &str, value: &str) -> Host {
+        self.settings.push(SysctlSetting {
+            file: "/etc/sysctl.d/99-test.conf".into(),
+            line,
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Not the host's own namespace (sysctl.conf files do not apply).
+    pub fn child_namespace(mut self) -> Host {
+        self.ns.netns.current = false;
+        self
+    }
+
+    pub fn threshold(mut self, flag: &str, value: f64) -> Host {
+        self.thresholds
+            .set(flag, value)
+            .expect("a declared threshold");
+        self
+    }
+
+    /// What `rule` finds on this host.
+    pub fn findings(&self, rule: &dyn Rule) -> Vec<Finding> {
+        let rows = rows_of(&self.ns, &self.owners, None, &RowFilter::default());
+        let files: &[SysctlSetting] = if self.ns.netns.current {
+            &self.settings
+        } else {
+            &[]
+        };
+        let cx = Context {
+            netns: &self.ns.netns,
+            rows: &rows,
+            owners: &self.owners,
+            host: &self.ns.host,
+            tcp_ext_before: &self.ns.tcp_ext_before,
+            interval_s: self.interval_s,
+            thresholds: &self.thresholds,
+            files,
+        };
+        rule.check(&cx)
+    }
+}

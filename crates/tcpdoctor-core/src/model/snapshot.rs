@@ -1,0 +1,141 @@
+//! Everything one look at a host found: each network namespace's sockets,
+//! counters and sysctls, the owners of those sockets, and the sysctl.conf
+//! settings. Live collection (`collect::plan`) and offline readers
+//! (`offline`) both produce a `Snapshot`; `diagnose`, the listing and the
+//! exporter read one. `tcpdoctor snapshot` writes it as JSON (the format
+//! below) and `tcpdoctor analyze` reads it back to the same findings.
+
+use super::{FdRef, HostInfo, NetnsInfo, OwnerIndex, Process, Socket, SysctlSetting};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// The file format's version; bumped when a reader could misread an old file.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// One network namespace at the moment of the snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NsSnapshot {
+    pub netns: NetnsInfo,
+    pub sockets: Vec<Socket>,
+    /// Counters, sysctls and limits at the end of the interval (empty when
+    /// nothing asked for them).
+    pub host: HostInfo,
+    /// TcpExt counters at the start of the interval.
+    pub tcp_ext_before: BTreeMap<String, i64>,
+}
+
+/// A snapshot of one host.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub hostname: String,
+    /// Seconds since the Unix epoch.
+    pub taken_at: u64,
+    /// The measured time between the two counter samples (0: one sample).
+    pub interval_s: f64,
+    pub namespaces: Vec<NsSnapshot>,
+    /// Owners of the snapshot's sockets (empty when not scanned).
+    pub owners: OwnerIndex,
+    /// sysctl.conf settings, audited with the host's own namespace.
+    pub sysctl_settings: Vec<SysctlSetting>,
+    pub notes: Vec<String>,
+}
+
+impl Snapshot {
+    /// How many sockets it holds in all.
+    pub fn socket_count(&self) -> usize {
+        self.namespaces.iter().map(|n| n.sockets.len()).sum()
+    }
+}
+
+/// The file layout (version 1): owners as sorted (inode, fds) pairs and a
+/// process list, so that the same snapshot always writes the same bytes.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    tcpdoctor_snapshot: u32,
+    hostname: String,
+    taken_at: u64,
+    interval_s: f64,
+    namespaces: Vec<NsSnapshot>,
+    owners: Vec<(u64, Vec<FdRef>)>,
+    processes: Vec<Process>,
+    owners_denied: u32,
+    owners_scanned: u32,
+    sysctl_settings: Vec<SysctlSetting>,
+    notes: Vec<String>,
+}
+
+/// Borrowed twin of `SnapshotFile` for writing without copying sockets.
+#[derive(Serialize)]
+struct SnapshotFileRef<'a> {
+    tcpdoctor_snapshot: u32,
+    hostname: &'a str,
+    taken_at: u64,
+    interval_s: f64,
+    namespaces: &'a [NsSnapshot],
+    owners: Vec<(u64, &'a [FdRef])>,
+    processes: Vec<&'a Process>,
+    owners_denied: u32,
+    owners_scanned: u32,
+    sysctl_settings: &'a [SysctlSetting],
+    notes: &'a [String],
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut owners: Vec<(u64, &[FdRef])> = self
+            .owners
+            .by_inode
+            .iter()
+            .map(|(ino, h)| (*ino, h.as_slice()))
+            .collect();
+        owners.sort_unstable_by_key(|(ino, _)| *ino);
+        let mut processes: Vec<&Process> = self.owners.processes.values().collect();
+        processes.sort_by_key(|p| p.pid);
+        SnapshotFileRef {
+            tcpdoctor_snapshot: SNAPSHOT_VERSION,
+            hostname: &self.hostname,
+            taken_at: self.taken_at,
+            interval_s: self.interval_s,
+            namespaces: &self.namespaces,
+            owners,
+            processes,
+            owners_denied: self.owners.denied,
+            owners_scanned: self.owners.scanned,
+            sysctl_settings: &self.sysctl_settings,
+            notes: &self.notes,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = SnapshotFile::deserialize(d)?;
+        if f.tcpdoctor_snapshot != SNAPSHOT_VERSION {
+            return Err(serde::de::Error::custom(format!(
+                "snapshot format version {} (this tcpdoctor reads version {SNAPSHOT_VERSION})",
+                f.tcpdoctor_snapshot
+            )));
+        }
+        let mut owners = OwnerIndex {
+            denied: f.owners_denied,
+            scanned: f.owners_scanned,
+            ..OwnerIndex::default()
+        };
+        for (ino, fds) in f.owners {
+            owners.by_inode.insert(ino, fds.into_iter().collect());
+        }
+        for p in f.processes {
+            owners.processes.insert(p.pid, p);
+        }
+        Ok(Snapshot {
+            hostname: f.hostname,
+            taken_at: f.taken_at,
+            interval_s: f.interval_s,
+            namespaces: f.namespaces,
+            owners,
+            sysctl_settings: f.sysctl_settings,
+            notes: f.notes,
+        })
+    }
+}

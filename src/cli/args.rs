@@ -1,0 +1,219 @@
+//! Argument groups shared by several commands, each defined once and
+//! flattened where it is used, and the value parsers behind them.
+
+use clap::builder::TypedValueParser as _;
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tcpdoctor_core::diagnose::{Threshold, Thresholds, thresholds};
+use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
+
+/// `--json`.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct JsonArg {
+    /// Print JSON instead of text (the layout is in the command's help).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--state`, repeatable.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StatesArg {
+    /// Only sockets in this state (repeatable). Takes netstat or ss names in
+    /// any case: TIME_WAIT, time-wait, close-wait, ESTAB, listen...
+    #[arg(long = "state", short = 's', value_name = "STATE", value_parser = parse_state)]
+    pub states: Vec<TcpState>,
+}
+
+impl StatesArg {
+    /// The states asked for; None for all.
+    pub fn set(&self) -> Option<StateSet> {
+        (!self.states.is_empty()).then(|| self.states.iter().copied().collect())
+    }
+}
+
+/// `--netns`, shared by every command that reads sockets.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NetnsArg {
+    /// Which network namespaces: current (default), all, an `ip netns`
+    /// name, a namespace file (/proc/PID/ns/net), or a pid. Entering another
+    /// namespace needs root.
+    #[arg(long = "netns", value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    pub selector: NetnsSelector,
+}
+
+/// `-4` / `-6`.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct FamilyArg {
+    /// Only IPv4 sockets.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6_only")]
+    pub ipv4_only: bool,
+    /// Only IPv6 sockets.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6_only: bool,
+}
+
+impl FamilyArg {
+    pub fn ipv4(self) -> bool {
+        !self.ipv6_only
+    }
+    pub fn ipv6(self) -> bool {
+        !self.ipv4_only
+    }
+}
+
+/// `--sysctl-file`, repeatable.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SysctlFilesArg {
+    /// A sysctl.conf file to audit (repeatable); default /etc/sysctl.d/*.conf
+    /// and /etc/sysctl.conf.
+    #[arg(long = "sysctl-file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `--interval`: the time between the two counter samples.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct IntervalArg {
+    /// Seconds between the two counter samples that rates are measured
+    /// over (the measured length is reported with the rates).
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = seconds(0.0, 3600.0))]
+    pub interval: Duration,
+}
+
+impl Default for IntervalArg {
+    fn default() -> Self {
+        IntervalArg {
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The thresholds of every rule, one flag each, generated from the rules'
+/// declarations (`Threshold`): adding a threshold to a rule adds its flag.
+#[derive(Debug, Clone, Default)]
+pub struct ThresholdArgs(pub Thresholds);
+
+impl FromArgMatches for ThresholdArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut th = ThresholdArgs::default();
+        th.update_from_arg_matches(m)?;
+        Ok(th)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        for t in thresholds::all() {
+            if let Some(v) = m.get_one::<f64>(t.flag) {
+                // The parser checked the unit already.
+                self.0
+                    .set(t.flag, *v)
+                    .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for ThresholdArgs {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for t in thresholds::all() {
+            cmd = cmd.arg(threshold_arg(t));
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+fn threshold_arg(t: &'static Threshold) -> Arg {
+    Arg::new(t.flag)
+        .long(t.flag)
+        .value_name(t.unit.value_name())
+        .help(format!("{} [default: {}]", t.help, t.unit.show(t.default)))
+        .help_heading("Thresholds (docs/rules.md)")
+        .action(ArgAction::Set)
+        .value_parser(clap::builder::StringValueParser::new().try_map(move |s| {
+            let v: f64 = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not a number"))?;
+            t.unit.check(v).map(|()| v)
+        }))
+}
+
+/// A parser of seconds between `min` and `max`: a bad value is a usage
+/// error with a message, never a panic in `Duration::from_secs_f64`.
+pub fn seconds(min: f64, max: f64) -> impl clap::builder::TypedValueParser<Value = Duration> {
+    clap::builder::StringValueParser::new().try_map(move |s| parse_seconds(&s, min, max))
+}
+
+fn parse_seconds(s: &str, min: f64, max: f64) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !v.is_finite() || v < min || v > max {
+        return Err(format!("expected seconds from {min} to {max}, found {s}"));
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| format!("{s}: {e}"))
+}
+
+pub fn parse_state(s: &str) -> Result<TcpState, String> {
+    s.parse::<TcpState>().map_err(|e| e.to_string())
+}
+
+pub fn parse_group_by(s: &str) -> Result<GroupBy, String> {
+    s.parse()
+}
+
+pub fn parse_netns(s: &str) -> Result<NetnsSelector, String> {
+    s.parse()
+}
+
+/// "10.0.0.1", "10.0.0.1:5432", "::1", "[::1]:80".
+pub fn parse_remote(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+        return Ok((sa.ip(), Some(sa.port())));
+    }
+    Err(format!("'{s}' is not IP, IP:PORT or [IPv6]:PORT"))
+}
+
+/// Buffered stdout: it is line-buffered, and one write per line would
+/// dominate big listings.
+pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
+    io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
+}
+
+/// Notes (what could not be read, what was left out) go to stderr, so
+/// that stdout stays parseable.
+pub fn print_notes(notes: &[String]) {
+    for n in notes {
+        let _ = writeln!(io::stderr(), "note: {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_reject_what_a_duration_cannot_hold() {
+        for bad in ["inf", "-1", "NaN", "1e300", "abc", "3601"] {
+            assert!(parse_seconds(bad, 0.0, 3600.0).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_seconds("0.5", 0.0, 3600.0),
+            Ok(Duration::from_millis(500))
+        );
+        assert!(
+            parse_seconds("0.05", 0.1, 60.0).is_err(),
+            "below the minimum"
+        );
+    }
+}

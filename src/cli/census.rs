@@ -1,0 +1,95 @@
+//! `tcpdoctor census`: counts per state, optionally per group.
+
+use super::args::{FamilyArg, JsonArg, NetnsArg, StatesArg, parse_group_by, print_notes, stdout};
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use std::io::Write;
+use std::process::ExitCode;
+use tcpdoctor_core::collect::plan;
+use tcpdoctor_core::collect::{ProcRoot, SocketQuery, SourceChoice};
+use tcpdoctor_core::model::{CensusOutcome, GroupBy, StateSet};
+use tcpdoctor_core::render;
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "JSON: {\"total\": N, \"states\": {\"ESTABLISHED\": n, ...}, \
+\"source\", \"notes\"}; with --by, \"by\" and \"groups\": {STATE: {\"distinct\", \"top\": \
+[{\"key\", \"count\"}]}}; with several namespaces, their sum and \"namespaces\": [...]"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub states: StatesArg,
+
+    /// Also count each state per group: remote (ip:port of the peer),
+    /// local-port, local-ip, or process (the owning process; TIME_WAIT
+    /// under the process that likely closed it, marked "likely").
+    #[arg(long, value_name = "KEY", value_parser = parse_group_by)]
+    pub by: Option<GroupBy>,
+
+    #[command(flatten)]
+    pub netns: NetnsArg,
+
+    /// With --by: how many groups to show per state.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: u32,
+
+    #[command(flatten)]
+    pub family: FamilyArg,
+
+    /// Where to read sockets from: auto (netlink, falling back to /proc),
+    /// netlink, or proc.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    pub source: SourceArg,
+
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum SourceArg {
+    #[default]
+    Auto,
+    Netlink,
+    Proc,
+}
+
+pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
+    let query = SocketQuery {
+        states: a.states.set().unwrap_or_else(StateSet::all),
+        ipv4: a.family.ipv4(),
+        ipv6: a.family.ipv6(),
+        tcp_info: StateSet::empty(),
+    };
+    let choice = match a.source {
+        SourceArg::Auto => SourceChoice::Auto,
+        SourceArg::Netlink => SourceChoice::Netlink,
+        SourceArg::Proc => SourceChoice::Proc,
+    };
+    let outcome = plan::census(
+        root,
+        &a.netns.selector,
+        &query,
+        choice,
+        a.by,
+        a.top as usize,
+    )
+    .context("counting TCP sockets")?;
+    let mut out = stdout();
+    match &outcome {
+        CensusOutcome::Single(r) if a.output.json => render::json(r, &mut out)?,
+        CensusOutcome::Multi(m) if a.output.json => render::json(m, &mut out)?,
+        CensusOutcome::Single(r) => {
+            print_notes(&r.notes);
+            render::census::text(r, &mut out)?;
+        }
+        CensusOutcome::Multi(m) => {
+            print_notes(&m.notes);
+            for r in &m.namespaces {
+                print_notes(&r.notes);
+            }
+            render::census::multi_text(m, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

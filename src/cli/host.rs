@@ -1,0 +1,31 @@
+//! `tcpdoctor host`.
+
+use super::args::{JsonArg, print_notes, stdout};
+use anyhow::Result;
+use std::io::Write;
+use std::process::ExitCode;
+use tcpdoctor_core::collect::{ProcRoot, host};
+use tcpdoctor_core::render;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print every Tcp and TcpExt counter, not just the ones that matter here.
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
+    let info = host::read_host_info(root);
+    let mut out = stdout();
+    if a.output.json {
+        render::json(&info, &mut out)?;
+    } else {
+        print_notes(&info.notes);
+        render::host::text(&info, a.all, &mut out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,165 @@
+//! The command line: one file per subcommand (its arguments and `run`),
+//! shared argument groups in `args`, exit codes in `exit`. No policy lives
+//! here: a command turns its flags into a library call and a renderer.
+
+mod analyze;
+pub mod args;
+mod census;
+mod diagnose;
+pub mod exit;
+mod explain;
+mod host;
+mod lab;
+mod serve;
+mod snapshot;
+mod sockets;
+mod sysctl;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tcpdoctor_core::collect::ProcRoot;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tcpdoctor",
+    version,
+    about = "Find, explain and fix TCP connection-state trouble on Linux",
+    long_about = "tcpdoctor counts and explains the TCP sockets of this host: piles of TIME_WAIT and \
+CLOSE_WAIT, ephemeral-port exhaustion, backlog overflows and badly tuned net.ipv4 sysctls.\n\n\
+It reads the kernel's socket table over netlink (sock_diag, as ss does), falling back to \
+/proc/net/tcp, and never changes anything on the host.\n\n\
+Run without a command, it diagnoses this host (`tcpdoctor diagnose`).",
+    after_help = "EXAMPLES:\n  \
+tcpdoctor                              diagnose: findings, evidence, remedies\n  \
+tcpdoctor diagnose --json --netns all  every namespace, for scripts and monitoring\n  \
+tcpdoctor sysctl --emit                sysctl audit as a sysctl.d snippet to review\n  \
+tcpdoctor explain time-wait            what a state, finding or sysctl means\n  \
+tcpdoctor census                       count TCP states, largest first\n  \
+tcpdoctor census --by remote --top 5   which peers hold each state\n  \
+tcpdoctor census --state time-wait --by local-port\n  \
+tcpdoctor census --json                {\"total\": N, \"states\": {...}}\n  \
+tcpdoctor census --by process          which processes hold each state\n  \
+tcpdoctor census --netns all           every network namespace (container) on the host\n  \
+tcpdoctor sockets --state close-wait   who leaks CLOSE_WAIT: pid, fd, peer, age\n  \
+tcpdoctor sockets -s time-wait --dport 5432   who churns connections to an upstream\n  \
+tcpdoctor host                         kernel, counters, limits and TCP sysctls\n  \
+tcpdoctor lab list                     problems the lab reproduces for real\n  \
+sudo tcpdoctor lab run close-wait-leak watch one happen in a private namespace\n\n\
+EXIT STATUS:\n  diagnose, sysctl and analyze: 0 nothing above info, 1 warning, 2 critical, 3 could not\n  run. Other commands: 0 success, 1 a lab check failed, 2 usage error (a bad flag or\n  value, an unknown topic or scenario), 3 could not run (the message says what failed),\n  130 interrupted. Writing to a closed pipe (`tcpdoctor ... | head`) ends quietly with 0."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Read /proc from this directory instead of /proc (a captured tree).
+    /// Sockets then come from its net/tcp and net/tcp6.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Diagnose TCP connection-state trouble: findings with evidence,
+    /// explanation and remedy, most severe first, and a verdict. This is
+    /// what plain `tcpdoctor` runs.
+    ///
+    /// Takes a snapshot (sockets with owners and ages, counters, sysctls),
+    /// a second counter sample after --interval for rates, and runs every
+    /// rule (see docs/rules.md, or `tcpdoctor explain RULE`). Exit status as
+    /// a Nagios plugin: 0 nothing above info, 1 warning, 2 critical, 3 could
+    /// not run.
+    Diagnose(diagnose::Args),
+    /// Audit the TCP sysctls, live (per namespace) and in sysctl.conf files,
+    /// against what they really do: tcp_tw_recycle, tcp_fin_timeout lowered
+    /// for TIME_WAIT, tcp_max_tw_buckets lowered, tw_reuse without
+    /// timestamps, a narrow port range, syncookies off. Never applies
+    /// anything; --emit prints a sysctl.d snippet to review.
+    Sysctl(sysctl::Args),
+    /// Explain a TCP state (TIME_WAIT, close-wait...), a finding id
+    /// (close-wait-leak...) or a sysctl (tcp_fin_timeout...): what it is,
+    /// who ends up in it, the TCP sequence with its place marked, what to do.
+    Explain(explain::Args),
+    /// Count TCP sockets per state: the replacement for
+    /// `netstat -n | awk '/^tcp/ {++S[$NF]} END {for(a in S) print a, S[a]}'`.
+    ///
+    /// Prints one line per state with its count, largest first, and the
+    /// total. It streams the kernel's socket table and keeps only counters,
+    /// so memory stays flat with millions of sockets.
+    Census(census::Args),
+    /// List TCP sockets with their owners and ages, like `ss -tanp` but
+    /// with answers: which process and fd holds each socket, how long a
+    /// CLOSE_WAIT has waited for close() and a TIME_WAIT has left, and for
+    /// TIME_WAIT (which no process owns) the process that likely closed it.
+    ///
+    /// Sorted by state, oldest first. Owners come from one scan of
+    /// /proc/*/fd; without root, other users' processes stay hidden and a
+    /// note says so.
+    Sockets(sockets::Args),
+    /// Reproduce TCP state problems for real, in a private network
+    /// namespace: TIME_WAIT piles, port exhaustion, CLOSE_WAIT leaks, fd
+    /// exhaustion, orphans, backlog and bucket overflows, and the fix.
+    ///
+    /// Each scenario runs a server and a client process on loopback inside a
+    /// namespace of its own, prints what it built and the errors the
+    /// applications hit, checks it, and cleans everything up (also on Ctrl-C
+    /// or if a process dies). Needs root; exits 3 without it.
+    Lab(lab::Args),
+    /// Analyze dumps from machines tcpdoctor cannot reach: `netstat -ant[p]`,
+    /// `ss -tan[p][oie]`, /proc/net/tcp{,6}, `STATE COUNT` lines of the awk
+    /// census, or a tcpdoctor snapshot (gzip too). `-` reads stdin.
+    ///
+    /// The format is detected (or forced with --format). It says what the
+    /// input cannot tell (no owners in plain netstat, no counters or sysctls
+    /// in any dump). A malformed line is an error naming file and line, or,
+    /// with --lenient, skipped and counted.
+    Analyze(analyze::Args),
+    /// Write a snapshot of this host (sockets, owners, ages, counters,
+    /// sysctls, kernel, hostname, namespaces) to one file, gzip when it ends
+    /// in .gz, for `tcpdoctor analyze` elsewhere.
+    Snapshot(snapshot::Args),
+    /// Run a Prometheus exporter: /metrics (sockets per state, owners of
+    /// CLOSE_WAIT and TIME_WAIT, port utilisation, TcpExt counters, every
+    /// finding, per-collector success), /healthz, and / (the findings).
+    ///
+    /// Each scrape takes a census and reads the counters (shared by scrapes
+    /// within a second); owners and findings are recomputed every
+    /// --full-interval in the background. Listens on loopback unless told
+    /// otherwise. Alert rules, a dashboard, a systemd unit and a DaemonSet
+    /// are in deploy/.
+    Serve(serve::Args),
+    /// Show the kernel release, socket totals, TCP counters, file-handle
+    /// limits and the TCP sysctls of this network namespace.
+    Host(host::Args),
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    let root = ProcRoot::new(&cli.proc_root);
+    match cli.command {
+        None => diagnose::run(&root, &diagnose::Args::default()),
+        Some(Command::Diagnose(a)) => diagnose::run(&root, &a),
+        Some(Command::Sysctl(a)) => sysctl::run(&root, &a),
+        Some(Command::Explain(a)) => explain::run(&a),
+        Some(Command::Census(a)) => census::run(&root, &a),
+        Some(Command::Sockets(a)) => sockets::run(&root, &a),
+        Some(Command::Lab(a)) => lab::run(&a),
+        Some(Command::Analyze(a)) => analyze::run(&a),
+        Some(Command::Snapshot(a)) => snapshot::run(&root, &a),
+        Some(Command::Serve(a)) => serve::run(&root, &a),
+        Some(Command::Host(a)) => host::run(&root, &a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,67 @@
+//! `tcpdoctor serve`: the Prometheus exporter.
+
+use super::args::{NetnsArg, ThresholdArgs, seconds};
+use anyhow::{Context, Result};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tcpdoctor_core::collect::ProcRoot;
+use tcpdoctor_core::serve::{Exporter, ExporterOptions, http};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on. The default is loopback only; use
+    /// 0.0.0.0:9753 (or a node address) for a Prometheus elsewhere.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9753")]
+    pub listen: std::net::SocketAddr,
+
+    /// Seconds between full refreshes (owners, ages, findings), 1 to 86400.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds(1.0, 86400.0))]
+    pub full_interval: Duration,
+
+    /// Label values kept per family (processes, tuples) before "other".
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub top: u32,
+
+    /// Seconds a client may take to send its request, and each write of the
+    /// response may wait; a stalled client is then disconnected (0.1 to 600).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds(0.1, 600.0))]
+    pub client_timeout: Duration,
+
+    /// Scrapes within this many seconds of each other share one census
+    /// (0: every scrape takes its own; at most 3600).
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = seconds(0.0, 3600.0))]
+    pub census_cache: Duration,
+
+    #[command(flatten)]
+    pub netns: NetnsArg,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
+    let listener = std::net::TcpListener::bind(a.listen)
+        .with_context(|| format!("listening on {}", a.listen))?;
+    let opts = ExporterOptions {
+        netns: a.netns.selector.clone(),
+        full_interval: a.full_interval,
+        top: a.top as usize,
+        thresholds: a.thresholds.0.clone(),
+        census_max_age: a.census_cache,
+    };
+    let exporter = Exporter::new(root.clone(), opts);
+    exporter.refresh_full();
+    exporter.start_refresher();
+    eprintln!(
+        "tcpdoctor: serving http://{}/metrics",
+        listener.local_addr()?
+    );
+    let handler = Arc::new(move |path: &str| exporter.handle(path));
+    let limits = http::Limits {
+        timeout: a.client_timeout,
+        ..http::Limits::default()
+    };
+    http::serve(listener, limits, handler)?;
+    Ok(ExitCode::SUCCESS)
+}

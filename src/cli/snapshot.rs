@@ -1,0 +1,41 @@
+//! `tcpdoctor snapshot -o FILE`.
+
+use super::args::{IntervalArg, NetnsArg, SysctlFilesArg};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tcpdoctor_core::collect::ProcRoot;
+use tcpdoctor_core::collect::plan;
+use tcpdoctor_core::diagnose::Selection;
+use tcpdoctor_core::offline;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The file to write; gzip-compressed when it ends in .gz.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub interval: IntervalArg,
+
+    #[command(flatten)]
+    pub netns: NetnsArg,
+
+    #[command(flatten)]
+    pub sysctl_files: SysctlFilesArg,
+}
+
+pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
+    // Everything any rule reads, so that `analyze` of the file can run them.
+    let plan = super::diagnose::plan_for(Selection::All, &a.sysctl_files, a.interval);
+    let snap = plan::snapshot(root, &a.netns.selector, &plan).context("taking the snapshot")?;
+    offline::snapshot::write(&snap, &a.output)?;
+    eprintln!(
+        "wrote {}: {} socket(s) in {} namespace(s), {} owning process(es)",
+        a.output.display(),
+        snap.socket_count(),
+        snap.namespaces.len(),
+        snap.owners.processes.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
