@@ -1,12 +1,11 @@
 //! A host made by hand for rule unit tests: a few lines build the snapshot
 //! a rule reads, and `findings` runs one rule on it. Each rule's tests sit
 //! beside its real-kernel reproduction (tests/kernel_diagnose.rs, the lab).
-#![allow(dead_code)]
 
 use super::{Context, Finding, Rule, Thresholds};
 use crate::model::{
     Endpoint, FdRef, FileNr, NsSnapshot, OwnerIndex, Process, RowFilter, Socket, Sockstat,
-    SysctlSetting, TcpState, rows_of,
+    SysctlSetting, TcpInfo, TcpState, rows_of,
 };
 
 /// One network namespace (the current one) and its owners.
@@ -23,6 +22,33 @@ pub struct Host {
 pub fn tcp(state: TcpState, local: &str, remote: &str) -> Socket {
     let ep = |s: &str| s.parse::<Endpoint>().expect("an ip:port endpoint");
     Socket::new(state, ep(local), ep(remote))
+}
+
+/// A CLOSE_WAIT socket whose peer's FIN arrived `age_s` ago.
+pub fn close_wait(local: &str, remote: &str, age_s: f64) -> Socket {
+    let mut s = tcp(TcpState::CloseWait, local, remote);
+    s.info = Some(Box::new(TcpInfo {
+        last_ack_recv_ms: (age_s * 1000.0) as u32,
+        ..TcpInfo::default()
+    }));
+    s
+}
+
+/// A process with `fd_count` fds open of a soft limit `nofile`.
+pub fn process(pid: u32, comm: &str, fd_count: u32, nofile: u64) -> Process {
+    Process {
+        pid,
+        comm: comm.into(),
+        fd_count,
+        nofile_soft: Some(nofile),
+        nofile_hard: Some(nofile * 4),
+        ..Process::default()
+    }
+}
+
+/// The severities of `findings`, in order.
+pub fn severities(findings: &[Finding]) -> Vec<super::Severity> {
+    findings.iter().map(|f| f.severity).collect()
 }
 
 impl Default for Host {
@@ -62,6 +88,14 @@ impl Host {
                 Some(p) => self.owned(c, p),
                 None => self.socket(c),
             };
+        }
+        self
+    }
+
+    /// `n` sockets no process holds, the i-th made by `f(i)`.
+    pub fn each(mut self, n: u32, f: impl Fn(u32) -> Socket) -> Host {
+        for i in 0..n {
+            self.ns.sockets.push(f(i));
         }
         self
     }

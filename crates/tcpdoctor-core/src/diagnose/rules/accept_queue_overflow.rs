@@ -67,3 +67,38 @@ impl Rule for AcceptQueueOverflow {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities, tcp};
+
+    fn listener(queued: u32, backlog: u32) -> Host {
+        let mut s = tcp(TcpState::Listen, "0.0.0.0:8080", "0.0.0.0:0");
+        s.recv_q = queued;
+        s.send_q = backlog;
+        Host::new().owned(s, 9)
+    }
+
+    #[test]
+    fn a_full_queue_warns_and_names_the_listener_process() {
+        assert!(listener(7, 8).findings(&AcceptQueueOverflow).is_empty());
+        let f = listener(8, 8).findings(&AcceptQueueOverflow);
+        assert_eq!(severities(&f), [Severity::Warning]);
+        assert!(f[0].title.contains("pid 9"), "{}", f[0].title);
+    }
+
+    #[test]
+    fn counters_growing_warn_counters_from_before_inform() {
+        let growing = listener(0, 8).counter("ListenOverflows", 10, 12);
+        assert_eq!(
+            severities(&growing.findings(&AcceptQueueOverflow)),
+            [Severity::Warning]
+        );
+        let before = listener(0, 8).counter("ListenOverflows", 12, 12);
+        assert_eq!(
+            severities(&before.findings(&AcceptQueueOverflow)),
+            [Severity::Info]
+        );
+    }
+}

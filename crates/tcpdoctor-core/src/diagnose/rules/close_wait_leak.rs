@@ -159,3 +159,81 @@ impl Rule for CloseWaitLeak {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, close_wait, process, severities};
+
+    fn holding(n: u32, age_s: f64) -> Host {
+        Host::new()
+            .process(process(100, "java", n + 10, 100_000))
+            .many(
+                n,
+                &close_wait("10.0.0.1:8080", "10.0.0.2:40000", age_s),
+                Some(100),
+            )
+    }
+
+    #[test]
+    fn count_edges_for_each_severity() {
+        let sev = |n| severities(&holding(n, 1.0).findings(&CloseWaitLeak));
+        assert_eq!(sev(99), [Severity::Info]);
+        assert_eq!(sev(100), [Severity::Warning]);
+        assert_eq!(sev(999), [Severity::Warning]);
+        assert_eq!(sev(1000), [Severity::Critical]);
+        assert!(sev(0).is_empty());
+    }
+
+    #[test]
+    fn age_edges_for_each_severity() {
+        let sev = |age| severities(&holding(1, age).findings(&CloseWaitLeak));
+        assert_eq!(sev(59.9), [Severity::Info]);
+        assert_eq!(sev(60.0), [Severity::Warning]);
+        assert_eq!(sev(3599.0), [Severity::Warning]);
+        assert_eq!(sev(3600.0), [Severity::Critical]);
+    }
+
+    #[test]
+    fn a_process_near_its_fd_limit_is_critical() {
+        let near = |fds| {
+            Host::new()
+                .process(process(100, "java", fds, 100))
+                .many(
+                    1,
+                    &close_wait("10.0.0.1:8080", "10.0.0.2:40000", 1.0),
+                    Some(100),
+                )
+                .findings(&CloseWaitLeak)
+        };
+        assert_eq!(severities(&near(79)), [Severity::Info]);
+        assert_eq!(severities(&near(80)), [Severity::Critical]);
+    }
+
+    #[test]
+    fn thresholds_come_from_the_flags() {
+        let f = holding(10, 1.0)
+            .threshold("close-wait-count", 10.0)
+            .findings(&CloseWaitLeak);
+        assert_eq!(severities(&f), [Severity::Warning]);
+        let f = holding(10, 1.0)
+            .threshold("close-wait-count-crit", 10.0)
+            .findings(&CloseWaitLeak);
+        assert_eq!(severities(&f), [Severity::Critical]);
+    }
+
+    #[test]
+    fn names_the_process_and_groups_sockets_without_one() {
+        let f = holding(3, 1.0)
+            .socket(close_wait("10.0.0.1:8080", "10.0.0.3:40000", 1.0))
+            .findings(&CloseWaitLeak);
+        assert_eq!(f.len(), 2);
+        assert!(f.iter().any(|f| f.subject == "pid 100 (java)"), "{f:#?}");
+        assert!(f.iter().any(|f| f.subject.starts_with("no process found")));
+        let held = f
+            .iter()
+            .find(|f| f.subject == "pid 100 (java)")
+            .expect("found");
+        assert_eq!(held.evidence.get("close_wait"), Some(&3.into()));
+    }
+}

@@ -112,3 +112,53 @@ impl Rule for FdExhaustion {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, process, severities, tcp};
+    use crate::model::{FileNr, TcpState};
+
+    fn using(fds: u32) -> Vec<Finding> {
+        Host::new()
+            .process(process(7, "nginx", fds, 1000))
+            .owned(
+                tcp(TcpState::Established, "10.0.0.1:80", "10.0.0.2:5000"),
+                7,
+            )
+            .findings(&FdExhaustion)
+    }
+
+    #[test]
+    fn process_ratio_edges() {
+        assert!(using(799).is_empty());
+        assert_eq!(severities(&using(800)), [Severity::Warning]);
+        assert_eq!(severities(&using(949)), [Severity::Warning]);
+        assert_eq!(severities(&using(950)), [Severity::Critical]);
+    }
+
+    #[test]
+    fn host_file_max_edges() {
+        let host = |allocated| {
+            Host::new()
+                .file_nr(FileNr {
+                    allocated,
+                    free: 0,
+                    max: 100,
+                })
+                .findings(&FdExhaustion)
+        };
+        assert!(host(79).is_empty());
+        assert_eq!(severities(&host(80)), [Severity::Warning]);
+        assert_eq!(severities(&host(95)), [Severity::Critical]);
+        assert_eq!(host(95)[0].subject, "fs.file-max");
+    }
+
+    #[test]
+    fn a_process_without_sockets_or_limit_is_not_judged() {
+        let f = Host::new()
+            .process(process(7, "nginx", 999, 1000))
+            .findings(&FdExhaustion);
+        assert!(f.is_empty(), "no TCP socket: not ours to judge");
+    }
+}

@@ -66,3 +66,36 @@ impl Rule for FinWait2Orphans {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities, tcp};
+
+    fn orphans(n: u32) -> Vec<Finding> {
+        Host::new()
+            .each(n, |i| {
+                let mut s = tcp(TcpState::FinWait2, "10.0.0.1:80", "10.0.0.2:1");
+                s.remote.port = 1000 + i as u16;
+                s
+            })
+            .findings(&FinWait2Orphans)
+    }
+
+    #[test]
+    fn count_edges() {
+        assert!(orphans(99).is_empty());
+        assert_eq!(severities(&orphans(100)), [Severity::Info]);
+        assert_eq!(severities(&orphans(999)), [Severity::Info]);
+        assert_eq!(severities(&orphans(1000)), [Severity::Warning]);
+    }
+
+    #[test]
+    fn a_fin_wait2_with_a_process_is_no_orphan() {
+        let f = Host::new()
+            .threshold("fin-wait2-info", 1.0)
+            .owned(tcp(TcpState::FinWait2, "10.0.0.1:80", "10.0.0.2:1"), 5)
+            .findings(&FinWait2Orphans);
+        assert!(f.is_empty());
+    }
+}

@@ -75,3 +75,52 @@ impl Rule for OrphanLimit {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+    use crate::model::Sockstat;
+
+    fn orphans(n: u64) -> Host {
+        Host::new()
+            .sysctl("net.ipv4.tcp_max_orphans", "100")
+            .sockstat(Sockstat {
+                orphan: n,
+                ..Sockstat::default()
+            })
+    }
+
+    #[test]
+    fn ratio_edges() {
+        let sev = |n| severities(&orphans(n).findings(&OrphanLimit));
+        assert!(sev(49).is_empty());
+        assert_eq!(sev(50), [Severity::Warning]);
+        assert_eq!(sev(79), [Severity::Warning]);
+        assert_eq!(sev(80), [Severity::Critical]);
+    }
+
+    #[test]
+    fn aborts_on_memory_warn_at_any_ratio() {
+        let f = orphans(0)
+            .counter("TCPAbortOnMemory", 3, 5)
+            .findings(&OrphanLimit);
+        assert_eq!(severities(&f), [Severity::Warning]);
+    }
+
+    #[test]
+    fn without_the_global_limit_the_default_is_assumed_and_said() {
+        let f = Host::new()
+            .sysctl("net.ipv4.tcp_ehash_entries", "-200")
+            .sockstat(Sockstat {
+                orphan: 80,
+                ..Sockstat::default()
+            })
+            .findings(&OrphanLimit);
+        assert_eq!(severities(&f), [Severity::Critical]);
+        assert_eq!(
+            f[0].evidence.get("tcp_max_orphans_assumed_default"),
+            Some(&true.into())
+        );
+    }
+}

@@ -98,3 +98,53 @@ impl Rule for PortExhaustion {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities, tcp};
+
+    /// `n` connections from 10.0.0.1 to one upstream, over a range of 100
+    /// usable ports.
+    fn using(n: u32) -> Host {
+        Host::new()
+            .sysctl("net.ipv4.ip_local_port_range", "40000 40099")
+            .each(n, |i| {
+                let mut s = tcp(TcpState::TimeWait, "10.0.0.1:1", "10.0.0.9:5432");
+                s.local.port = 40000 + i as u16;
+                s
+            })
+    }
+
+    #[test]
+    fn share_edges_for_each_severity() {
+        let sev = |n| severities(&using(n).findings(&PortExhaustion));
+        assert!(sev(24).is_empty());
+        assert_eq!(sev(25), [Severity::Info]);
+        assert_eq!(sev(49), [Severity::Info]);
+        assert_eq!(sev(50), [Severity::Warning]);
+        assert_eq!(sev(79), [Severity::Warning]);
+        assert_eq!(sev(80), [Severity::Critical]);
+    }
+
+    #[test]
+    fn reserved_ports_shrink_the_usable_range() {
+        // 50 of 100 ports reserved: 25 in use is half of what is usable.
+        let f = using(25)
+            .sysctl("net.ipv4.ip_local_reserved_ports", "40050-40099")
+            .findings(&PortExhaustion);
+        assert_eq!(severities(&f), [Severity::Warning]);
+    }
+
+    #[test]
+    fn each_upstream_is_its_own_tuple() {
+        let f = using(40)
+            .each(40, |i| {
+                let mut s = tcp(TcpState::Established, "10.0.0.1:1", "10.0.0.8:5432");
+                s.local.port = 40000 + i as u16;
+                s
+            })
+            .findings(&PortExhaustion);
+        assert_eq!(severities(&f), [Severity::Info, Severity::Info]);
+    }
+}

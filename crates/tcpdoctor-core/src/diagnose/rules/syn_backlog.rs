@@ -61,3 +61,35 @@ impl Rule for SynBacklog {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities, tcp};
+
+    fn half_open(n: u32) -> Host {
+        Host::new()
+            .sysctl("net.ipv4.tcp_max_syn_backlog", "100")
+            .each(n, |i| {
+                let mut s = tcp(TcpState::SynRecv, "10.0.0.1:80", "10.0.0.2:1");
+                s.remote.port = 1000 + i as u16;
+                s
+            })
+    }
+
+    #[test]
+    fn ratio_edges_and_counters() {
+        assert!(half_open(79).findings(&SynBacklog).is_empty());
+        assert_eq!(
+            severities(&half_open(80).findings(&SynBacklog)),
+            [Severity::Warning]
+        );
+        let drops = half_open(0).counter("TCPReqQFullDrop", 1, 2);
+        assert_eq!(
+            severities(&drops.findings(&SynBacklog)),
+            [Severity::Warning]
+        );
+        let cookies = half_open(0).counter("TCPReqQFullDoCookies", 0, 7);
+        assert_eq!(severities(&cookies.findings(&SynBacklog)), [Severity::Info]);
+    }
+}

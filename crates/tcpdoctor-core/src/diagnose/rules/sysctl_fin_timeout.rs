@@ -63,3 +63,42 @@ impl Rule for SysctlFinTimeout {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+
+    #[test]
+    fn a_file_that_lowers_it_warns_a_live_value_informs() {
+        let file = Host::new()
+            .sysctl(KEY, "30")
+            .setting(4, KEY, "30")
+            .findings(&SysctlFinTimeout);
+        assert_eq!(severities(&file), [Severity::Warning]);
+        assert_eq!(file[0].subject, "/etc/sysctl.d/99-test.conf:4");
+        let live = Host::new().sysctl(KEY, "30").findings(&SysctlFinTimeout);
+        assert_eq!(severities(&live), [Severity::Info]);
+        assert!(
+            Host::new()
+                .sysctl(KEY, "60")
+                .findings(&SysctlFinTimeout)
+                .is_empty()
+        );
+        assert!(
+            Host::new()
+                .setting(1, KEY, "60")
+                .findings(&SysctlFinTimeout)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn files_are_audited_only_with_the_hosts_own_namespace() {
+        let f = Host::new()
+            .setting(4, KEY, "10")
+            .child_namespace()
+            .findings(&SysctlFinTimeout);
+        assert!(f.is_empty());
+    }
+}

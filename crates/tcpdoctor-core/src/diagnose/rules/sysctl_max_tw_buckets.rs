@@ -92,3 +92,37 @@ impl Rule for SysctlMaxTwBuckets {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+
+    fn host() -> Host {
+        Host::new().sysctl("net.ipv4.tcp_ehash_entries", "262144")
+    }
+
+    #[test]
+    fn below_half_the_hash_is_a_warning_live_or_in_a_file() {
+        assert!(
+            host()
+                .sysctl(KEY, "131072")
+                .findings(&SysctlMaxTwBuckets)
+                .is_empty()
+        );
+        let live = host().sysctl(KEY, "131071").findings(&SysctlMaxTwBuckets);
+        assert_eq!(severities(&live), [Severity::Warning]);
+        let file = host()
+            .sysctl(KEY, "131072")
+            .setting(2, KEY, "5000")
+            .findings(&SysctlMaxTwBuckets);
+        assert_eq!(severities(&file), [Severity::Warning]);
+        assert!(
+            Host::new()
+                .sysctl(KEY, "10")
+                .findings(&SysctlMaxTwBuckets)
+                .is_empty(),
+            "no hash size, no default to compare with"
+        );
+    }
+}

@@ -54,3 +54,21 @@ impl Rule for SysctlPortRange {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+
+    fn range(r: &str) -> Vec<Finding> {
+        Host::new().sysctl(KEY, r).findings(&SysctlPortRange)
+    }
+
+    #[test]
+    fn width_edges() {
+        assert!(range("32768 60999").is_empty());
+        assert_eq!(severities(&range("32769 60999")), [Severity::Info]);
+        assert_eq!(severities(&range("50000 59999")), [Severity::Info]);
+        assert_eq!(severities(&range("50000 59998")), [Severity::Warning]);
+    }
+}

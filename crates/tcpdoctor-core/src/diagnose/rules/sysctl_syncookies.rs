@@ -36,3 +36,23 @@ impl Rule for SysctlSyncookies {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+
+    #[test]
+    fn only_zero_warns() {
+        let k = "net.ipv4.tcp_syncookies";
+        let f = Host::new().sysctl(k, "0").findings(&SysctlSyncookies);
+        assert_eq!(severities(&f), [Severity::Warning]);
+        assert!(
+            Host::new()
+                .sysctl(k, "1")
+                .findings(&SysctlSyncookies)
+                .is_empty()
+        );
+        assert!(Host::new().findings(&SysctlSyncookies).is_empty());
+    }
+}

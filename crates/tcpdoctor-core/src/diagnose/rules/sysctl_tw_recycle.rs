@@ -83,3 +83,36 @@ impl Rule for SysctlTwRecycle {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+
+    #[test]
+    fn on_where_it_exists_is_critical_a_leftover_line_warns() {
+        let old = || Host::new().kernel("4.4.0-210-generic");
+        let live = old().sysctl(KEY, "1").findings(&SysctlTwRecycle);
+        assert_eq!(severities(&live), [Severity::Critical]);
+        let file_on = old().setting(3, KEY, "1").findings(&SysctlTwRecycle);
+        assert_eq!(severities(&file_on), [Severity::Critical]);
+        assert!(
+            old()
+                .setting(3, KEY, "0")
+                .findings(&SysctlTwRecycle)
+                .is_empty()
+        );
+        let leftover = Host::new()
+            .kernel("6.18.0")
+            .setting(3, KEY, "0")
+            .findings(&SysctlTwRecycle);
+        assert_eq!(severities(&leftover), [Severity::Warning]);
+        assert_eq!(
+            leftover[0]
+                .recommend
+                .as_ref()
+                .and_then(|r| r.location.clone()),
+            Some("/etc/sysctl.d/99-test.conf:3".into())
+        );
+    }
+}

@@ -37,3 +37,23 @@ impl Rule for SysctlTwReuseNoTimestamps {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+
+    #[test]
+    fn reuse_without_timestamps_warns() {
+        let h = |reuse, ts| {
+            Host::new()
+                .sysctl("net.ipv4.tcp_tw_reuse", reuse)
+                .sysctl("net.ipv4.tcp_timestamps", ts)
+                .findings(&SysctlTwReuseNoTimestamps)
+        };
+        assert_eq!(severities(&h("1", "0")), [Severity::Warning]);
+        assert_eq!(severities(&h("2", "0")), [Severity::Warning]);
+        assert!(h("1", "1").is_empty());
+        assert!(h("0", "0").is_empty());
+    }
+}

@@ -75,3 +75,39 @@ impl Rule for TimeWaitClientChurn {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities, tcp};
+
+    /// `n` TIME_WAIT from ephemeral ports toward 10.0.0.9:5432, and a live
+    /// connection to it held by pid 42.
+    fn churn(n: u32) -> Host {
+        Host::new()
+            .owned(
+                tcp(TcpState::Established, "10.0.0.1:39999", "10.0.0.9:5432"),
+                42,
+            )
+            .each(n, |i| {
+                let mut s = tcp(TcpState::TimeWait, "10.0.0.1:1", "10.0.0.9:5432");
+                s.local.port = 40000 + i as u16;
+                s
+            })
+    }
+
+    #[test]
+    fn count_edges() {
+        let sev = |n| severities(&churn(n).findings(&TimeWaitClientChurn));
+        assert!(sev(99).is_empty());
+        assert_eq!(sev(100), [Severity::Info]);
+        assert_eq!(sev(999), [Severity::Info]);
+        assert_eq!(sev(1000), [Severity::Warning]);
+    }
+
+    #[test]
+    fn the_likely_owner_is_labelled_as_a_guess() {
+        let f = churn(100).findings(&TimeWaitClientChurn);
+        assert!(f[0].title.contains("likely pid 42"), "{}", f[0].title);
+    }
+}

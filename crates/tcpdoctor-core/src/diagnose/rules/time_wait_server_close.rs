@@ -73,3 +73,29 @@ impl Rule for TimeWaitServerClose {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities, tcp};
+
+    fn closing(n: u32) -> Host {
+        Host::new()
+            .owned(tcp(TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0"), 7)
+            .each(n, |i| {
+                let mut s = tcp(TcpState::TimeWait, "10.0.0.1:80", "10.0.0.2:1");
+                s.remote.port = 1000 + i as u16;
+                s
+            })
+    }
+
+    #[test]
+    fn info_from_the_threshold_and_never_more() {
+        let sev = |n| severities(&closing(n).findings(&TimeWaitServerClose));
+        assert!(sev(99).is_empty());
+        assert_eq!(sev(100), [Severity::Info]);
+        assert_eq!(sev(5000), [Severity::Info]);
+        let f = closing(100).findings(&TimeWaitServerClose);
+        assert!(f[0].title.contains("likely pid 7"), "{}", f[0].title);
+    }
+}

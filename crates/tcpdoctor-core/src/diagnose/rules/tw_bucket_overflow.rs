@@ -59,3 +59,38 @@ impl Rule for TwBucketOverflow {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Host, severities};
+    use crate::model::Sockstat;
+
+    fn tw(n: u64) -> Host {
+        Host::new()
+            .sysctl("net.ipv4.tcp_max_tw_buckets", "1000")
+            .sockstat(Sockstat {
+                tw: n,
+                ..Sockstat::default()
+            })
+    }
+
+    #[test]
+    fn share_and_counter_edges() {
+        assert!(tw(899).findings(&TwBucketOverflow).is_empty());
+        assert_eq!(
+            severities(&tw(900).findings(&TwBucketOverflow)),
+            [Severity::Warning]
+        );
+        let growing = tw(0).counter("TCPTimeWaitOverflow", 5, 6);
+        assert_eq!(
+            severities(&growing.findings(&TwBucketOverflow)),
+            [Severity::Warning]
+        );
+        let before = tw(0).counter("TCPTimeWaitOverflow", 6, 6);
+        assert_eq!(
+            severities(&before.findings(&TwBucketOverflow)),
+            [Severity::Info]
+        );
+    }
+}
