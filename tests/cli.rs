@@ -359,7 +359,12 @@ fn sysctl_audit_of_a_file_names_file_and_line_and_emits_a_snippet() {
     let dir = std::env::temp_dir().join(format!("tcpdoctor-sysctl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let f = dir.join("99-blog-advice.conf");
-    std::fs::write(&f, "# copied from a blog\nnet.ipv4.tcp_tw_recycle = 1\nnet.ipv4.tcp_fin_timeout = 15\nnet.ipv4.tcp_tw_reuse = 1\n").expect("write");
+    std::fs::write(
+        &f,
+        "# copied from a blog\nnet.ipv4.tcp_tw_recycle = \
+        1\nnet.ipv4.tcp_fin_timeout = 15\nnet.ipv4.tcp_tw_reuse = 1\n",
+    )
+    .expect("write");
     let file = f.to_str().expect("utf-8");
     let o = run(&["sysctl", "--sysctl-file", file, "--json"]);
     assert_eq!(o.status.code(), Some(1), "warnings: {}", stderr(&o));

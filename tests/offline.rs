@@ -196,13 +196,21 @@ fn bad_input_is_named_by_file_and_line_or_skipped_with_lenient() {
     for (name, bytes, want) in [
         ("garbage.bin", &b"\x00\x01\x02\xff\xfe"[..], "binary data"),
         ("empty.txt", &b""[..], "empty input"),
-        ("cut.txt", &b"State Recv-Q Send-Q Local Address:Port Peer Address:Port\nESTAB 0 0 127.0.0.1:5000 127.0.0.1:80\nESTAB 0 0 127.0.0.1:50"[..], ":3: expected an ss -tan line"),
+        (
+            "cut.txt",
+            &b"State Recv-Q Send-Q Local Address:Port Peer Address:Port\nESTAB 0 0 \
+            127.0.0.1:5000 127.0.0.1:80\nESTAB 0 0 127.0.0.1:50"[..],
+            ":3: expected an ss -tan line",
+        ),
     ] {
         let p = temp(name, bytes);
         let o = run(&["analyze", "--view", "census", p.to_str().expect("utf-8")]);
         assert_eq!(o.status.code(), Some(3), "{name}");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(want) && !err.contains("panicked"), "{name}: {err}");
+        assert!(
+            err.contains(want) && !err.contains("panicked"),
+            "{name}: {err}"
+        );
         std::fs::remove_file(p).expect("cleanup");
     }
     std::fs::remove_file(f).expect("cleanup");

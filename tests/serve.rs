@@ -105,51 +105,151 @@ fn vm_rss_kb(pid: u32) -> u64 {
 #[ignore = "needs root"]
 fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clients() {
     run_in_private_netns(|| {
-        let mut server = tcpdoctor(&["lab", "role", "server", "--addr", "127.0.0.1:8080", "--mode", "leak", "--backlog", "128"]);
+        let mut server = tcpdoctor(&[
+            "lab",
+            "role",
+            "server",
+            "--addr",
+            "127.0.0.1:8080",
+            "--mode",
+            "leak",
+            "--backlog",
+            "128",
+        ]);
         wait_line(&mut server, "ready");
         let _server = Kill(server);
-        let mut client = tcpdoctor(&["lab", "role", "client", "--addr", "127.0.0.1:8080", "--mode", "send-and-close", "--count", &LEAKS.to_string()]);
+        let mut client = tcpdoctor(&[
+            "lab",
+            "role",
+            "client",
+            "--addr",
+            "127.0.0.1:8080",
+            "--mode",
+            "send-and-close",
+            "--count",
+            &LEAKS.to_string(),
+        ]);
         wait_line(&mut client, "done");
         let _client = Kill(client);
 
         let port = 19753;
-        let serve = Kill(tcpdoctor(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--full-interval", "1", "--client-timeout", "1"]));
-        let metrics = poll("the exporter serves the leak", Duration::from_secs(30), || {
-            let (status, body) = request(port, "GET /metrics HTTP/1.1\r\n\r\n").ok()?;
-            (status == 200 && value(&body, "tcpdoctor_close_wait_sockets{netns=\"\",process=\"lab-server\"}") == Some(LEAKS as f64)).then_some(body)
-        });
-        assert_eq!(value(&metrics, "tcpdoctor_sockets{netns=\"\",state=\"CLOSE_WAIT\"}"), Some(LEAKS as f64), "{metrics}");
-        assert!(metrics.contains("tcpdoctor_finding{id=\"close-wait-leak\""), "{metrics}");
-        assert_eq!(value(&metrics, "tcpdoctor_scrape_collector_success{collector=\"census\"}"), Some(1.0));
+        let serve = Kill(tcpdoctor(&[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--full-interval",
+            "1",
+            "--client-timeout",
+            "1",
+        ]));
+        let metrics = poll(
+            "the exporter serves the leak",
+            Duration::from_secs(30),
+            || {
+                let (status, body) = request(port, "GET /metrics HTTP/1.1\r\n\r\n").ok()?;
+                let leaked = r#"tcpdoctor_close_wait_sockets{netns="",process="lab-server"}"#;
+                (status == 200 && value(&body, leaked) == Some(LEAKS as f64)).then_some(body)
+            },
+        );
+        assert_eq!(
+            value(
+                &metrics,
+                "tcpdoctor_sockets{netns=\"\",state=\"CLOSE_WAIT\"}"
+            ),
+            Some(LEAKS as f64),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("tcpdoctor_finding{id=\"close-wait-leak\""),
+            "{metrics}"
+        );
+        assert_eq!(
+            value(
+                &metrics,
+                "tcpdoctor_scrape_collector_success{collector=\"census\"}"
+            ),
+            Some(1.0)
+        );
         // Every tuple's port use is exported, finding or not: the leaking
         // client's orphaned FIN_WAIT2 hold ports toward the server.
-        let ratio = value(&metrics, "tcpdoctor_port_utilization_ratio{netns=\"\",local_ip=\"127.0.0.1\",remote=\"127.0.0.1:8080\"}");
+        let ratio = value(
+            &metrics,
+            concat!(
+                r#"tcpdoctor_port_utilization_ratio{netns="","#,
+                r#"local_ip="127.0.0.1",remote="127.0.0.1:8080"}"#
+            ),
+        );
         assert!(ratio.is_some_and(|r| r > 0.0 && r < 0.01), "{metrics}");
 
         // promtool accepts the exposition (CI installs Debian's prometheus).
-        if let Ok(mut check) = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
-            check.stdin.take().expect("stdin").write_all(metrics.as_bytes()).expect("write");
+        if let Ok(mut check) = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            check
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(metrics.as_bytes())
+                .expect("write");
             let out = check.wait_with_output().expect("promtool runs");
-            assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "promtool: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         } else {
-            assert!(std::env::var_os("CI").is_none(), "CI must have promtool (test.sh installs prometheus)");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must have promtool (test.sh installs \
+                prometheus)"
+            );
         }
 
         // With --netns all, each namespace is a label: this one by its inode.
-        let ino = std::fs::metadata("/proc/thread-self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m)).expect("netns");
+        let ino = std::fs::metadata("/proc/thread-self/ns/net")
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .expect("netns");
         let all_port = port + 1;
-        let _all = Kill(tcpdoctor(&["serve", "--listen", &format!("127.0.0.1:{all_port}"), "--netns", "all"]));
+        let _all = Kill(tcpdoctor(&[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{all_port}"),
+            "--netns",
+            "all",
+        ]));
         let series = format!("tcpdoctor_sockets{{netns=\"net:[{ino}]\",state=\"CLOSE_WAIT\"}}");
-        poll("--netns all labels each namespace", Duration::from_secs(30), || {
-            let (status, body) = request(all_port, "GET /metrics HTTP/1.1\r\n\r\n").ok()?;
-            (status == 200 && value(&body, &series) == Some(LEAKS as f64)).then_some(())
-        });
+        poll(
+            "--netns all labels each namespace",
+            Duration::from_secs(30),
+            || {
+                let (status, body) = request(all_port, "GET /metrics HTTP/1.1\r\n\r\n").ok()?;
+                (status == 200 && value(&body, &series) == Some(LEAKS as f64)).then_some(())
+            },
+        );
 
         // Bad requests: 4xx, and the server lives on.
         assert_eq!(get(port, "/nope").0, 404);
-        assert_eq!(request(port, "POST /metrics HTTP/1.1\r\n\r\n").expect("request").0, 405);
+        assert_eq!(
+            request(port, "POST /metrics HTTP/1.1\r\n\r\n")
+                .expect("request")
+                .0,
+            405
+        );
         assert_eq!(request(port, "garbage\r\n\r\n").expect("request").0, 400);
-        assert_eq!(request(port, &format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000))).expect("request").0, 431);
+        assert_eq!(
+            request(
+                port,
+                &format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000))
+            )
+            .expect("request")
+            .0,
+            431
+        );
         assert_eq!(get(port, "/healthz"), (200, "ok\n".to_string()));
         assert!(get(port, "/").1.contains("close-wait-leak"));
 
@@ -157,9 +257,15 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
         // is disconnected after --client-timeout.
         let mut stalled = TcpStream::connect(("127.0.0.1", port)).expect("connects");
         assert_eq!(get(port, "/metrics").0, 200);
-        stalled.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        stalled
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
         let mut byte = [0u8; 1];
-        assert_eq!(stalled.read(&mut byte).expect("the server closes it"), 0, "closed without a response");
+        assert_eq!(
+            stalled.read(&mut byte).expect("the server closes it"),
+            0,
+            "closed without a response"
+        );
         // Closed by the server first, our end would now sit in CLOSE_WAIT.
         drop(stalled);
 
@@ -181,19 +287,32 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
             }
         });
         let after = vm_rss_kb(pid);
-        assert!(after <= warm + 16 * 1024, "RSS grew from {warm} kB to {after} kB over 8000 scrapes");
+        assert!(
+            after <= warm + 16 * 1024,
+            "RSS grew from {warm} kB to {after} kB over 8000 \
+            scrapes"
+        );
 
         // A real Prometheus scrapes it.
         let dir = std::env::temp_dir().join(format!("tcpdoctor-prom-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("data")).expect("mkdir");
         std::fs::write(
             dir.join("prometheus.yml"),
-            format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tcpdoctor\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"),
+            format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: \
+                tcpdoctor\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            ),
         )
         .expect("config");
         let prom = match Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg("--web.listen-address=127.0.0.1:19090")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -201,23 +320,49 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
         {
             Ok(c) => Kill(c),
             Err(_) => {
-                assert!(std::env::var_os("CI").is_none(), "CI must have prometheus (test.sh installs it)");
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must have prometheus (test.sh \
+                    installs it)"
+                );
                 eprintln!("prometheus not installed: skipped the scrape by a real Prometheus");
                 return;
             }
         };
         let query = |q: &str| -> Option<f64> {
-            let enc: String = q.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
-            let (status, body) = request(19090, &format!("GET /api/v1/query?query={enc} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).ok()?;
+            let enc: String = q
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b == b'_' {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let (status, body) = request(
+                19090,
+                &format!(
+                    "GET /api/v1/query?query={enc} \
+                HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                ),
+            )
+            .ok()?;
             if status != 200 {
                 return None;
             }
             let v: serde_json::Value = serde_json::from_str(&body).ok()?;
             v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
         };
-        let cw = poll("Prometheus has the CLOSE_WAIT count", Duration::from_secs(90), || query("tcpdoctor_sockets{state=\"CLOSE_WAIT\"}"));
+        let cw = poll(
+            "Prometheus has the CLOSE_WAIT count",
+            Duration::from_secs(90),
+            || query("tcpdoctor_sockets{state=\"CLOSE_WAIT\"}"),
+        );
         assert_eq!(cw, LEAKS as f64);
-        let by_process = poll("Prometheus has the owner", Duration::from_secs(30), || query("tcpdoctor_close_wait_sockets{process=\"lab-server\"}"));
+        let by_process = poll("Prometheus has the owner", Duration::from_secs(30), || {
+            query("tcpdoctor_close_wait_sockets{process=\"lab-server\"}")
+        });
         assert_eq!(by_process, LEAKS as f64);
         drop(prom);
         let _ = std::fs::remove_dir_all(&dir);

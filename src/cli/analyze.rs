@@ -53,7 +53,8 @@ pub struct Args {
     pub by: Option<GroupBy>,
 
     /// Census view with --by: groups per state.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..))]
     pub top: u32,
 
     #[command(flatten)]

@@ -40,7 +40,12 @@ pub struct NetnsArg {
     /// Which network namespaces: current (default), all, an `ip netns`
     /// name, a namespace file (/proc/PID/ns/net), or a pid. Entering another
     /// namespace needs root.
-    #[arg(long = "netns", value_name = "NETNS", default_value = "current", value_parser = parse_netns)]
+    #[arg(
+        long = "netns",
+        value_name = "NETNS",
+        default_value = "current",
+        value_parser = parse_netns
+    )]
     pub selector: NetnsSelector,
 }
 

@@ -52,7 +52,8 @@ pub struct RunArgs {
 
     /// Keep the problem in place for SECONDS before cleaning up, to watch it
     /// from another terminal.
-    #[arg(long, value_name = "SECONDS", conflicts_with = "keep", value_parser = clap::value_parser!(u64).range(0..=86400))]
+    #[arg(long, value_name = "SECONDS", conflicts_with = "keep",
+        value_parser = clap::value_parser!(u64).range(0..=86400))]
     pub hold: Option<u64>,
 
     /// Name the lab's network namespace (always prefixed tdlab-); the
@@ -114,7 +115,8 @@ pub fn run(a: &Args) -> Result<ExitCode> {
 fn require_privileges() -> Result<()> {
     if !tcpdoctor_lab::have_privileges() {
         anyhow::bail!(
-            "the lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces; run it with sudo"
+            "the lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces; \
+                run it with sudo"
         );
     }
     Ok(())

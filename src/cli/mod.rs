@@ -21,17 +21,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tcpdoctor_core::collect::ProcRoot;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "tcpdoctor",
-    version,
-    about = "Find, explain and fix TCP connection-state trouble on Linux",
-    long_about = "tcpdoctor counts and explains the TCP sockets of this host: piles of TIME_WAIT and \
+/// `tcpdoctor --help`: what it is.
+const LONG_ABOUT: &str = "\
+tcpdoctor counts and explains the TCP sockets of this host: piles of TIME_WAIT and \
 CLOSE_WAIT, ephemeral-port exhaustion, backlog overflows and badly tuned net.ipv4 sysctls.\n\n\
 It reads the kernel's socket table over netlink (sock_diag, as ss does), falling back to \
 /proc/net/tcp, and never changes anything on the host.\n\n\
-Run without a command, it diagnoses this host (`tcpdoctor diagnose`).",
-    after_help = "EXAMPLES:\n  \
+Run without a command, it diagnoses this host (`tcpdoctor diagnose`).";
+
+/// `tcpdoctor --help`: examples and exit statuses.
+const AFTER_HELP: &str = "EXAMPLES:\n  \
 tcpdoctor                              diagnose: findings, evidence, remedies\n  \
 tcpdoctor diagnose --json --netns all  every namespace, for scripts and monitoring\n  \
 tcpdoctor sysctl --emit                sysctl audit as a sysctl.d snippet to review\n  \
@@ -47,7 +46,19 @@ tcpdoctor sockets -s time-wait --dport 5432   who churns connections to an upstr
 tcpdoctor host                         kernel, counters, limits and TCP sysctls\n  \
 tcpdoctor lab list                     problems the lab reproduces for real\n  \
 sudo tcpdoctor lab run close-wait-leak watch one happen in a private namespace\n\n\
-EXIT STATUS:\n  diagnose, sysctl and analyze: 0 nothing above info, 1 warning, 2 critical, 3 could not\n  run. Other commands: 0 success, 1 a lab check failed, 2 usage error (a bad flag or\n  value, an unknown topic or scenario), 3 could not run (the message says what failed),\n  130 interrupted. Writing to a closed pipe (`tcpdoctor ... | head`) ends quietly with 0."
+EXIT STATUS:\n  \
+diagnose, sysctl and analyze: 0 nothing above info, 1 warning, 2 critical, 3 could not\n  \
+run. Other commands: 0 success, 1 a lab check failed, 2 usage error (a bad flag or\n  \
+value, an unknown topic or scenario), 3 could not run (the message says what failed),\n  \
+130 interrupted. Writing to a closed pipe (`tcpdoctor ... | head`) ends quietly with 0.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tcpdoctor",
+    version,
+    about = "Find, explain and fix TCP connection-state trouble on Linux",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -20,7 +20,8 @@ pub struct Args {
     pub full_interval: Duration,
 
     /// Label values kept per family (processes, tuples) before "other".
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, value_name = "N", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub top: u32,
 
     /// Seconds a client may take to send its request, and each write of the

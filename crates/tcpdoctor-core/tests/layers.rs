@@ -184,7 +184,8 @@ fn no_import_points_up_a_layer_and_the_lower_layers_do_no_io() {
 #[test]
 fn the_import_scanner_reads_groups_and_paths() {
     let got = crate_imports(
-        "use crate::model::{A, B};\nuse crate::{collect::plan, diagnose::{Rule, x}};\nlet y = crate::render::json(v); tcpdoctor_core::serve::x",
+        "use crate::model::{A, B};\nuse crate::{collect::plan, diagnose::{Rule, x}};\nlet y = \
+            crate::render::json(v); tcpdoctor_core::serve::x",
     );
     let want: BTreeSet<String> = ["model", "collect", "diagnose", "render"]
         .into_iter()

@@ -19,7 +19,10 @@ fn ip() -> impl Strategy<Value = IpAddr> {
 }
 
 prop_compose! {
-    fn socket()(st in state(), a in ip(), lp in any::<u16>(), rp in any::<u16>(), rq in any::<u32>(), sq in any::<u32>(), v6 in any::<bool>(), b in any::<[u8; 16]>()) -> Socket {
+    fn socket()(
+        st in state(), a in ip(), lp in any::<u16>(), rp in any::<u16>(),
+        rq in any::<u32>(), sq in any::<u32>(), v6 in any::<bool>(), b in any::<[u8; 16]>(),
+    ) -> Socket {
         // Both ends of one family.
         let remote_ip = match a {
             IpAddr::V4(_) if !v6 => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),

@@ -397,7 +397,8 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
     if netns_exists(&name) {
         return Err(Error::os(
             format!(
-                "network namespace {name} exists: a lab is running or was kept; remove it with `tcpdoctor lab down {name}`"
+                "network namespace {name} exists: a lab is running or was kept; remove it with \
+                    `tcpdoctor lab down {name}`"
             ),
             std::io::Error::from(std::io::ErrorKind::AlreadyExists),
         ));

@@ -154,7 +154,8 @@ fn checks_port_exhaustion(o: &Observation, n: u64) -> Vec<Check> {
         check(
             eaddr > 0,
             format!(
-                "connect() failed with EADDRNOTAVAIL, \"Cannot assign requested address\" ({eaddr} of {n} attempts)"
+                "connect() failed with EADDRNOTAVAIL, \"Cannot assign requested address\" ({eaddr} \
+                    of {n} attempts)"
             ),
         ),
         check(
@@ -221,7 +222,8 @@ fn checks_fin_wait2(o: &Observation, n: u64) -> Vec<Check> {
         check(
             orphans >= n,
             format!(
-                "at least {n} orphaned FIN_WAIT2 (no process, no fd) on the client side (saw {orphans})"
+                "at least {n} orphaned FIN_WAIT2 (no process, no fd) on the client side (saw \
+                    {orphans})"
             ),
         ),
         check(
@@ -291,8 +293,12 @@ fn checks_keep_alive(o: &Observation, n: u64) -> Vec<Check> {
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "time-wait-server-close",
-        summary: "An HTTP/1.1 server answers `Connection: close` and closes first: TIME_WAIT piles up on its listening port.",
-        lesson: "TIME_WAIT belongs to whoever closes first. Here that is the server, so the pile sits on its listening port, one per request, for 60 s each. It is cheap (~168 bytes each) and harmless until something else breaks; to avoid it, let clients keep connections alive (HTTP/1.1 keep-alive) or close first.",
+        summary: "An HTTP/1.1 server answers `Connection: close` and closes first: TIME_WAIT piles \
+            up on its listening port.",
+        lesson: "TIME_WAIT belongs to whoever closes first. Here that is the server, so the pile \
+            sits on its listening port, one per request, for 60 s each. It is cheap (~168 bytes \
+            each) and harmless until something else breaks; to avoid it, let clients keep \
+            connections alive (HTTP/1.1 keep-alive) or close first.",
         default_scale: 500,
         server: ServerMode::HttpClose,
         backlog: 1024,
@@ -304,8 +310,13 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "time-wait-client-churn",
-        summary: "A client opens a new short connection per request to one upstream ip:port and closes first.",
-        lesson: "Every request leaves a TIME_WAIT on the client, toward the same upstream ip:port, each holding an ephemeral port for 60 s. At ~470 new connections per second the default range runs out. The fix is reuse: keep-alive, connection pools (nginx: `keepalive` in the upstream block, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`).",
+        summary: "A client opens a new short connection per request to one upstream ip:port and \
+            closes first.",
+        lesson: "Every request leaves a TIME_WAIT on the client, toward the same upstream ip:port, \
+            each holding an ephemeral port for 60 s. At ~470 new connections per second the \
+            default range runs out. The fix is reuse: keep-alive, connection pools (nginx: \
+            `keepalive` in the upstream block, `proxy_http_version 1.1`, `proxy_set_header \
+            Connection \"\"`).",
         default_scale: 500,
         server: ServerMode::HttpKeepAlive,
         backlog: 1024,
@@ -317,8 +328,14 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "port-exhaustion",
-        summary: "The same churn with ip_local_port_range narrowed to 100 ports, until connect() fails with EADDRNOTAVAIL.",
-        lesson: "Ports are per (local IP, remote IP, remote port): 100 ports, each held 60 s by TIME_WAIT, allow 100 connections a minute to one upstream. The error is EADDRNOTAVAIL \"Cannot assign requested address\" (not EADDRINUSE). Fixes, in order: reuse connections; more upstream IPs or ports; tcp_tw_reuse=1 on this client; a wider range. Never tcp_tw_recycle. (tcp_tw_reuse is set to 0 here: its default of 2 reuses TIME_WAIT on loopback.)",
+        summary: "The same churn with ip_local_port_range narrowed to 100 ports, until connect() \
+            fails with EADDRNOTAVAIL.",
+        lesson: "Ports are per (local IP, remote IP, remote port): 100 ports, each held 60 s by \
+            TIME_WAIT, allow 100 connections a minute to one upstream. The error is EADDRNOTAVAIL \
+            \"Cannot assign requested address\" (not EADDRINUSE). Fixes, in order: reuse \
+            connections; more upstream IPs or ports; tcp_tw_reuse=1 on this client; a wider \
+            range. Never tcp_tw_recycle. (tcp_tw_reuse is set to 0 here: its default of 2 reuses \
+            TIME_WAIT on loopback.)",
         default_scale: 300,
         server: ServerMode::HttpKeepAlive,
         backlog: 1024,
@@ -333,8 +350,11 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "close-wait-leak",
-        summary: "A server reads the peer's EOF and never calls close(): CLOSE_WAIT piles up, each holding an fd.",
-        lesson: "CLOSE_WAIT means the peer closed and this process has not. No sysctl removes it: only close() (or the process exiting) does. Look at the fds tcpdoctor names, the code path that reads EOF (read() == 0) and the error paths that return without closing.",
+        summary: "A server reads the peer's EOF and never calls close(): CLOSE_WAIT piles up, each \
+            holding an fd.",
+        lesson: "CLOSE_WAIT means the peer closed and this process has not. No sysctl removes it: \
+            only close() (or the process exiting) does. Look at the fds tcpdoctor names, the code \
+            path that reads EOF (read() == 0) and the error paths that return without closing.",
         default_scale: 200,
         server: ServerMode::Leak,
         backlog: 1024,
@@ -346,8 +366,12 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "fd-exhaustion",
-        summary: "The same leak under RLIMIT_NOFILE 64, until accept() fails with EMFILE \"Too many open files\".",
-        lesson: "Every CLOSE_WAIT holds a file descriptor. When the process reaches RLIMIT_NOFILE, accept() and open() fail with EMFILE while the kernel keeps completing handshakes into the accept queue. Raising the limit buys time; closing the leaked sockets is the fix.",
+        summary: "The same leak under RLIMIT_NOFILE 64, until accept() fails with EMFILE \"Too \
+            many open files\".",
+        lesson: "Every CLOSE_WAIT holds a file descriptor. When the process reaches RLIMIT_NOFILE, \
+            accept() and open() fail with EMFILE while the kernel keeps completing handshakes \
+            into the accept queue. Raising the limit buys time; closing the leaked sockets is the \
+            fix.",
         default_scale: 200,
         server: ServerMode::Leak,
         backlog: 4096,
@@ -360,7 +384,10 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "fin-wait2-orphans",
         summary: "The active closer's FIN_WAIT2 while the peer never closes.",
-        lesson: "The client closed; the server never did (CLOSE_WAIT). The client's sockets wait in FIN_WAIT2 with no process: orphans, bounded by net.ipv4.tcp_fin_timeout (60 s). That sysctl bounds only these orphans; it does not shorten TIME_WAIT, and it cannot fix the CLOSE_WAIT on the other side.",
+        lesson: "The client closed; the server never did (CLOSE_WAIT). The client's sockets wait \
+            in FIN_WAIT2 with no process: orphans, bounded by net.ipv4.tcp_fin_timeout (60 s). \
+            That sysctl bounds only these orphans; it does not shorten TIME_WAIT, and it cannot \
+            fix the CLOSE_WAIT on the other side.",
         default_scale: 200,
         server: ServerMode::Leak,
         backlog: 1024,
@@ -372,8 +399,12 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "accept-queue-overflow",
-        summary: "A listener with backlog 8 never calls accept(): its queue fills, ListenOverflows grows, connections wait.",
-        lesson: "The accept queue holds connections the kernel completed but the application has not accept()ed. Full, it drops new handshakes (TcpExt ListenOverflows, ListenDrops) and clients wait and retry. Accept faster (more workers), or raise the listen() backlog together with net.core.somaxconn.",
+        summary: "A listener with backlog 8 never calls accept(): its queue fills, ListenOverflows \
+            grows, connections wait.",
+        lesson: "The accept queue holds connections the kernel completed but the application has \
+            not accept()ed. Full, it drops new handshakes (TcpExt ListenOverflows, ListenDrops) \
+            and clients wait and retry. Accept faster (more workers), or raise the listen() \
+            backlog together with net.core.somaxconn.",
         default_scale: 64,
         server: ServerMode::NoAccept,
         backlog: 8,
@@ -385,8 +416,12 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "tw-bucket-overflow",
-        summary: "tcp_max_tw_buckets lowered to 32: TIME_WAIT sockets beyond it are destroyed at once.",
-        lesson: "Over tcp_max_tw_buckets the kernel kills new TIME_WAIT sockets at once, counts TCPTimeWaitOverflow and logs \"TCP: time wait bucket table overflow\". That throws away TIME_WAIT's protection against old duplicate segments; the kernel documentation says not to lower it. Reuse connections instead.",
+        summary: "tcp_max_tw_buckets lowered to 32: TIME_WAIT sockets beyond it are destroyed at \
+            once.",
+        lesson: "Over tcp_max_tw_buckets the kernel kills new TIME_WAIT sockets at once, counts \
+            TCPTimeWaitOverflow and logs \"TCP: time wait bucket table overflow\". That throws \
+            away TIME_WAIT's protection against old duplicate segments; the kernel documentation \
+            says not to lower it. Reuse connections instead.",
         default_scale: 200,
         server: ServerMode::HttpKeepAlive,
         backlog: 1024,
@@ -398,8 +433,11 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "keep-alive",
-        summary: "The load of time-wait-client-churn over 4 reused connections: no TIME_WAIT pile. The fix, shown.",
-        lesson: "The same requests over a few kept-alive connections leave at most one TIME_WAIT per connection when they finally close. This is the fix for client churn and port exhaustion: HTTP keep-alive, connection pools, nginx upstream keepalive.",
+        summary: "The load of time-wait-client-churn over 4 reused connections: no TIME_WAIT pile. \
+            The fix, shown.",
+        lesson: "The same requests over a few kept-alive connections leave at most one TIME_WAIT \
+            per connection when they finally close. This is the fix for client churn and port \
+            exhaustion: HTTP keep-alive, connection pools, nginx upstream keepalive.",
         default_scale: 500,
         server: ServerMode::HttpKeepAlive,
         backlog: 1024,

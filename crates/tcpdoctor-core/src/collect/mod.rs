@@ -139,7 +139,8 @@ pub fn collect_sockets<S: SocketSink + ?Sized>(
             Err(e) if choice == SourceChoice::Auto && netlink_unavailable(&e) => {
                 sink.restart();
                 notes.push(format!(
-                    "netlink sock_diag unavailable ({e}); read /proc/net/tcp and tcp6 instead: slower, no socket cookies, no tcp_info"
+                    "netlink sock_diag unavailable ({e}); read /proc/net/tcp and tcp6 instead: \
+                        slower, no socket cookies, no tcp_info"
                 ));
             }
             Err(e) => return Err(Error::Netlink(Box::new(e))),
@@ -202,7 +203,8 @@ fn dump_netlink<S: SocketSink + ?Sized>(
             Attempt::NoOneWalk => one_walk = false,
             Attempt::Interrupted if attempt >= MAX_DUMP_TRIES => {
                 notes.push(format!(
-                    "the socket table changed during each of {MAX_DUMP_TRIES} dumps; the counts are from the last one and may be off by the sockets that came and went"
+                    "the socket table changed during each of {MAX_DUMP_TRIES} dumps; the counts \
+                        are from the last one and may be off by the sockets that came and went"
                 ));
                 return Ok(());
             }

@@ -164,7 +164,9 @@ pub fn resolve(root: &ProcRoot, sel: &NetnsSelector) -> Result<(Vec<NetnsInfo>, 
             let (all, hidden) = enumerate(root)?;
             if hidden > 0 {
                 notes.push(format!(
-                    "the network namespace of {hidden} processes could not be read (needs root; some processes are protected even from root): namespaces only they use are missed"
+                    "the network namespace of {hidden} processes could not be read (needs root; \
+                        some processes are protected even from root): namespaces only they use \
+                        are missed"
                 ));
             }
             all

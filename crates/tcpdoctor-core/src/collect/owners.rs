@@ -352,7 +352,9 @@ mod tests {
 
     #[test]
     fn limits_status_and_cgroup_parse() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 20000                files     \n";
+        let limits = "Limit                     Soft Limit           Hard \
+            Limit           Units     \nMax open \
+            files            1024                 20000                files     \n";
         assert_eq!(parse_nofile(limits), (Some(1024), Some(20000)));
         let unl = "Max open files            unlimited            unlimited            files\n";
         assert_eq!(parse_nofile(unl), (None, None));

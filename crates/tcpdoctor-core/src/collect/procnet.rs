@@ -17,7 +17,8 @@ use std::path::Path;
 const MS_PER_CLOCK_TICK: u32 = 10;
 
 /// Why a line is not a /proc/net/tcp socket line.
-pub const EXPECTED_LINE: &str = "a /proc/net/tcp line: 'sl: local:port remote:port st tx:rx tr:when retrnsmt uid timeout inode'";
+pub const EXPECTED_LINE: &str = "a /proc/net/tcp line: 'sl: local:port remote:port st tx:rx \
+    tr:when retrnsmt uid timeout inode'";
 
 fn hex_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 8 {
@@ -151,26 +152,32 @@ mod tests {
     #[test]
     fn parses_listen_time_wait_and_ipv6_lines() {
         // Captured on this kernel (little-endian x86_64).
-        let listen = b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 51423 1 0000000000000000 100 0 0 10 0";
+        let listen = b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 \
+            00000000     0        0 51423 1 0000000000000000 100 0 0 10 0";
         let s = parse_line(listen).expect("listen line");
         assert_eq!(s.state, TcpState::Listen);
         assert_eq!(s.local.to_string(), "127.0.0.1:8080");
         assert_eq!(s.recv_q, 3);
         assert_eq!(s.inode, 51423);
-        let tw = b"   5: 0100007F:9C40 0200007F:1F90 06 00000000:00000000 03:00000F8C 00000000     0        0 0 3 0000000000000000";
+        let tw = b"   5: 0100007F:9C40 0200007F:1F90 06 00000000:00000000 03:00000F8C \
+            00000000     0        0 0 3 0000000000000000";
         let s = parse_line(tw).expect("time-wait line");
         assert_eq!(s.state, TcpState::TimeWait);
         assert_eq!(s.timer, Timer::TimeWait);
         assert_eq!(s.timer_ms, 0xF8C * 10);
         assert_eq!(s.remote.to_string(), "127.0.0.2:8080");
-        let v6 = b"   0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0000000000000000 100 0 0 10 0";
+        let v6 = b"   0: 00000000000000000000000001000000:0016 \
+            00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 \
+            00000000     0        0 1234 1 0000000000000000 100 0 0 10 0";
         let s = parse_line(v6).expect("tcp6 line");
         assert_eq!(s.local.to_string(), "[::1]:22");
     }
 
     #[test]
     fn a_bad_line_names_file_and_line() {
-        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n   1: garbage\n";
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when \
+            retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 \
+            00:00000000 00000000     0        0 1 1\n   1: garbage\n";
         let err = read_sockets(
             text.as_bytes(),
             Path::new("/proc/net/tcp"),
@@ -187,7 +194,8 @@ mod tests {
 
     #[test]
     fn state_filter_applies() {
-        let text = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n";
+        let text = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 \
+            00000000     0        0 1 1\n";
         let only_tw: StateSet = [TcpState::TimeWait].into_iter().collect();
         let n = read_sockets(
             text.as_bytes(),

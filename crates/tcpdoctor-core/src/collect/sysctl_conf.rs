@@ -84,7 +84,8 @@ mod tests {
 
     #[test]
     fn parses_keys_values_comments_and_slashes() {
-        let t = "# tuning from a blog\nnet.ipv4.tcp_tw_recycle = 1\n; old\n-net/ipv4/tcp_fin_timeout=10\n\nnet.ipv4.ip_local_port_range = 1024   65000\n";
+        let t = "# tuning from a blog\nnet.ipv4.tcp_tw_recycle = 1\n; \
+            old\n-net/ipv4/tcp_fin_timeout=10\n\nnet.ipv4.ip_local_port_range = 1024   65000\n";
         let s = parse(Path::new("/etc/sysctl.conf"), t).expect("parses");
         assert_eq!(s.len(), 3);
         assert_eq!(

@@ -59,57 +59,87 @@ pub fn diagram(state: TcpState) -> String {
 fn state_text(s: TcpState) -> (&'static str, &'static str, &'static str) {
     match s {
         TcpState::Listen => (
-            "A socket waiting for connections (listen()). Its Recv-Q is the accept queue: connections the kernel completed and the application has not accept()ed; its Send-Q is the backlog.",
+            "A socket waiting for connections (listen()). Its Recv-Q is the accept queue: \
+                connections the kernel completed and the application has not accept()ed; its \
+                Send-Q is the backlog.",
             "Every server.",
-            "Watch Recv-Q: at the backlog, new connections are dropped (ListenOverflows). Accept faster or raise the backlog with net.core.somaxconn. `tcpdoctor diagnose` checks it (accept-queue-overflow).",
+            "Watch Recv-Q: at the backlog, new connections are dropped (ListenOverflows). Accept \
+                faster or raise the backlog with net.core.somaxconn. `tcpdoctor diagnose` checks \
+                it (accept-queue-overflow).",
         ),
         TcpState::SynSent => (
             "A connect() sent its SYN and waits for the SYN+ACK.",
-            "Clients. Many that stay mean the server does not answer: down, filtered, or its accept queue is full and it drops SYNs.",
+            "Clients. Many that stay mean the server does not answer: down, filtered, or its \
+                accept queue is full and it drops SYNs.",
             "Check the server side (its listener's Recv-Q, ListenOverflows) and the path to it.",
         ),
         TcpState::SynRecv => (
-            "The server answered a SYN and waits for the client's final ACK (a request socket: no fd, no process yet).",
-            "Servers, briefly. Many at once mean a SYN flood or clients that never finish the handshake.",
+            "The server answered a SYN and waits for the client's final ACK (a request socket: no \
+                fd, no process yet).",
+            "Servers, briefly. Many at once mean a SYN flood or clients that never finish the \
+                handshake.",
             "Keep net.ipv4.tcp_syncookies=1; compare with tcp_max_syn_backlog (syn-backlog).",
         ),
         TcpState::Established => (
             "An open connection.",
             "Both ends.",
-            "Nothing, unless there are far more than the load explains (a pool that never shrinks) or a process nears RLIMIT_NOFILE (fd-exhaustion).",
+            "Nothing, unless there are far more than the load explains (a pool that never shrinks) \
+                or a process nears RLIMIT_NOFILE (fd-exhaustion).",
         ),
         TcpState::FinWait1 => (
-            "This side closed and sent its FIN; the peer has not acknowledged it yet. It lingers when data queued before the FIN cannot be sent: the peer's receive window is zero (it stopped reading).",
+            "This side closed and sent its FIN; the peer has not acknowledged it yet. It lingers \
+                when data queued before the FIN cannot be sent: the peer's receive window is zero \
+                (it stopped reading).",
             "The side that closes first.",
-            "Many that stay: peers that do not read. Orphaned ones count against tcp_max_orphans (orphan-limit).",
+            "Many that stay: peers that do not read. Orphaned ones count against tcp_max_orphans \
+                (orphan-limit).",
         ),
         TcpState::FinWait2 => (
-            "This side closed, the peer acknowledged, and its own FIN has not come: the peer is in CLOSE_WAIT. Without a process (orphan) the kernel keeps it for net.ipv4.tcp_fin_timeout, then drops it; with one (after shutdown(SHUT_WR)) it lasts as long as the peer's CLOSE_WAIT.",
+            "This side closed, the peer acknowledged, and its own FIN has not come: the peer is in \
+                CLOSE_WAIT. Without a process (orphan) the kernel keeps it for \
+                net.ipv4.tcp_fin_timeout, then drops it; with one (after shutdown(SHUT_WR)) it \
+                lasts as long as the peer's CLOSE_WAIT.",
             "The side that closes first, while the other side has not closed.",
-            "The fix is on the peer: it never calls close() (see close-wait-leak there). tcp_fin_timeout bounds only these orphans.",
+            "The fix is on the peer: it never calls close() (see close-wait-leak there). \
+                tcp_fin_timeout bounds only these orphans.",
         ),
         TcpState::TimeWait => (
-            "The connection is closed; this side keeps its 4-tuple for 60 s (fixed on Linux, TCP_TIMEWAIT_LEN) to resend the last ACK if it was lost and to let stray segments of the old connection die out. No process owns it.",
-            "Whichever side closed first: a server that closes first (Connection: close, HTTP/1.0, timeouts) collects it on its listening port; a client that closes first, on ephemeral ports toward its upstream.",
-            "Usually nothing: ~168 bytes each. It matters when a client runs out of ephemeral ports for one upstream (port-exhaustion): reuse connections, add 4-tuples, tcp_tw_reuse=1 on that client. tcp_fin_timeout does not shorten it; tcp_tw_recycle is gone (Linux 4.12) and broke clients behind NAT.",
+            "The connection is closed; this side keeps its 4-tuple for 60 s (fixed on Linux, \
+                TCP_TIMEWAIT_LEN) to resend the last ACK if it was lost and to let stray segments \
+                of the old connection die out. No process owns it.",
+            "Whichever side closed first: a server that closes first (Connection: close, HTTP/1.0, \
+                timeouts) collects it on its listening port; a client that closes first, on \
+                ephemeral ports toward its upstream.",
+            "Usually nothing: ~168 bytes each. It matters when a client runs out of ephemeral \
+                ports for one upstream (port-exhaustion): reuse connections, add 4-tuples, \
+                tcp_tw_reuse=1 on that client. tcp_fin_timeout does not shorten it; \
+                tcp_tw_recycle is gone (Linux 4.12) and broke clients behind NAT.",
         ),
         TcpState::Close => (
-            "No connection: a socket that is bound but not connected or listening, or one that is finished.",
+            "No connection: a socket that is bound but not connected or listening, or one that is \
+                finished.",
             "Rarely seen in dumps.",
             "Nothing.",
         ),
         TcpState::CloseWait => (
-            "The peer closed (its FIN arrived: read() returns 0) and this process has not called close(). Only close(), or the process exiting, ends it; no kernel setting does.",
+            "The peer closed (its FIN arrived: read() returns 0) and this process has not called \
+                close(). Only close(), or the process exiting, ends it; no kernel setting does.",
             "The passive closer: the side whose peer closed first.",
-            "If they persist it is an application bug: a code path that sees EOF or an error and returns without closing, or a pool that keeps dead connections. `tcpdoctor sockets --state close-wait` names the process, fd, peer, unread bytes and how long ago the FIN came.",
+            "If they persist it is an application bug: a code path that sees EOF or an error and \
+                returns without closing, or a pool that keeps dead connections. `tcpdoctor \
+                sockets --state close-wait` names the process, fd, peer, unread bytes and how \
+                long ago the FIN came.",
         ),
         TcpState::LastAck => (
-            "The peer closed first, this side then closed and sent its FIN, and waits for the final ACK.",
+            "The peer closed first, this side then closed and sent its FIN, and waits for the \
+                final ACK.",
             "The passive closer, briefly.",
-            "Many that stay: the peers vanished (their ACK never comes) or do not read (the FIN waits behind unsent data).",
+            "Many that stay: the peers vanished (their ACK never comes) or do not read (the FIN \
+                waits behind unsent data).",
         ),
         TcpState::Closing => (
-            "Both sides sent a FIN at about the same time; this side waits for the ACK of its own FIN.",
+            "Both sides sent a FIN at about the same time; this side waits for the ACK of its own \
+                FIN.",
             "Both ends of a simultaneous close.",
             "Rare and brief; many that stay mean the ACKs do not come back.",
         ),
@@ -124,47 +154,69 @@ struct SysctlTopic {
 const SYSCTLS: &[SysctlTopic] = &[
     SysctlTopic {
         name: "net.ipv4.tcp_fin_timeout",
-        text: "How long an orphaned FIN_WAIT2 socket (closed here, the peer has not closed) is kept: default 60 s. It does NOT change TIME_WAIT (a fixed 60 s) and does NOT end CLOSE_WAIT (only close() does): lowering it \"to reduce TIME_WAIT\" is a myth. Rule: sysctl-fin-timeout.",
+        text: "How long an orphaned FIN_WAIT2 socket (closed here, the peer has not closed) is \
+            kept: default 60 s. It does NOT change TIME_WAIT (a fixed 60 s) and does NOT end \
+            CLOSE_WAIT (only close() does): lowering it \"to reduce TIME_WAIT\" is a myth. Rule: \
+            sysctl-fin-timeout.",
     },
     SysctlTopic {
         name: "net.ipv4.tcp_tw_reuse",
-        text: "0 off, 1 on, 2 loopback only (the default). Lets connect() reuse a local port in TIME_WAIT toward the same peer after tcp_tw_reuse_delay (1 s); needs tcp_timestamps. Only outgoing connections: it does nothing for a server's TIME_WAIT. Each reuse counts TcpExt TWRecycled. Rules: sysctl-tw-reuse-inbound, sysctl-tw-reuse-no-timestamps.",
+        text: "0 off, 1 on, 2 loopback only (the default). Lets connect() reuse a local port in \
+            TIME_WAIT toward the same peer after tcp_tw_reuse_delay (1 s); needs tcp_timestamps. \
+            Only outgoing connections: it does nothing for a server's TIME_WAIT. Each reuse \
+            counts TcpExt TWRecycled. Rules: sysctl-tw-reuse-inbound, \
+            sysctl-tw-reuse-no-timestamps.",
     },
     SysctlTopic {
         name: "net.ipv4.tcp_tw_recycle",
-        text: "Removed in Linux 4.12. It dropped SYNs whose timestamps went backwards per source IP, which broke clients behind NAT, and since 4.10 (randomised timestamp offsets) everyone. Never enable it; delete it from sysctl.conf files. Rule: sysctl-tw-recycle.",
+        text: "Removed in Linux 4.12. It dropped SYNs whose timestamps went backwards per source \
+            IP, which broke clients behind NAT, and since 4.10 (randomised timestamp offsets) \
+            everyone. Never enable it; delete it from sysctl.conf files. Rule: sysctl-tw-recycle.",
     },
     SysctlTopic {
         name: "net.ipv4.tcp_max_tw_buckets",
-        text: "The most TIME_WAIT sockets a namespace keeps; default half the established hash. Beyond it new ones are destroyed at once (TCPTimeWaitOverflow, \"time wait bucket table overflow\"). Do not lower it to cut TIME_WAIT. Rules: tw-bucket-overflow, sysctl-max-tw-buckets.",
+        text: "The most TIME_WAIT sockets a namespace keeps; default half the established hash. \
+            Beyond it new ones are destroyed at once (TCPTimeWaitOverflow, \"time wait bucket \
+            table overflow\"). Do not lower it to cut TIME_WAIT. Rules: tw-bucket-overflow, \
+            sysctl-max-tw-buckets.",
     },
     SysctlTopic {
         name: "net.ipv4.ip_local_port_range",
-        text: "The ephemeral ports connect() picks from; default 32768-60999 (28,232). Ports are per (local IP, remote IP, remote port), TIME_WAIT included: at 60 s each that is ~470 new connections per second per upstream. Exhausted, connect() fails with EADDRNOTAVAIL. Rules: port-exhaustion, sysctl-port-range.",
+        text: "The ephemeral ports connect() picks from; default 32768-60999 (28,232). Ports are \
+            per (local IP, remote IP, remote port), TIME_WAIT included: at 60 s each that is ~470 \
+            new connections per second per upstream. Exhausted, connect() fails with \
+            EADDRNOTAVAIL. Rules: port-exhaustion, sysctl-port-range.",
     },
     SysctlTopic {
         name: "net.ipv4.ip_local_reserved_ports",
-        text: "Ports inside ip_local_port_range that connect() must not pick (keep listening ports there when widening the range). tcpdoctor subtracts them from the usable range.",
+        text: "Ports inside ip_local_port_range that connect() must not pick (keep listening ports \
+            there when widening the range). tcpdoctor subtracts them from the usable range.",
     },
     SysctlTopic {
         name: "net.ipv4.tcp_max_orphans",
-        text: "The most orphaned sockets (closed by their process, TCP still finishing) before the kernel resets them (TCPAbortOnMemory, \"too many orphaned sockets\"). Each may pin ~64 KB of memory. Global, not per namespace. Rule: orphan-limit.",
+        text: "The most orphaned sockets (closed by their process, TCP still finishing) before the \
+            kernel resets them (TCPAbortOnMemory, \"too many orphaned sockets\"). Each may pin \
+            ~64 KB of memory. Global, not per namespace. Rule: orphan-limit.",
     },
     SysctlTopic {
         name: "net.ipv4.tcp_max_syn_backlog",
-        text: "How many half-open (SYN_RECV) connections a listener keeps before syncookies or drops take over. Rule: syn-backlog.",
+        text: "How many half-open (SYN_RECV) connections a listener keeps before syncookies or \
+            drops take over. Rule: syn-backlog.",
     },
     SysctlTopic {
         name: "net.core.somaxconn",
-        text: "The cap on the backlog any listen() may ask for: the length of an accept queue. Rule: accept-queue-overflow.",
+        text: "The cap on the backlog any listen() may ask for: the length of an accept queue. \
+            Rule: accept-queue-overflow.",
     },
     SysctlTopic {
         name: "net.ipv4.tcp_syncookies",
-        text: "1 (default): answer SYNs statelessly when the SYN queue is full, so a SYN flood does not lock out real clients. Keep it on. Rule: sysctl-syncookies.",
+        text: "1 (default): answer SYNs statelessly when the SYN queue is full, so a SYN flood \
+            does not lock out real clients. Keep it on. Rule: sysctl-syncookies.",
     },
     SysctlTopic {
         name: "net.ipv4.tcp_timestamps",
-        text: "TCP timestamps (default 1): needed by tcp_tw_reuse, PAWS and good RTT estimates. Turning them off silently disables tcp_tw_reuse. Rule: sysctl-tw-reuse-no-timestamps.",
+        text: "TCP timestamps (default 1): needed by tcp_tw_reuse, PAWS and good RTT estimates. \
+            Turning them off silently disables tcp_tw_reuse. Rule: sysctl-tw-reuse-no-timestamps.",
     },
 ];
 
@@ -191,7 +243,8 @@ pub fn explain(topic: &str) -> Option<String> {
     if let Ok(state) = topic.parse::<TcpState>() {
         let (what, who, todo) = state_text(state);
         return Some(format!(
-            "{name} ({ss} in ss)\n\nWhat it is: {what}\n\nWho ends up in it: {who}\n\n{diagram}\n\nWhat to do: {todo}\n",
+            "{name} ({ss} in ss)\n\nWhat it is: {what}\n\nWho ends up in it: \
+                {who}\n\n{diagram}\n\nWhat to do: {todo}\n",
             name = state.netstat_name(),
             ss = state.ss_name(),
             diagram = diagram(state),

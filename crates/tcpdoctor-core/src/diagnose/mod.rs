@@ -371,7 +371,8 @@ impl Summary {
         );
         let verdict = if critical > 0 {
             format!(
-                "CRITICAL: {critical} critical, {warning} warning, {info} info finding(s); start with the critical ones"
+                "CRITICAL: {critical} critical, {warning} warning, {info} info finding(s); start \
+                    with the critical ones"
             )
         } else if warning > 0 {
             format!("WARNING: {warning} warning, {info} info finding(s)")

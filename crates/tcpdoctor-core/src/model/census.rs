@@ -294,12 +294,16 @@ pub fn dominance_hint(states: &[(TcpState, u64)]) -> Option<String> {
     };
     if let Some(n) = share(TcpState::CloseWait) {
         return Some(format!(
-            "hint: {n} CLOSE_WAIT: the peers closed and the owning processes never called close(). That is an application bug, not a kernel setting; find them with `tcpdoctor sockets --state close-wait`."
+            "hint: {n} CLOSE_WAIT: the peers closed and the owning processes never called close(). \
+                That is an application bug, not a kernel setting; find them with `tcpdoctor \
+                sockets --state close-wait`."
         ));
     }
     if let Some(n) = share(TcpState::TimeWait) {
         return Some(format!(
-            "hint: {n} TIME_WAIT: this host closed those connections first. Each costs ~168 bytes and lasts 60 s; it matters only when ephemeral ports run out. See `tcpdoctor census --state time-wait --by remote`."
+            "hint: {n} TIME_WAIT: this host closed those connections first. Each costs ~168 bytes \
+                and lasts 60 s; it matters only when ephemeral ports run out. See `tcpdoctor \
+                census --state time-wait --by remote`."
         ));
     }
     None

@@ -70,7 +70,8 @@ impl OwnerIndex {
     pub fn hidden_note(&self) -> Option<String> {
         (self.denied > 0).then(|| {
             format!(
-                "owners hidden: the fds of {} of {} processes could not be read (other users' processes need root or CAP_SYS_PTRACE; some are protected even from root)",
+                "owners hidden: the fds of {} of {} processes could not be read (other users' \
+                    processes need root or CAP_SYS_PTRACE; some are protected even from root)",
                 self.denied, self.scanned
             )
         })

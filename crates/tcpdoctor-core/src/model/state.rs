@@ -151,7 +151,8 @@ impl Serialize for TcpState {
 /// The error for a state name that is none of netstat's or ss's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown TCP state '{0}': expected a netstat or ss name such as ESTABLISHED, time-wait, CLOSE_WAIT, fin-wait-2, syn-recv, listen"
+    "unknown TCP state '{0}': expected a netstat or ss name such as ESTABLISHED, time-wait, \
+        CLOSE_WAIT, fin-wait-2, syn-recv, listen"
 )]
 pub struct UnknownState(pub String);
 

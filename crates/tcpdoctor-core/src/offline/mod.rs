@@ -327,7 +327,8 @@ pub fn read_dump(
             return Err(Error::parse(
                 &name,
                 1,
-                "a netstat -ant, ss -tan or /proc/net/tcp dump, 'STATE COUNT' lines, or a tcpdoctor snapshot (or say which with --format)",
+                "a netstat -ant, ss -tan or /proc/net/tcp dump, 'STATE COUNT' lines, or a \
+                    tcpdoctor snapshot (or say which with --format)",
                 first.first().copied().unwrap_or(""),
             ));
         }
@@ -483,7 +484,11 @@ pub fn limits_of(format: Format, report: &DumpReport) -> Vec<String> {
         ));
     }
     if format != Format::Snapshot {
-        v.push("a dump has no counters (TcpExt) and no sysctls: rules that need them are silent, and the default ip_local_port_range is assumed".into());
+        v.push(
+            "a dump has no counters (TcpExt) and no sysctls: rules that need them are silent, \
+            and the default ip_local_port_range is assumed"
+                .into(),
+        );
     }
     v
 }
@@ -519,7 +524,8 @@ mod tests {
         );
         assert_eq!(
             detect(&[
-                "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+                "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when \
+                    retrnsmt   uid  timeout inode"
             ]),
             Some(Format::Proc)
         );

@@ -60,7 +60,8 @@ mod tests {
     #[test]
     fn parses_plain_p_and_ipv6_lines() {
         let (s, o) = socket(
-            "tcp        1      0 127.0.0.1:80            127.0.0.1:56778         CLOSE_WAIT  31762/python3       ",
+            "tcp        1      0 \
+                127.0.0.1:80            127.0.0.1:56778         CLOSE_WAIT  31762/python3       ",
         );
         assert_eq!(s.state, TcpState::CloseWait);
         assert_eq!(s.recv_q, 1);

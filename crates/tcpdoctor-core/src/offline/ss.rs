@@ -3,7 +3,8 @@
 use super::{DumpOwner, Line, parse_endpoint};
 use crate::model::{Socket, TcpInfo, TcpState, Timer};
 
-pub const EXPECTED: &str = "an ss -tan line: 'STATE RECV-Q SEND-Q LOCAL:PORT PEER:PORT [users:(...)] [timer:(...)] [ino:N sk:N]' (taken with -n)";
+pub const EXPECTED: &str = "an ss -tan line: 'STATE RECV-Q SEND-Q LOCAL:PORT PEER:PORT \
+    [users:(...)] [timer:(...)] [ino:N sk:N]' (taken with -n)";
 
 /// "9min54sec", "59sec", "200ms", "1h3min" -> milliseconds.
 pub fn parse_duration_ms(s: &str) -> Option<u32> {
@@ -170,7 +171,9 @@ mod tests {
     #[test]
     fn parses_tan_tanp_and_tanoie_lines() {
         let (s, o) = socket(
-            "CLOSE-WAIT 1      0          127.0.0.1:80       127.0.0.1:56778 users:((\"python3\",pid=31762,fd=5)) ino:7610612 sk:298247 cgroup:unreachable:1 -->",
+            "CLOSE-WAIT 1      0          127.0.0.1:80       127.0.0.1:56778 \
+                users:((\"python3\",pid=31762,fd=5)) ino:7610612 sk:298247 cgroup:unreachable:1 \
+                -->",
         );
         assert_eq!(s.state, TcpState::CloseWait);
         assert_eq!((s.recv_q, s.inode, s.cookie), (1, 7610612, Some(0x298247)));
@@ -183,7 +186,9 @@ mod tests {
             }]
         );
         let (s, _) = socket(
-            "FIN-WAIT-2 0      0          127.0.0.1:56778    127.0.0.1:80    timer:(timewait,59sec,0) ino:0 sk:298246",
+            "FIN-WAIT-2 \
+                0      0          127.0.0.1:56778    127.0.0.1:80    timer:(timewait,59sec,0) \
+                ino:0 sk:298246",
         );
         assert_eq!(
             (s.state, s.timer, s.timer_ms),

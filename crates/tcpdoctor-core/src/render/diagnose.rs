@@ -81,7 +81,8 @@ pub fn emit(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
                 if let Some(loc) = loc {
                     writeln!(
                         out,
-                        "# -> {loc} sets it now; delete that line too, or this file wins only if it sorts later"
+                        "# -> {loc} sets it now; delete that line too, or this file wins only if \
+                            it sorts later"
                     )?;
                 }
                 if seen.insert(r.key.clone()) {

@@ -293,7 +293,8 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
             &mut out,
             "tcpdoctor_time_wait_sockets",
             "gauge",
-            "TIME_WAIT sockets per likely owning process name (top N, then other; likely=false when unknown).",
+            "TIME_WAIT sockets per likely owning process name (top N, then other; likely=false \
+                when unknown).",
         );
         for (ns, p, likely, n) in &full.time_wait {
             f.sample(
@@ -354,7 +355,8 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
             &mut out,
             "tcpdoctor_full_refresh_timestamp_seconds",
             "gauge",
-            "When owners and findings were last computed (they are cached between --full-interval refreshes).",
+            "When owners and findings were last computed (they are cached between --full-interval \
+                refreshes).",
         );
         f.sample(&[], full.refreshed_unix as f64);
     }

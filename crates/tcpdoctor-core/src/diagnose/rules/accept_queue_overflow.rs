@@ -9,10 +9,13 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Limits,
     needs: Needs::OWNERS.and(Needs::COUNTER_RATES),
     diagram: Some(TcpState::Listen),
-    trigger: "A LISTEN socket whose accept queue (Recv-Q) is at its backlog (Send-Q), naming the listener's process; or TcpExt ListenOverflows / ListenDrops grew during the interval.",
-    levels: "warning for a full queue or growing counters; info when the counters grew only before (since boot)",
+    trigger: "A LISTEN socket whose accept queue (Recv-Q) is at its backlog (Send-Q), naming the \
+        listener's process; or TcpExt ListenOverflows / ListenDrops grew during the interval.",
+    levels: "warning for a full queue or growing counters; info when the counters grew only before \
+        (since boot)",
     thresholds: &[],
-    remedy: "Make the application accept() faster (more workers, no blocking in the accept loop); raise the listen() backlog together with net.core.somaxconn.",
+    remedy: "Make the application accept() faster (more workers, no blocking in the accept loop); \
+        raise the listen() backlog together with net.core.somaxconn.",
 };
 
 pub struct AcceptQueueOverflow;
@@ -37,18 +40,38 @@ impl Rule for AcceptQueueOverflow {
                 .first()
                 .map_or("an unknown process".to_string(), |o| cx.name_of(o.pid));
             out.push(
-                Finding::new(DOC.id, Severity::Warning, s.local.to_string(), format!("the accept queue of {} is full ({} waiting, backlog {}): {who} does not accept() fast enough", s.local, s.recv_q, s.send_q))
-                    .evidence(
-                        Evidence::default()
-                            .with("listener", s.local.to_string())
-                            .with("queued", s.recv_q)
-                            .with("backlog", s.send_q)
-                            .with("somaxconn", somaxconn)
-                            .with("listen_overflows_in_interval", overflows)
-                            .with("listen_drops_in_interval", drops),
-                    )
-                    .explain(format!("The kernel completed {} handshakes that {who} has not accept()ed yet, and the queue holds no more: new connections are dropped (ListenOverflows) and clients retry their SYN after 1, 3, 7 s... The listen() backlog is capped by net.core.somaxconn.", s.recv_q))
-                    .remedy(format!("Look at {who}'s accept loop: too few workers, or blocked on something else. If the load is real, raise the backlog passed to listen() and net.core.somaxconn (now {}).", somaxconn.map_or("unknown".into(), |v| v.to_string()))),
+                Finding::new(
+                    DOC.id,
+                    Severity::Warning,
+                    s.local.to_string(),
+                    format!(
+                        "the accept queue of {} is full \
+                    ({} waiting, backlog {}): {who} does not accept() fast enough",
+                        s.local, s.recv_q, s.send_q
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("listener", s.local.to_string())
+                        .with("queued", s.recv_q)
+                        .with("backlog", s.send_q)
+                        .with("somaxconn", somaxconn)
+                        .with("listen_overflows_in_interval", overflows)
+                        .with("listen_drops_in_interval", drops),
+                )
+                .explain(format!(
+                    "The kernel completed {} handshakes that {who} has not \
+                        accept()ed yet, and the queue holds no more: new connections are dropped \
+                        (ListenOverflows) and clients retry their SYN after 1, 3, 7 s... The \
+                        listen() backlog is capped by net.core.somaxconn.",
+                    s.recv_q
+                ))
+                .remedy(format!(
+                    "Look at {who}'s accept loop: too few workers, or blocked on \
+                        something else. If the load is real, raise the backlog passed to listen() \
+                        and net.core.somaxconn (now {}).",
+                    somaxconn.map_or("unknown".into(), |v| v.to_string())
+                )),
             );
         }
         if out.is_empty() && (overflows > 0 || drops > 0 || cx.counter("ListenOverflows") > 0) {
@@ -58,10 +81,35 @@ impl Rule for AcceptQueueOverflow {
                 Severity::Info
             };
             out.push(
-                Finding::new(DOC.id, severity, "TcpExt ListenOverflows".into(), format!("ListenOverflows +{overflows}, ListenDrops +{drops} in {:.0} s ({} overflows since boot)", cx.interval_s, cx.counter("ListenOverflows")))
-                    .evidence(Evidence::default().with("listen_overflows_in_interval", overflows).with("listen_drops_in_interval", drops).with("listen_overflows_total", cx.counter("ListenOverflows")).with("somaxconn", somaxconn))
-                    .explain("Some listener's accept queue was full when a handshake completed, so the connection was dropped; the queue has room now (the burst passed).".into())
-                    .remedy("Watch Recv-Q of the listeners (tcpdoctor sockets --state listen) during the bursts; then speed up accept() or raise the backlog and net.core.somaxconn.".into()),
+                Finding::new(
+                    DOC.id,
+                    severity,
+                    "TcpExt ListenOverflows".into(),
+                    format!(
+                        "ListenOverflows +{overflows}, \
+                    ListenDrops +{drops} in {:.0} s ({} overflows since boot)",
+                        cx.interval_s,
+                        cx.counter("ListenOverflows")
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("listen_overflows_in_interval", overflows)
+                        .with("listen_drops_in_interval", drops)
+                        .with("listen_overflows_total", cx.counter("ListenOverflows"))
+                        .with("somaxconn", somaxconn),
+                )
+                .explain(
+                    "Some listener's accept queue was full when a handshake completed, so \
+                        the connection was dropped; the queue has room now (the burst passed)."
+                        .into(),
+                )
+                .remedy(
+                    "Watch Recv-Q of the listeners (tcpdoctor sockets --state listen) \
+                        during the bursts; then speed up accept() or raise the backlog and \
+                        net.core.somaxconn."
+                        .into(),
+                ),
             );
         }
         out

@@ -13,8 +13,12 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Connections,
     needs: Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO),
     diagram: Some(TcpState::CloseWait),
-    trigger: "A process holds CLOSE_WAIT sockets: the peer closed and the process has not called close(). Grouped per owning process, with count, oldest age (from tcp_info last_ack_recv), unread bytes and peers.",
-    levels: "warning at --close-wait-count sockets or an oldest age of --close-wait-age; critical at --close-wait-count-crit, an age of --close-wait-age-crit, or when the process's fds reach --fd-warn of RLIMIT_NOFILE; info below",
+    trigger: "A process holds CLOSE_WAIT sockets: the peer closed and the process has not called \
+        close(). Grouped per owning process, with count, oldest age (from tcp_info \
+        last_ack_recv), unread bytes and peers.",
+    levels: "warning at --close-wait-count sockets or an oldest age of --close-wait-age; critical \
+        at --close-wait-count-crit, an age of --close-wait-age-crit, or when the process's fds \
+        reach --fd-warn of RLIMIT_NOFILE; info below",
     thresholds: &[
         &CLOSE_WAIT_COUNT,
         &CLOSE_WAIT_COUNT_CRIT,
@@ -22,7 +26,8 @@ pub static DOC: RuleDoc = RuleDoc {
         &CLOSE_WAIT_AGE_CRIT,
         &FD_WARN,
     ],
-    remedy: "Fix the code path that reads EOF (read() == 0) or fails, so it closes the socket; check pools that never evict dead connections. No sysctl removes CLOSE_WAIT.",
+    remedy: "Fix the code path that reads EOF (read() == 0) or fails, so it closes the socket; \
+        check pools that never evict dead connections. No sysctl removes CLOSE_WAIT.",
 };
 
 pub static CLOSE_WAIT_COUNT: Threshold = Threshold {
@@ -126,11 +131,19 @@ impl Rule for CloseWaitLeak {
             }
             let title = format!("{who} holds {n} CLOSE_WAIT socket(s), {age_text}");
             let fd_line = proc_.map_or(String::new(), |p| match p.nofile_soft {
-                Some(l) => format!(" Each holds a file descriptor: the process has {} open of its limit {l}; at the limit accept() and open() fail with EMFILE \"Too many open files\".", p.fd_count),
+                Some(l) => format!(
+                    " Each holds a file descriptor: the process has {} open of its \
+                    limit {l}; at the limit accept() and open() fail with EMFILE \"Too many open \
+                    files\".",
+                    p.fd_count
+                ),
                 None => format!(" Each holds a file descriptor ({} open).", p.fd_count),
             });
             let explanation = format!(
-                "CLOSE_WAIT means the peer sent its FIN (it closed; its FIN arrived {}) and this side has not closed yet. Only the owning process can end it, by calling close(); no kernel setting does. {} unread byte(s) wait in these sockets{}.{fd_line}",
+                "CLOSE_WAIT means the peer sent its FIN (it closed; its FIN arrived {}) and this \
+                    side has not closed yet. Only the owning process can end it, by calling \
+                    close(); no kernel setting does. {} unread byte(s) wait in these \
+                    sockets{}.{fd_line}",
                 oldest.map_or("at an unknown time".into(), |a| format!(
                     "up to {} ago",
                     human_age(a)
@@ -144,10 +157,26 @@ impl Rule for CloseWaitLeak {
             );
             let remedy = match proc_ {
                 Some(p) => format!(
-                    "In {} ({}): find the code path that sees EOF (read()/recv() returns 0, or an error or timeout) and make it close the socket, including on error paths and in connection pools that keep dead connections. Look at the fds: ls -l /proc/{}/fd/{{{}}}; watch it: strace -f -p {} -e trace=read,recvfrom,close. Restarting the process frees them until the bug runs again. Lowering tcp_fin_timeout does nothing here.",
-                    who, if p.cmdline.is_empty() { &p.comm } else { &p.cmdline }, p.pid, fds.join(","), p.pid
+                    "In {} ({}): find the code path that sees EOF (read()/recv() returns 0, or an \
+                        error or timeout) and make it close the socket, including on error paths \
+                        and in connection pools that keep dead connections. Look at the fds: ls \
+                        -l /proc/{}/fd/{{{}}}; watch it: strace -f -p {} -e \
+                        trace=read,recvfrom,close. Restarting the process frees them until the \
+                        bug runs again. Lowering tcp_fin_timeout does nothing here.",
+                    who,
+                    if p.cmdline.is_empty() {
+                        &p.comm
+                    } else {
+                        &p.cmdline
+                    },
+                    p.pid,
+                    fds.join(","),
+                    p.pid
                 ),
-                None => "These sockets have no process: either they are still in a listener's accept queue (the application accepts too slowly: see accept-queue-overflow) or their process is hidden from this user (run as root).".to_string(),
+                None => "These sockets have no process: either they are still in a listener's \
+                    accept queue (the application accepts too slowly: see accept-queue-overflow) \
+                    or their process is hidden from this user (run as root)."
+                    .to_string(),
             };
             out.push(
                 Finding::new(DOC.id, severity, who.clone(), title)

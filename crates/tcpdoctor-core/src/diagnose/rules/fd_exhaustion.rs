@@ -12,10 +12,14 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Limits,
     needs: Needs::OWNERS.and(Needs::HOST),
     diagram: None,
-    trigger: "A process holding TCP sockets has most of its RLIMIT_NOFILE in use, or the host's allocated file handles (fs.file-nr) approach fs.file-max. Says which socket states hold the process's fds.",
-    levels: "warning at --fd-warn of the soft limit (RLIMIT_NOFILE) or of fs.file-max, critical at --fd-crit",
+    trigger: "A process holding TCP sockets has most of its RLIMIT_NOFILE in use, or the host's \
+        allocated file handles (fs.file-nr) approach fs.file-max. Says which socket states hold \
+        the process's fds.",
+    levels: "warning at --fd-warn of the soft limit (RLIMIT_NOFILE) or of fs.file-max, critical at \
+        --fd-crit",
     thresholds: &[&FD_WARN, &FD_CRIT],
-    remedy: "If the fds are CLOSE_WAIT sockets, fix the leak. Otherwise raise the limit (LimitNOFILE= in the systemd unit, ulimit -n, limits.conf nofile) up to the hard limit.",
+    remedy: "If the fds are CLOSE_WAIT sockets, fix the leak. Otherwise raise the limit \
+        (LimitNOFILE= in the systemd unit, ulimit -n, limits.conf nofile) up to the hard limit.",
 };
 
 pub static FD_WARN: Threshold = Threshold {
@@ -74,38 +78,83 @@ impl Rule for FdExhaustion {
             let held: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
             let cw = states.get("CLOSE_WAIT").copied().unwrap_or(0);
             out.push(
-                Finding::new(DOC.id, sev, who.clone(), format!("{who} has {} of {soft} file descriptors open ({:.0}%)", p.fd_count, ratio * 100.0))
-                    .evidence(
-                        Evidence::default()
-                            .with("fds_open", p.fd_count)
-                            .with("nofile_soft", soft)
-                            .with("nofile_hard", p.nofile_hard)
-                            .with("ratio", (ratio * 1000.0).round() / 1000.0)
-                            .with("tcp_sockets_by_state", held.join(", "))
-                            .with("cgroup", p.cgroup.clone()),
+                Finding::new(
+                    DOC.id,
+                    sev,
+                    who.clone(),
+                    format!(
+                        "{who} has {} of {soft} file \
+                    descriptors open ({:.0}%)",
+                        p.fd_count,
+                        ratio * 100.0
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("fds_open", p.fd_count)
+                        .with("nofile_soft", soft)
+                        .with("nofile_hard", p.nofile_hard)
+                        .with("ratio", (ratio * 1000.0).round() / 1000.0)
+                        .with("tcp_sockets_by_state", held.join(", "))
+                        .with("cgroup", p.cgroup.clone()),
+                )
+                .explain(format!(
+                    "Every socket, file and pipe takes a file descriptor. At RLIMIT_NOFILE \
+                            ({soft}) accept(), connect() and open() fail with EMFILE \"Too many \
+                            open files\". Of its TCP sockets: {}.",
+                    held.join(", ")
+                ))
+                .remedy(if cw * 2 >= u64::from(p.fd_count) {
+                    format!(
+                        "Most fds are CLOSE_WAIT sockets: that is a leak (see \
+                            close-wait-leak); raising the limit only delays the failure. Fix \
+                            {who}'s missing close()."
                     )
-                    .explain(format!(
-                        "Every socket, file and pipe takes a file descriptor. At RLIMIT_NOFILE ({soft}) accept(), connect() and open() fail with EMFILE \"Too many open files\". Of its TCP sockets: {}.",
-                        held.join(", ")
-                    ))
-                    .remedy(if cw * 2 >= u64::from(p.fd_count) {
-                        format!("Most fds are CLOSE_WAIT sockets: that is a leak (see close-wait-leak); raising the limit only delays the failure. Fix {who}'s missing close().")
-                    } else {
-                        format!(
-                            "Raise the soft limit toward the hard limit {}: LimitNOFILE= in the systemd unit (systemctl edit), ulimit -n in the start script, or nofile in /etc/security/limits.conf; or find what holds the fds (ls -l /proc/{pid}/fd).",
-                            p.nofile_hard.map_or("(unlimited)".to_string(), |h| h.to_string())
-                        )
-                    }),
+                } else {
+                    format!(
+                        "Raise the soft limit toward the hard limit {}: LimitNOFILE= in the \
+                                systemd unit (systemctl edit), ulimit -n in the start script, or \
+                                nofile in /etc/security/limits.conf; or find what holds the fds \
+                                (ls -l /proc/{pid}/fd).",
+                        p.nofile_hard
+                            .map_or("(unlimited)".to_string(), |h| h.to_string())
+                    )
+                }),
             );
         }
         if let Some(f) = cx.host.file_nr.filter(|f| f.max > 0) {
             let ratio = f.allocated as f64 / f.max as f64;
             if let Some(sev) = severity(ratio, cx) {
                 out.push(
-                    Finding::new(DOC.id, sev, "fs.file-max".into(), format!("the host has {} of fs.file-max {} file handles allocated ({:.0}%)", f.allocated, f.max, ratio * 100.0))
-                        .evidence(Evidence::default().with("allocated", f.allocated).with("file_max", f.max).with("ratio", (ratio * 1000.0).round() / 1000.0))
-                        .explain("At fs.file-max every process's open() and socket() fail with ENFILE \"Too many open files in system\".".into())
-                        .remedy("Find the processes with the most fds (tcpdoctor census --by process) and fix leaks; raise fs.file-max in /etc/sysctl.d/ if the load is real.".into()),
+                    Finding::new(
+                        DOC.id,
+                        sev,
+                        "fs.file-max".into(),
+                        format!(
+                            "the host has {} of fs.file-max \
+                        {} file handles allocated ({:.0}%)",
+                            f.allocated,
+                            f.max,
+                            ratio * 100.0
+                        ),
+                    )
+                    .evidence(
+                        Evidence::default()
+                            .with("allocated", f.allocated)
+                            .with("file_max", f.max)
+                            .with("ratio", (ratio * 1000.0).round() / 1000.0),
+                    )
+                    .explain(
+                        "At fs.file-max every process's open() and socket() fail with \
+                            ENFILE \"Too many open files in system\"."
+                            .into(),
+                    )
+                    .remedy(
+                        "Find the processes with the most fds (tcpdoctor census --by \
+                            process) and fix leaks; raise fs.file-max in /etc/sysctl.d/ if the \
+                            load is real."
+                            .into(),
+                    ),
                 );
             }
         }

@@ -11,10 +11,12 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Connections,
     needs: Needs::SOCKETS.and(Needs::HOST),
     diagram: Some(TcpState::FinWait2),
-    trigger: "FIN_WAIT2 sockets with no process (orphans): this host closed, the peer acknowledged but never closed its side. They last tcp_fin_timeout.",
+    trigger: "FIN_WAIT2 sockets with no process (orphans): this host closed, the peer acknowledged \
+        but never closed its side. They last tcp_fin_timeout.",
     levels: "info from --fin-wait2-info orphans; warning at --fin-wait2-count",
     thresholds: &[&FIN_WAIT2_INFO, &FIN_WAIT2_COUNT],
-    remedy: "The peers hold these connections in CLOSE_WAIT: fix their missing close(). tcp_fin_timeout bounds these orphans (only these).",
+    remedy: "The peers hold these connections in CLOSE_WAIT: fix their missing close(). \
+        tcp_fin_timeout bounds these orphans (only these).",
 };
 
 pub static FIN_WAIT2_INFO: Threshold = Threshold {
@@ -59,10 +61,34 @@ impl Rule for FinWait2Orphans {
             .collect();
         let fin = cx.sysctl("net.ipv4.tcp_fin_timeout").unwrap_or(60);
         vec![
-            Finding::new(DOC.id, severity, top.first().cloned().unwrap_or_default(), format!("{n} orphaned FIN_WAIT2: this host closed, the peers never did ({})", top.join(", ")))
-                .evidence(Evidence::default().with("orphaned_fin_wait2", n).with("peers", top.join(", ")).with("tcp_fin_timeout", fin))
-                .explain(format!("These connections were closed here; the peer acknowledged the FIN but has not sent its own, so it sits in CLOSE_WAIT on its side. With no process left here, the kernel keeps each for net.ipv4.tcp_fin_timeout ({fin} s) and then drops it. tcp_fin_timeout bounds only these orphans: it does not shorten TIME_WAIT or end anyone's CLOSE_WAIT."))
-                .remedy(format!("Look at the peers ({}): they do not close after reading EOF. Run tcpdoctor sockets --state close-wait there.", top.join(", "))),
+            Finding::new(
+                DOC.id,
+                severity,
+                top.first().cloned().unwrap_or_default(),
+                format!(
+                    "{n} orphaned FIN_WAIT2: this \
+                host closed, the peers never did ({})",
+                    top.join(", ")
+                ),
+            )
+            .evidence(
+                Evidence::default()
+                    .with("orphaned_fin_wait2", n)
+                    .with("peers", top.join(", "))
+                    .with("tcp_fin_timeout", fin),
+            )
+            .explain(format!(
+                "These connections were closed here; the peer acknowledged the \
+                    FIN but has not sent its own, so it sits in CLOSE_WAIT on its side. With no \
+                    process left here, the kernel keeps each for net.ipv4.tcp_fin_timeout ({fin} \
+                    s) and then drops it. tcp_fin_timeout bounds only these orphans: it does not \
+                    shorten TIME_WAIT or end anyone's CLOSE_WAIT."
+            ))
+            .remedy(format!(
+                "Look at the peers ({}): they do not close after reading EOF. Run \
+                    tcpdoctor sockets --state close-wait there.",
+                top.join(", ")
+            )),
         ]
     }
 }

@@ -10,10 +10,15 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Limits,
     needs: Needs::COUNTER_RATES,
     diagram: None,
-    trigger: "Orphaned sockets (closed by their process, still finishing: sockstat orphan) approach net.ipv4.tcp_max_orphans, or TCPAbortOnMemory grew (orphans reset for lack of memory).",
-    levels: "warning at --orphan-warn of tcp_max_orphans or when TCPAbortOnMemory grows; critical at --orphan-crit",
+    trigger: "Orphaned sockets (closed by their process, still finishing: sockstat orphan) \
+        approach net.ipv4.tcp_max_orphans, or TCPAbortOnMemory grew (orphans reset for lack of \
+        memory).",
+    levels: "warning at --orphan-warn of tcp_max_orphans or when TCPAbortOnMemory grows; critical \
+        at --orphan-crit",
     thresholds: &[&ORPHAN_WARN, &ORPHAN_CRIT],
-    remedy: "Find why closes do not finish (peers with zero windows, FIN_WAIT1/FIN_WAIT2/LAST_ACK piles); each orphan may pin up to ~64 KB. Raising tcp_max_orphans needs the memory for it.",
+    remedy: "Find why closes do not finish (peers with zero windows, FIN_WAIT1/FIN_WAIT2/LAST_ACK \
+        piles); each orphan may pin up to ~64 KB. Raising tcp_max_orphans needs the memory for \
+        it.",
 };
 
 pub static ORPHAN_WARN: Threshold = Threshold {
@@ -68,10 +73,39 @@ impl Rule for OrphanLimit {
             return Vec::new();
         };
         vec![
-            Finding::new(DOC.id, severity, "net.ipv4.tcp_max_orphans".into(), format!("{} orphaned sockets against tcp_max_orphans {max} ({:.0}%); TCPAbortOnMemory +{aborts}", ss.orphan, ratio * 100.0))
-                .evidence(Evidence::default().with("orphans", ss.orphan).with("tcp_max_orphans", max).with("ratio", (ratio * 1000.0).round() / 1000.0).with("abort_on_memory_in_interval", aborts).with("tcp_max_orphans_assumed_default", assumed))
-                .explain("An orphan is a socket its process has closed while TCP still finishes the close (FIN_WAIT1, FIN_WAIT2, LAST_ACK, CLOSING). Over tcp_max_orphans, or short of tcp_mem, the kernel resets orphans at once (TCPAbortOnMemory) and logs \"too many orphaned sockets\"; each orphan can pin up to ~64 KB of unswappable memory.".into())
-                .remedy("Find where closes stall: tcpdoctor census (FIN_WAIT1 means peers that do not ACK or read; LAST_ACK peers that vanished). Raise tcp_max_orphans only with the memory to back it.".into()),
+            Finding::new(
+                DOC.id,
+                severity,
+                "net.ipv4.tcp_max_orphans".into(),
+                format!(
+                    "{} orphaned sockets against \
+                tcp_max_orphans {max} ({:.0}%); TCPAbortOnMemory +{aborts}",
+                    ss.orphan,
+                    ratio * 100.0
+                ),
+            )
+            .evidence(
+                Evidence::default()
+                    .with("orphans", ss.orphan)
+                    .with("tcp_max_orphans", max)
+                    .with("ratio", (ratio * 1000.0).round() / 1000.0)
+                    .with("abort_on_memory_in_interval", aborts)
+                    .with("tcp_max_orphans_assumed_default", assumed),
+            )
+            .explain(
+                "An orphan is a socket its process has closed while TCP still finishes \
+                    the close (FIN_WAIT1, FIN_WAIT2, LAST_ACK, CLOSING). Over tcp_max_orphans, or \
+                    short of tcp_mem, the kernel resets orphans at once (TCPAbortOnMemory) and \
+                    logs \"too many orphaned sockets\"; each orphan can pin up to ~64 KB of \
+                    unswappable memory."
+                    .into(),
+            )
+            .remedy(
+                "Find where closes stall: tcpdoctor census (FIN_WAIT1 means peers that do \
+                    not ACK or read; LAST_ACK peers that vanished). Raise tcp_max_orphans only \
+                    with the memory to back it."
+                    .into(),
+            ),
         ]
     }
 }

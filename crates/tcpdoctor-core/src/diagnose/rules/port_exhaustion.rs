@@ -13,31 +13,39 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Limits,
     needs: Needs::OWNERS.and(Needs::HOST),
     diagram: Some(TcpState::TimeWait),
-    trigger: "One (local IP, remote IP, remote port) holds a large share of the usable ephemeral ports (ip_local_port_range minus ip_local_reserved_ports), counting every state, TIME_WAIT included. connect() then fails with EADDRNOTAVAIL.",
-    levels: "info at --port-info of the usable ports; warning at --port-warn; critical at --port-crit",
+    trigger: "One (local IP, remote IP, remote port) holds a large share of the usable ephemeral \
+        ports (ip_local_port_range minus ip_local_reserved_ports), counting every state, \
+        TIME_WAIT included. connect() then fails with EADDRNOTAVAIL.",
+    levels: "info at --port-info of the usable ports; warning at --port-warn; critical at \
+        --port-crit",
     thresholds: &[&PORT_INFO, &PORT_WARN, &PORT_CRIT],
-    remedy: "In order: reuse connections (keep-alive, pools); more 4-tuples (more upstream IPs or ports, more source IPs); tcp_tw_reuse=1 on this client; a wider ip_local_port_range. Never tcp_tw_recycle.",
+    remedy: "In order: reuse connections (keep-alive, pools); more 4-tuples (more upstream IPs or \
+        ports, more source IPs); tcp_tw_reuse=1 on this client; a wider ip_local_port_range. \
+        Never tcp_tw_recycle.",
 };
 
 pub static PORT_INFO: Threshold = Threshold {
     flag: "port-info",
     default: 0.25,
     unit: Unit::Ratio,
-    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, worth an info finding.",
+    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, worth \
+        an info finding.",
 };
 
 pub static PORT_WARN: Threshold = Threshold {
     flag: "port-warn",
     default: 0.50,
     unit: Unit::Ratio,
-    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, for a warning.",
+    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, for a \
+        warning.",
 };
 
 pub static PORT_CRIT: Threshold = Threshold {
     flag: "port-crit",
     default: 0.80,
     unit: Unit::Ratio,
-    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, for critical.",
+    help: "Share of the usable ephemeral ports one (local IP, remote IP, remote port) holds, for \
+        critical.",
 };
 
 pub struct PortExhaustion;
@@ -69,30 +77,58 @@ impl Rule for PortExhaustion {
             let by_state: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
             let loopback = rip.is_loopback();
             let reuse_note = match reuse {
-                1 => " tcp_tw_reuse=1 lets connect() take over TIME_WAIT ports older than a second, so TIME_WAIT counts here overstate the pressure.".to_string(),
-                2 if loopback => " tcp_tw_reuse=2 reuses TIME_WAIT ports on loopback, so the TIME_WAIT counted here may be reused.".to_string(),
+                1 => " tcp_tw_reuse=1 lets connect() take over TIME_WAIT ports older than a \
+                    second, so TIME_WAIT counts here overstate the pressure."
+                    .to_string(),
+                2 if loopback => " tcp_tw_reuse=2 reuses TIME_WAIT ports on loopback, so the \
+                    TIME_WAIT counted here may be reused."
+                    .to_string(),
                 _ => String::new(),
             };
             out.push(
-                Finding::new(DOC.id, severity, subject.clone(), format!("{subject} holds {in_use} of {usable} usable ephemeral ports ({:.0}%)", ratio * 100.0))
-                    .evidence(
-                        Evidence::default()
-                            .with("local_ip", lip.to_string())
-                            .with("remote", remote.to_string())
-                            .with("ports_in_use", in_use)
-                            .with("by_state", by_state.join(", "))
-                            .with("usable_ports", usable)
-                            .with("ip_local_port_range", format!("{lo}-{hi}"))
-                            .with("ratio", (ratio * 1000.0).round() / 1000.0)
-                            .with("sustainable_new_connections_per_s", (usable as f64 / 60.0).round()),
-                    )
-                    .explain(format!(
-                        "An outgoing connection needs a 4-tuple of its own: toward {remote} from {lip} only the {usable} ports of the range can differ, and a port stays taken while its connection is in any state, including the 60 s of TIME_WAIT. That sustains about {:.0} new connections per second to this upstream; beyond it connect() fails with EADDRNOTAVAIL \"Cannot assign requested address\".{reuse_note}",
-                        usable as f64 / 60.0
-                    ))
-                    .remedy(format!(
-                        "1. Reuse connections to {remote}: HTTP keep-alive, a connection pool (nginx: keepalive in the upstream block, proxy_http_version 1.1, proxy_set_header Connection \"\"). 2. Spread over more 4-tuples: more upstream IPs or ports, or more source IPs. 3. net.ipv4.tcp_tw_reuse=1 on this client (needs tcp_timestamps). 4. Widen net.ipv4.ip_local_port_range (now {lo}-{hi}), reserving service ports with ip_local_reserved_ports. Never tcp_tw_recycle: it broke clients behind NAT and is gone since Linux 4.12."
-                    )),
+                Finding::new(
+                    DOC.id,
+                    severity,
+                    subject.clone(),
+                    format!(
+                        "{subject} holds {in_use} of \
+                    {usable} usable ephemeral ports ({:.0}%)",
+                        ratio * 100.0
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("local_ip", lip.to_string())
+                        .with("remote", remote.to_string())
+                        .with("ports_in_use", in_use)
+                        .with("by_state", by_state.join(", "))
+                        .with("usable_ports", usable)
+                        .with("ip_local_port_range", format!("{lo}-{hi}"))
+                        .with("ratio", (ratio * 1000.0).round() / 1000.0)
+                        .with(
+                            "sustainable_new_connections_per_s",
+                            (usable as f64 / 60.0).round(),
+                        ),
+                )
+                .explain(format!(
+                    "An outgoing connection needs a 4-tuple of its own: toward {remote} from \
+                            {lip} only the {usable} ports of the range can differ, and a port \
+                            stays taken while its connection is in any state, including the 60 s \
+                            of TIME_WAIT. That sustains about {:.0} new connections per second to \
+                            this upstream; beyond it connect() fails with EADDRNOTAVAIL \"Cannot \
+                            assign requested address\".{reuse_note}",
+                    usable as f64 / 60.0
+                ))
+                .remedy(format!(
+                    "1. Reuse connections to {remote}: HTTP keep-alive, a connection pool \
+                            (nginx: keepalive in the upstream block, proxy_http_version 1.1, \
+                            proxy_set_header Connection \"\"). 2. Spread over more 4-tuples: more \
+                            upstream IPs or ports, or more source IPs. 3. net.ipv4.tcp_tw_reuse=1 \
+                            on this client (needs tcp_timestamps). 4. Widen \
+                            net.ipv4.ip_local_port_range (now {lo}-{hi}), reserving service ports \
+                            with ip_local_reserved_ports. Never tcp_tw_recycle: it broke clients \
+                            behind NAT and is gone since Linux 4.12."
+                )),
             );
         }
         out

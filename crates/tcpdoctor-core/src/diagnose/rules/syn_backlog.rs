@@ -11,10 +11,13 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Limits,
     needs: Needs::SOCKETS.and(Needs::COUNTER_RATES),
     diagram: Some(TcpState::SynRecv),
-    trigger: "SYN_RECV sockets approach net.ipv4.tcp_max_syn_backlog, or TcpExt TCPReqQFullDrop / TCPReqQFullDoCookies grew (the SYN queue was full).",
-    levels: "warning at --syn-backlog-warn of tcp_max_syn_backlog, or when TCPReqQFullDrop grows; info when only syncookies were sent",
+    trigger: "SYN_RECV sockets approach net.ipv4.tcp_max_syn_backlog, or TcpExt TCPReqQFullDrop / \
+        TCPReqQFullDoCookies grew (the SYN queue was full).",
+    levels: "warning at --syn-backlog-warn of tcp_max_syn_backlog, or when TCPReqQFullDrop grows; \
+        info when only syncookies were sent",
     thresholds: &[&SYN_BACKLOG_WARN],
-    remedy: "A SYN flood or clients that never finish the handshake: keep tcp_syncookies=1; raise tcp_max_syn_backlog if the load is real.",
+    remedy: "A SYN flood or clients that never finish the handshake: keep tcp_syncookies=1; raise \
+        tcp_max_syn_backlog if the load is real.",
 };
 
 pub static SYN_BACKLOG_WARN: Threshold = Threshold {
@@ -46,18 +49,39 @@ impl Rule for SynBacklog {
         };
         let syncookies = cx.sysctl("net.ipv4.tcp_syncookies");
         vec![
-            Finding::new(DOC.id, severity, "net.ipv4.tcp_max_syn_backlog".into(), format!("{n} SYN_RECV against tcp_max_syn_backlog {max} ({:.0}%); TCPReqQFullDrop +{drops}, TCPReqQFullDoCookies +{cookies}", ratio * 100.0))
-                .evidence(
-                    Evidence::default()
-                        .with("syn_recv", n)
-                        .with("tcp_max_syn_backlog", max)
-                        .with("ratio", (ratio * 1000.0).round() / 1000.0)
-                        .with("req_q_full_drop_in_interval", drops)
-                        .with("req_q_full_do_cookies_in_interval", cookies)
-                        .with("tcp_syncookies", syncookies),
-                )
-                .explain("SYN_RECV connections have answered a SYN and wait for the client's final ACK. When the SYN queue is full the kernel sends syncookies (tcp_syncookies=1) or drops SYNs (TCPReqQFullDrop): legitimate clients then wait seconds to connect.".into())
-                .remedy(format!("Keep net.ipv4.tcp_syncookies=1 (now {}). If the half-open connections come from a SYN flood, filter it upstream; if from real load, raise net.ipv4.tcp_max_syn_backlog and the listen() backlog.", syncookies.map_or("unknown".into(), |v| v.to_string()))),
+            Finding::new(
+                DOC.id,
+                severity,
+                "net.ipv4.tcp_max_syn_backlog".into(),
+                format!(
+                    "{n} SYN_RECV against \
+                tcp_max_syn_backlog {max} ({:.0}%); TCPReqQFullDrop +{drops}, \
+                TCPReqQFullDoCookies +{cookies}",
+                    ratio * 100.0
+                ),
+            )
+            .evidence(
+                Evidence::default()
+                    .with("syn_recv", n)
+                    .with("tcp_max_syn_backlog", max)
+                    .with("ratio", (ratio * 1000.0).round() / 1000.0)
+                    .with("req_q_full_drop_in_interval", drops)
+                    .with("req_q_full_do_cookies_in_interval", cookies)
+                    .with("tcp_syncookies", syncookies),
+            )
+            .explain(
+                "SYN_RECV connections have answered a SYN and wait for the client's final \
+                    ACK. When the SYN queue is full the kernel sends syncookies \
+                    (tcp_syncookies=1) or drops SYNs (TCPReqQFullDrop): legitimate clients then \
+                    wait seconds to connect."
+                    .into(),
+            )
+            .remedy(format!(
+                "Keep net.ipv4.tcp_syncookies=1 (now {}). If the half-open \
+                    connections come from a SYN flood, filter it upstream; if from real load, \
+                    raise net.ipv4.tcp_max_syn_backlog and the listen() backlog.",
+                syncookies.map_or("unknown".into(), |v| v.to_string())
+            )),
         ]
     }
 }

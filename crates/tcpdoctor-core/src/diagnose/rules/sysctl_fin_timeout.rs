@@ -10,10 +10,12 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Sysctl,
     needs: Needs::HOST.and(Needs::SYSCTL_FILES),
     diagram: None,
-    trigger: "net.ipv4.tcp_fin_timeout is below its default of 60 s, live or in a sysctl.conf file: the usual advice to cut TIME_WAIT or CLOSE_WAIT, which it affects neither.",
+    trigger: "net.ipv4.tcp_fin_timeout is below its default of 60 s, live or in a sysctl.conf \
+        file: the usual advice to cut TIME_WAIT or CLOSE_WAIT, which it affects neither.",
     levels: "warning when a file lowers it; info when only the live value is lower",
     thresholds: &[],
-    remedy: "Restore 60 (or leave it): it bounds only orphaned FIN_WAIT2. TIME_WAIT is a fixed 60 s; CLOSE_WAIT ends only with close().",
+    remedy: "Restore 60 (or leave it): it bounds only orphaned FIN_WAIT2. TIME_WAIT is a fixed 60 \
+        s; CLOSE_WAIT ends only with close().",
 };
 
 pub struct SysctlFinTimeout;
@@ -23,7 +25,11 @@ const DEFAULT: i64 = 60;
 
 fn explanation(v: i64) -> String {
     format!(
-        "tcp_fin_timeout ({v} s here) is how long an orphaned FIN_WAIT2 socket waits for the peer's FIN. It does not change TIME_WAIT, which lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN), and it cannot end CLOSE_WAIT, which only the owning process's close() does. Lowering it is harmless but does not fix what it is usually lowered for."
+        "tcp_fin_timeout ({v} s here) is how long an orphaned FIN_WAIT2 socket waits for the \
+            peer's FIN. It does not change TIME_WAIT, which lasts a fixed 60 s on Linux \
+            (TCP_TIMEWAIT_LEN), and it cannot end CLOSE_WAIT, which only the owning process's \
+            close() does. Lowering it is harmless but does not fix what it is usually lowered \
+            for."
     )
 }
 
@@ -42,22 +48,61 @@ impl Rule for SysctlFinTimeout {
         for s in &in_files {
             let v = s.value.trim().parse::<i64>().unwrap_or(DEFAULT);
             out.push(
-                Finding::new(DOC.id, Severity::Warning, s.location(), format!("{} lowers {KEY} to {v}: it does not shorten TIME_WAIT or CLOSE_WAIT", s.location()))
-                    .evidence(Evidence::default().with("file", s.file.display().to_string()).with("line", s.line).with("value", v).with("default", DEFAULT))
-                    .explain(explanation(v))
-                    .remedy(format!("Delete line {} of {} (or set {DEFAULT}). For TIME_WAIT see time-wait-*; for CLOSE_WAIT, close-wait-leak.", s.line, s.file.display()))
-                    .with_recommend(Recommendation { key: KEY.into(), value: Some(DEFAULT.to_string()), location: Some(s.location()) }),
+                Finding::new(
+                    DOC.id,
+                    Severity::Warning,
+                    s.location(),
+                    format!(
+                        "{} lowers {KEY} to {v}: it \
+                    does not shorten TIME_WAIT or CLOSE_WAIT",
+                        s.location()
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("file", s.file.display().to_string())
+                        .with("line", s.line)
+                        .with("value", v)
+                        .with("default", DEFAULT),
+                )
+                .explain(explanation(v))
+                .remedy(format!(
+                    "Delete line {} of {} (or set {DEFAULT}). For TIME_WAIT see \
+                        time-wait-*; for CLOSE_WAIT, close-wait-leak.",
+                    s.line,
+                    s.file.display()
+                ))
+                .with_recommend(Recommendation {
+                    key: KEY.into(),
+                    value: Some(DEFAULT.to_string()),
+                    location: Some(s.location()),
+                }),
             );
         }
         if in_files.is_empty()
             && let Some(v) = cx.sysctl(KEY).filter(|v| *v < DEFAULT)
         {
             out.push(
-                Finding::new(DOC.id, Severity::Info, KEY.into(), format!("{KEY} = {v} (default {DEFAULT}): it does not shorten TIME_WAIT or CLOSE_WAIT"))
-                    .evidence(Evidence::default().with(KEY, v).with("default", DEFAULT))
-                    .explain(explanation(v))
-                    .remedy(format!("Nothing urgent; set it back to {DEFAULT} if it was lowered for TIME_WAIT or CLOSE_WAIT."))
-                    .with_recommend(Recommendation { key: KEY.into(), value: Some(DEFAULT.to_string()), location: None }),
+                Finding::new(
+                    DOC.id,
+                    Severity::Info,
+                    KEY.into(),
+                    format!(
+                        "{KEY} = {v} (default \
+                    {DEFAULT}): it does not shorten TIME_WAIT or CLOSE_WAIT"
+                    ),
+                )
+                .evidence(Evidence::default().with(KEY, v).with("default", DEFAULT))
+                .explain(explanation(v))
+                .remedy(format!(
+                    "Nothing urgent; set it back to {DEFAULT} if it was lowered \
+                        for TIME_WAIT or CLOSE_WAIT."
+                ))
+                .with_recommend(Recommendation {
+                    key: KEY.into(),
+                    value: Some(DEFAULT.to_string()),
+                    location: None,
+                }),
             );
         }
         out

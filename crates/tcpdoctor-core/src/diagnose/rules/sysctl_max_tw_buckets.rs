@@ -10,10 +10,12 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Sysctl,
     needs: Needs::HOST.and(Needs::SYSCTL_FILES),
     diagram: None,
-    trigger: "net.ipv4.tcp_max_tw_buckets is below its default (half the established hash table, net.ipv4.tcp_ehash_entries / 2), live or in a sysctl.conf file.",
+    trigger: "net.ipv4.tcp_max_tw_buckets is below its default (half the established hash table, \
+        net.ipv4.tcp_ehash_entries / 2), live or in a sysctl.conf file.",
     levels: "warning",
     thresholds: &[],
-    remedy: "Restore the default: the kernel documentation says not to lower it; fewer TIME_WAIT comes from reusing connections.",
+    remedy: "Restore the default: the kernel documentation says not to lower it; fewer TIME_WAIT \
+        comes from reusing connections.",
 };
 
 pub struct SysctlMaxTwBuckets;
@@ -35,7 +37,11 @@ impl Rule for SysctlMaxTwBuckets {
         else {
             return Vec::new();
         };
-        let explanation = "Over tcp_max_tw_buckets new TIME_WAIT sockets are destroyed at once (TCPTimeWaitOverflow), which removes TIME_WAIT's protection against late duplicates. Lowering it to \"reduce TIME_WAIT\" trades a harmless count for that risk; the kernel documentation says it must not be lowered artificially.".to_string();
+        let explanation = "Over tcp_max_tw_buckets new TIME_WAIT sockets are destroyed at once \
+            (TCPTimeWaitOverflow), which removes TIME_WAIT's protection against late duplicates. \
+            Lowering it to \"reduce TIME_WAIT\" trades a harmless count for that risk; the kernel \
+            documentation says it must not be lowered artificially."
+            .to_string();
         let mut out = Vec::new();
         for s in cx
             .files

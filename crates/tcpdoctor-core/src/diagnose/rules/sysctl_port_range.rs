@@ -10,10 +10,12 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Sysctl,
     needs: Needs::HOST,
     diagram: None,
-    trigger: "net.ipv4.ip_local_port_range is narrower than the default 32768-60999 (28,232 ports): fewer outgoing connections per upstream.",
+    trigger: "net.ipv4.ip_local_port_range is narrower than the default 32768-60999 (28,232 \
+        ports): fewer outgoing connections per upstream.",
     levels: "warning under --port-range-warn ports; info under the default (28,232)",
     thresholds: &[&PORT_RANGE_WARN],
-    remedy: "Widen it (the default, or e.g. 10000-65000 with service ports in ip_local_reserved_ports).",
+    remedy: "Widen it (the default, or e.g. 10000-65000 with service ports in \
+        ip_local_reserved_ports).",
 };
 
 pub static PORT_RANGE_WARN: Threshold = Threshold {
@@ -46,11 +48,42 @@ impl Rule for SysctlPortRange {
             return Vec::new();
         };
         vec![
-            Finding::new(DOC.id, severity, KEY.into(), format!("{KEY} = {lo} {hi}: {ports} ephemeral ports (default {DEFAULT_PORTS})"))
-                .evidence(Evidence::default().with("low", lo).with("high", hi).with("ports", ports).with("sustainable_new_connections_per_s_per_upstream", (f64::from(ports) / 60.0).round()))
-                .explain(format!("Each (local IP, remote IP, remote port) can have at most {ports} connections at once, TIME_WAIT included, which sustains about {:.0} new connections per second to one upstream.", f64::from(ports) / 60.0))
-                .remedy("Widen the range: net.ipv4.ip_local_port_range = 32768 60999 (the default) or wider, keeping listening ports out of it with net.ipv4.ip_local_reserved_ports.".into())
-                .with_recommend(Recommendation { key: KEY.into(), value: Some("32768 60999".into()), location: None }),
+            Finding::new(
+                DOC.id,
+                severity,
+                KEY.into(),
+                format!(
+                    "{KEY} = {lo} {hi}: {ports} \
+                ephemeral ports (default {DEFAULT_PORTS})"
+                ),
+            )
+            .evidence(
+                Evidence::default()
+                    .with("low", lo)
+                    .with("high", hi)
+                    .with("ports", ports)
+                    .with(
+                        "sustainable_new_connections_per_s_per_upstream",
+                        (f64::from(ports) / 60.0).round(),
+                    ),
+            )
+            .explain(format!(
+                "Each (local IP, remote IP, remote port) can have at most {ports} \
+                    connections at once, TIME_WAIT included, which sustains about {:.0} new \
+                    connections per second to one upstream.",
+                f64::from(ports) / 60.0
+            ))
+            .remedy(
+                "Widen the range: net.ipv4.ip_local_port_range = 32768 60999 (the default) \
+                    or wider, keeping listening ports out of it with \
+                    net.ipv4.ip_local_reserved_ports."
+                    .into(),
+            )
+            .with_recommend(Recommendation {
+                key: KEY.into(),
+                value: Some("32768 60999".into()),
+                location: None,
+            }),
         ]
     }
 }

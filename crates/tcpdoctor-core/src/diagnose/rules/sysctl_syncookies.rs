@@ -10,7 +10,8 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Sysctl,
     needs: Needs::HOST,
     diagram: None,
-    trigger: "net.ipv4.tcp_syncookies=0: a full SYN queue drops new connections instead of answering with syncookies.",
+    trigger: "net.ipv4.tcp_syncookies=0: a full SYN queue drops new connections instead of \
+        answering with syncookies.",
     levels: "warning",
     thresholds: &[],
     remedy: "Set net.ipv4.tcp_syncookies=1 (the default).",
@@ -28,11 +29,30 @@ impl Rule for SysctlSyncookies {
             return Vec::new();
         }
         vec![
-            Finding::new(DOC.id, Severity::Warning, "net.ipv4.tcp_syncookies".into(), "tcp_syncookies=0: a SYN flood or a burst fills the SYN queue and new connections are dropped".into())
-                .evidence(Evidence::default().with("tcp_syncookies", 0).with("tcp_max_syn_backlog", cx.sysctl("net.ipv4.tcp_max_syn_backlog")))
-                .explain("With syncookies the kernel answers SYNs statelessly once the SYN queue (tcp_max_syn_backlog) is full, so legitimate clients still connect during a SYN flood or a burst; without them those SYNs are dropped.".into())
-                .remedy("sysctl -w net.ipv4.tcp_syncookies=1 and keep it in /etc/sysctl.d/.".into())
-                .with_recommend(Recommendation { key: "net.ipv4.tcp_syncookies".into(), value: Some("1".into()), location: None }),
+            Finding::new(
+                DOC.id,
+                Severity::Warning,
+                "net.ipv4.tcp_syncookies".into(),
+                "tcp_syncookies=0: a SYN flood \
+                or a burst fills the SYN queue and new connections are dropped"
+                    .into(),
+            )
+            .evidence(Evidence::default().with("tcp_syncookies", 0).with(
+                "tcp_max_syn_backlog",
+                cx.sysctl("net.ipv4.tcp_max_syn_backlog"),
+            ))
+            .explain(
+                "With syncookies the kernel answers SYNs statelessly once the SYN queue \
+                    (tcp_max_syn_backlog) is full, so legitimate clients still connect during a \
+                    SYN flood or a burst; without them those SYNs are dropped."
+                    .into(),
+            )
+            .remedy("sysctl -w net.ipv4.tcp_syncookies=1 and keep it in /etc/sysctl.d/.".into())
+            .with_recommend(Recommendation {
+                key: "net.ipv4.tcp_syncookies".into(),
+                value: Some("1".into()),
+                location: None,
+            }),
         ]
     }
 }

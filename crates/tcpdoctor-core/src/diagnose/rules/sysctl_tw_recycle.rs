@@ -10,7 +10,8 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Sysctl,
     needs: Needs::HOST.and(Needs::SYSCTL_FILES),
     diagram: None,
-    trigger: "net.ipv4.tcp_tw_recycle is enabled on a kernel that still has it (before 4.12), or set in a sysctl.conf file (on 4.12 and later the line fails: the setting is gone).",
+    trigger: "net.ipv4.tcp_tw_recycle is enabled on a kernel that still has it (before 4.12), or \
+        set in a sysctl.conf file (on 4.12 and later the line fails: the setting is gone).",
     levels: "critical when enabled on a kernel that has it; warning for a leftover line on 4.12+",
     thresholds: &[],
     remedy: "Delete the line. Reuse connections, or tcp_tw_reuse=1 on clients, instead.",
@@ -21,7 +22,12 @@ pub struct SysctlTwRecycle;
 const KEY: &str = "net.ipv4.tcp_tw_recycle";
 
 fn explanation() -> String {
-    "tcp_tw_recycle dropped SYNs whose TCP timestamp was older than the last one seen from the same IP. Behind NAT many clients share an IP and their clocks differ, so their connections failed at random; since Linux 4.10 randomised timestamp offsets broke it for everyone, and Linux 4.12 removed it. Advice to enable it \"to reduce TIME_WAIT\" is wrong.".into()
+    "tcp_tw_recycle dropped SYNs whose TCP timestamp was older than the last one seen from the \
+        same IP. Behind NAT many clients share an IP and their clocks differ, so their \
+        connections failed at random; since Linux 4.10 randomised timestamp offsets broke it for \
+        everyone, and Linux 4.12 removed it. Advice to enable it \"to reduce TIME_WAIT\" is \
+        wrong."
+        .into()
 }
 
 impl Rule for SysctlTwRecycle {
@@ -34,11 +40,30 @@ impl Rule for SysctlTwRecycle {
         let removed = cx.host.kernel_version().is_none_or(|v| v >= (4, 12));
         if let Some(v) = cx.sysctl(KEY).filter(|v| *v != 0) {
             out.push(
-                Finding::new(DOC.id, Severity::Critical, KEY.into(), format!("{KEY} = {v} is on: clients behind NAT fail to connect at random"))
-                    .evidence(Evidence::default().with(KEY, v).with("kernel", cx.host.kernel_release.clone()))
-                    .explain(explanation())
-                    .remedy(format!("sysctl -w {KEY}=0 now, and delete it from the sysctl files. Reuse connections; tcp_tw_reuse=1 on clients if needed."))
-                    .with_recommend(Recommendation { key: KEY.into(), value: Some("0".into()), location: None }),
+                Finding::new(
+                    DOC.id,
+                    Severity::Critical,
+                    KEY.into(),
+                    format!(
+                        "{KEY} = {v} is on: clients \
+                    behind NAT fail to connect at random"
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with(KEY, v)
+                        .with("kernel", cx.host.kernel_release.clone()),
+                )
+                .explain(explanation())
+                .remedy(format!(
+                    "sysctl -w {KEY}=0 now, and delete it from the sysctl files. \
+                        Reuse connections; tcp_tw_reuse=1 on clients if needed."
+                ))
+                .with_recommend(Recommendation {
+                    key: KEY.into(),
+                    value: Some("0".into()),
+                    location: None,
+                }),
             );
         }
         for s in cx.files.iter().filter(|s| s.key == KEY) {

@@ -10,10 +10,12 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Sysctl,
     needs: Needs::SOCKETS.and(Needs::HOST),
     diagram: None,
-    trigger: "net.ipv4.tcp_tw_reuse=1 while this namespace only accepts connections (no outgoing ones seen): tcp_tw_reuse applies only to connect().",
+    trigger: "net.ipv4.tcp_tw_reuse=1 while this namespace only accepts connections (no outgoing \
+        ones seen): tcp_tw_reuse applies only to connect().",
     levels: "info",
     thresholds: &[],
-    remedy: "Nothing to fix; know that it does not help a server's TIME_WAIT. It helps on the clients that connect out.",
+    remedy: "Nothing to fix; know that it does not help a server's TIME_WAIT. It helps on the \
+        clients that connect out.",
 };
 
 pub struct SysctlTwReuseInbound;
@@ -44,10 +46,34 @@ impl Rule for SysctlTwReuseInbound {
             return Vec::new();
         }
         vec![
-            Finding::new(DOC.id, Severity::Info, "net.ipv4.tcp_tw_reuse".into(), format!("tcp_tw_reuse=1 on a host that only serves: its {} connections are all incoming", connections.len()))
-                .evidence(Evidence::default().with("tcp_tw_reuse", 1).with("incoming_connections", connections.len() as u64).with("outgoing_connections", 0))
-                .explain("tcp_tw_reuse lets connect() reuse a local port still in TIME_WAIT toward the same peer. It is consulted only for outgoing connections; incoming ones (and the TIME_WAIT a server collects on its listening port) are unaffected.".into())
-                .remedy("No change needed here. For a server's TIME_WAIT see time-wait-server-close; set tcp_tw_reuse=1 on the clients that run out of ports.".into()),
+            Finding::new(
+                DOC.id,
+                Severity::Info,
+                "net.ipv4.tcp_tw_reuse".into(),
+                format!(
+                    "tcp_tw_reuse=1 on a host that \
+                only serves: its {} connections are all incoming",
+                    connections.len()
+                ),
+            )
+            .evidence(
+                Evidence::default()
+                    .with("tcp_tw_reuse", 1)
+                    .with("incoming_connections", connections.len() as u64)
+                    .with("outgoing_connections", 0),
+            )
+            .explain(
+                "tcp_tw_reuse lets connect() reuse a local port still in TIME_WAIT toward \
+                    the same peer. It is consulted only for outgoing connections; incoming ones \
+                    (and the TIME_WAIT a server collects on its listening port) are unaffected."
+                    .into(),
+            )
+            .remedy(
+                "No change needed here. For a server's TIME_WAIT see \
+                    time-wait-server-close; set tcp_tw_reuse=1 on the clients that run out of \
+                    ports."
+                    .into(),
+            ),
         ]
     }
 }

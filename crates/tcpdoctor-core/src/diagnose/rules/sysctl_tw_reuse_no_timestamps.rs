@@ -10,7 +10,8 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Sysctl,
     needs: Needs::HOST,
     diagram: None,
-    trigger: "net.ipv4.tcp_tw_reuse is on (1, or 2 for loopback) but net.ipv4.tcp_timestamps=0: reuse needs timestamps, so it never happens.",
+    trigger: "net.ipv4.tcp_tw_reuse is on (1, or 2 for loopback) but net.ipv4.tcp_timestamps=0: \
+        reuse needs timestamps, so it never happens.",
     levels: "warning",
     thresholds: &[],
     remedy: "Set net.ipv4.tcp_timestamps=1 (the default), or drop tcp_tw_reuse.",
@@ -29,11 +30,32 @@ impl Rule for SysctlTwReuseNoTimestamps {
             return Vec::new();
         }
         vec![
-            Finding::new(DOC.id, Severity::Warning, "net.ipv4.tcp_timestamps".into(), format!("tcp_tw_reuse={reuse} but tcp_timestamps=0: TIME_WAIT ports are never reused"))
-                .evidence(Evidence::default().with("tcp_tw_reuse", reuse).with("tcp_timestamps", 0))
-                .explain("Reusing a TIME_WAIT port is safe only because TCP timestamps tell old segments from new ones; without timestamps the kernel never reuses, so tcp_tw_reuse has no effect.".into())
-                .remedy("sysctl -w net.ipv4.tcp_timestamps=1 and keep it in /etc/sysctl.d/.".into())
-                .with_recommend(Recommendation { key: "net.ipv4.tcp_timestamps".into(), value: Some("1".into()), location: None }),
+            Finding::new(
+                DOC.id,
+                Severity::Warning,
+                "net.ipv4.tcp_timestamps".into(),
+                format!(
+                    "tcp_tw_reuse={reuse} but \
+                tcp_timestamps=0: TIME_WAIT ports are never reused"
+                ),
+            )
+            .evidence(
+                Evidence::default()
+                    .with("tcp_tw_reuse", reuse)
+                    .with("tcp_timestamps", 0),
+            )
+            .explain(
+                "Reusing a TIME_WAIT port is safe only because TCP timestamps tell old \
+                    segments from new ones; without timestamps the kernel never reuses, so \
+                    tcp_tw_reuse has no effect."
+                    .into(),
+            )
+            .remedy("sysctl -w net.ipv4.tcp_timestamps=1 and keep it in /etc/sysctl.d/.".into())
+            .with_recommend(Recommendation {
+                key: "net.ipv4.tcp_timestamps".into(),
+                value: Some("1".into()),
+                location: None,
+            }),
         ]
     }
 }

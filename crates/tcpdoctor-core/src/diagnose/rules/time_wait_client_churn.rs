@@ -15,10 +15,13 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Connections,
     needs: Needs::OWNERS.and(Needs::HOST),
     diagram: Some(TcpState::TimeWait),
-    trigger: "Outbound TIME_WAIT (ephemeral local port) toward one remote ip:port: this host opens a connection per request and closes first. Names the processes that now talk to that upstream as the likely owners.",
+    trigger: "Outbound TIME_WAIT (ephemeral local port) toward one remote ip:port: this host opens \
+        a connection per request and closes first. Names the processes that now talk to that \
+        upstream as the likely owners.",
     levels: "info from --time-wait-info per upstream; warning at --time-wait-churn",
     thresholds: &[&TIME_WAIT_INFO, &TIME_WAIT_CHURN],
-    remedy: "Reuse connections to the upstream (keep-alive, pools). For nginx: keepalive in the upstream block, proxy_http_version 1.1 and proxy_set_header Connection \"\".",
+    remedy: "Reuse connections to the upstream (keep-alive, pools). For nginx: keepalive in the \
+        upstream block, proxy_http_version 1.1 and proxy_set_header Connection \"\".",
 };
 
 pub static TIME_WAIT_CHURN: Threshold = Threshold {
@@ -50,27 +53,58 @@ impl Rule for TimeWaitClientChurn {
             .into_iter()
             .filter(|(_, (n, _))| *n >= th.count(&TIME_WAIT_INFO))
             .map(|(remote, (n, pids))| {
-                let severity = if n >= th.count(&TIME_WAIT_CHURN) { Severity::Warning } else { Severity::Info };
+                let severity = if n >= th.count(&TIME_WAIT_CHURN) {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                };
                 let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
-                let nginx = pids.iter().any(|p| cx.process(*p).is_some_and(|p| p.comm.starts_with("nginx")));
-                let likely = if who.is_empty() { "owner unknown: no process holds a connection to it now".to_string() } else { format!("likely {}", who.join(", ")) };
-                let mut remedy = format!("Reuse connections to {remote} instead of opening one per request: HTTP keep-alive or a connection pool in the client. This also keeps ephemeral ports free (see port-exhaustion).");
+                let nginx = pids
+                    .iter()
+                    .any(|p| cx.process(*p).is_some_and(|p| p.comm.starts_with("nginx")));
+                let likely = if who.is_empty() {
+                    "owner unknown: no process holds a connection to \
+                    it now"
+                        .to_string()
+                } else {
+                    format!("likely {}", who.join(", "))
+                };
+                let mut remedy = format!(
+                    "Reuse connections to {remote} instead of opening one per \
+                    request: HTTP keep-alive or a connection pool in the client. This also keeps \
+                    ephemeral ports free (see port-exhaustion)."
+                );
                 if nginx {
-                    remedy.push_str(" nginx: in the upstream block add `keepalive 32;`, and in the location `proxy_http_version 1.1;` and `proxy_set_header Connection \"\";` (nginx otherwise opens a new upstream connection per request).");
+                    remedy.push_str(
+                        " nginx: in the upstream block add `keepalive 32;`, and in the \
+                        location `proxy_http_version 1.1;` and `proxy_set_header Connection \
+                        \"\";` (nginx otherwise opens a new upstream connection per request).",
+                    );
                 }
-                Finding::new(DOC.id, severity, remote.to_string(), format!("{n} outbound TIME_WAIT toward {remote}: a new connection per request ({likely})"))
-                    .evidence(
-                        Evidence::default()
-                            .with("time_wait", n)
-                            .with("remote", remote.to_string())
-                            .with("likely_owners", who.join(", "))
-                            .with("new_connections_per_s", (n as f64 / 60.0).round()),
-                    )
-                    .explain(format!(
-                        "This host closed these connections to {remote} first, as a client, so each left a TIME_WAIT for 60 s on an ephemeral port: about {:.0} new connections per second. The likely owners are the processes holding connections to {remote} now (no process owns a TIME_WAIT).",
-                        n as f64 / 60.0
-                    ))
-                    .remedy(remedy)
+                Finding::new(
+                    DOC.id,
+                    severity,
+                    remote.to_string(),
+                    format!(
+                        "{n} outbound TIME_WAIT toward \
+                    {remote}: a new connection per request ({likely})"
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("time_wait", n)
+                        .with("remote", remote.to_string())
+                        .with("likely_owners", who.join(", "))
+                        .with("new_connections_per_s", (n as f64 / 60.0).round()),
+                )
+                .explain(format!(
+                    "This host closed these connections to {remote} first, as a client, so \
+                            each left a TIME_WAIT for 60 s on an ephemeral port: about {:.0} new \
+                            connections per second. The likely owners are the processes holding \
+                            connections to {remote} now (no process owns a TIME_WAIT).",
+                    n as f64 / 60.0
+                ))
+                .remedy(remedy)
             })
             .collect()
     }

@@ -13,10 +13,15 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Connections,
     needs: Needs::OWNERS.and(Needs::HOST),
     diagram: Some(TcpState::TimeWait),
-    trigger: "TIME_WAIT sockets whose local port is a listening port: this host closed those connections first, as a server (Connection: close, HTTP/1.0, idle timeouts). Names the listener's process as the likely closer.",
-    levels: "info from --time-wait-info per port; it stays info: by itself it harms nothing (see tw-bucket-overflow for the limit)",
+    trigger: "TIME_WAIT sockets whose local port is a listening port: this host closed those \
+        connections first, as a server (Connection: close, HTTP/1.0, idle timeouts). Names the \
+        listener's process as the likely closer.",
+    levels: "info from --time-wait-info per port; it stays info: by itself it harms nothing (see \
+        tw-bucket-overflow for the limit)",
     thresholds: &[&TIME_WAIT_INFO],
-    remedy: "Usually nothing: each costs ~168 bytes for 60 s. To avoid them, keep connections alive or let clients close first. Lowering tcp_fin_timeout does not shorten TIME_WAIT; tcp_tw_recycle is gone.",
+    remedy: "Usually nothing: each costs ~168 bytes for 60 s. To avoid them, keep connections \
+        alive or let clients close first. Lowering tcp_fin_timeout does not shorten TIME_WAIT; \
+        tcp_tw_recycle is gone.",
 };
 
 pub static TIME_WAIT_INFO: Threshold = Threshold {
@@ -52,23 +57,46 @@ impl Rule for TimeWaitServerClose {
             .filter(|(_, (n, _))| *n >= cx.thresholds.count(&TIME_WAIT_INFO))
             .map(|(port, (n, pids))| {
                 let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
-                let likely = if who.is_empty() { "an unknown process".to_string() } else { format!("likely {}", who.join(", ")) };
-                Finding::new(DOC.id, Severity::Info, format!("port {port}"), format!("{n} TIME_WAIT on listening port {port}: this host closes first as a server ({likely})"))
-                    .evidence(
-                        Evidence::default()
-                            .with("time_wait", n)
-                            .with("listening_port", port)
-                            .with("likely_owners", who.join(", "))
-                            .with("kernel_memory", human_bytes(n as f64 * TIME_WAIT_BYTES))
-                            .with("tcp_max_tw_buckets", max_tw)
-                            .with("new_connections_per_s", (n as f64 / 60.0).round()),
-                    )
-                    .explain(format!(
-                        "TIME_WAIT belongs to whoever closes first; here it is the server on port {port}, so every connection it closes stays 60 s in TIME_WAIT on its side (about {:.0} closed per second). On the server side this is harmless: it uses no ephemeral port, no file descriptor and ~{} of memory in all. It only matters near tcp_max_tw_buckets.",
-                        n as f64 / 60.0,
-                        human_bytes(n as f64 * TIME_WAIT_BYTES)
-                    ))
-                    .remedy("Nothing is needed for the count alone. If it should go: let clients keep connections alive (HTTP/1.1 keep-alive, longer keepalive timeouts) or close first. Do not lower tcp_fin_timeout (it does not shorten TIME_WAIT) or look for tcp_tw_recycle (removed in Linux 4.12; it broke clients behind NAT); tcp_tw_reuse only helps outgoing connections.".into())
+                let likely = if who.is_empty() {
+                    "an unknown process".to_string()
+                } else {
+                    format!("likely {}", who.join(", "))
+                };
+                Finding::new(
+                    DOC.id,
+                    Severity::Info,
+                    format!("port {port}"),
+                    format!(
+                        "{n} TIME_WAIT on listening \
+                    port {port}: this host closes first as a server ({likely})"
+                    ),
+                )
+                .evidence(
+                    Evidence::default()
+                        .with("time_wait", n)
+                        .with("listening_port", port)
+                        .with("likely_owners", who.join(", "))
+                        .with("kernel_memory", human_bytes(n as f64 * TIME_WAIT_BYTES))
+                        .with("tcp_max_tw_buckets", max_tw)
+                        .with("new_connections_per_s", (n as f64 / 60.0).round()),
+                )
+                .explain(format!(
+                    "TIME_WAIT belongs to whoever closes first; here it is the server on port \
+                            {port}, so every connection it closes stays 60 s in TIME_WAIT on its \
+                            side (about {:.0} closed per second). On the server side this is \
+                            harmless: it uses no ephemeral port, no file descriptor and ~{} of \
+                            memory in all. It only matters near tcp_max_tw_buckets.",
+                    n as f64 / 60.0,
+                    human_bytes(n as f64 * TIME_WAIT_BYTES)
+                ))
+                .remedy(
+                    "Nothing is needed for the count alone. If it should go: let clients \
+                        keep connections alive (HTTP/1.1 keep-alive, longer keepalive timeouts) \
+                        or close first. Do not lower tcp_fin_timeout (it does not shorten \
+                        TIME_WAIT) or look for tcp_tw_recycle (removed in Linux 4.12; it broke \
+                        clients behind NAT); tcp_tw_reuse only helps outgoing connections."
+                        .into(),
+                )
             })
             .collect()
     }

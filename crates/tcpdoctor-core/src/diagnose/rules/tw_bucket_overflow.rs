@@ -11,10 +11,14 @@ pub static DOC: RuleDoc = RuleDoc {
     category: Category::Limits,
     needs: Needs::COUNTER_RATES,
     diagram: Some(TcpState::TimeWait),
-    trigger: "TcpExt TCPTimeWaitOverflow grew during the interval, or the timewait sockets (sockstat tw) reach tcp_max_tw_buckets: new TIME_WAIT sockets are destroyed at once (\"TCP: time wait bucket table overflow\").",
-    levels: "warning when the counter grows or tw reaches --tw-bucket-warn of tcp_max_tw_buckets; info when it grew only before (since boot)",
+    trigger: "TcpExt TCPTimeWaitOverflow grew during the interval, or the timewait sockets \
+        (sockstat tw) reach tcp_max_tw_buckets: new TIME_WAIT sockets are destroyed at once \
+        (\"TCP: time wait bucket table overflow\").",
+    levels: "warning when the counter grows or tw reaches --tw-bucket-warn of tcp_max_tw_buckets; \
+        info when it grew only before (since boot)",
     thresholds: &[&TW_BUCKET_WARN],
-    remedy: "Reduce the churn (reuse connections); restore tcp_max_tw_buckets to its default if it was lowered. Never lower it to cut TIME_WAIT.",
+    remedy: "Reduce the churn (reuse connections); restore tcp_max_tw_buckets to its default if it \
+        was lowered. Never lower it to cut TIME_WAIT.",
 };
 
 pub static TW_BUCKET_WARN: Threshold = Threshold {
@@ -45,17 +49,39 @@ impl Rule for TwBucketOverflow {
             return Vec::new();
         };
         vec![
-            Finding::new(DOC.id, severity, "net.ipv4.tcp_max_tw_buckets".into(), format!("{tw} timewait sockets against tcp_max_tw_buckets {max}; TCPTimeWaitOverflow +{delta} in {:.0} s ({total} in all)", cx.interval_s))
-                .evidence(
-                    Evidence::default()
-                        .with("timewait_sockets", tw)
-                        .with("tcp_max_tw_buckets", max)
-                        .with("overflow_in_interval", delta)
-                        .with("overflow_total", total)
-                        .with("interval_s", cx.interval_s),
-                )
-                .explain("Over tcp_max_tw_buckets the kernel does not keep a TIME_WAIT socket at all: it destroys it, counts TCPTimeWaitOverflow and logs \"TCP: time wait bucket table overflow\". The protection TIME_WAIT gives (late duplicates of the old connection, a lost final ACK) is gone for those connections. The kernel documentation says not to lower this limit artificially.".into())
-                .remedy("Find the churn (tcpdoctor census --state time-wait --by remote; time-wait-client-churn) and reuse connections. If tcp_max_tw_buckets was lowered (see sysctl-max-tw-buckets), restore it.".into()),
+            Finding::new(
+                DOC.id,
+                severity,
+                "net.ipv4.tcp_max_tw_buckets".into(),
+                format!(
+                    "{tw} timewait sockets against \
+                tcp_max_tw_buckets {max}; TCPTimeWaitOverflow +{delta} in {:.0} s ({total} in \
+                all)",
+                    cx.interval_s
+                ),
+            )
+            .evidence(
+                Evidence::default()
+                    .with("timewait_sockets", tw)
+                    .with("tcp_max_tw_buckets", max)
+                    .with("overflow_in_interval", delta)
+                    .with("overflow_total", total)
+                    .with("interval_s", cx.interval_s),
+            )
+            .explain(
+                "Over tcp_max_tw_buckets the kernel does not keep a TIME_WAIT socket at \
+                    all: it destroys it, counts TCPTimeWaitOverflow and logs \"TCP: time wait \
+                    bucket table overflow\". The protection TIME_WAIT gives (late duplicates of \
+                    the old connection, a lost final ACK) is gone for those connections. The \
+                    kernel documentation says not to lower this limit artificially."
+                    .into(),
+            )
+            .remedy(
+                "Find the churn (tcpdoctor census --state time-wait --by remote; \
+                    time-wait-client-churn) and reuse connections. If tcp_max_tw_buckets was \
+                    lowered (see sysctl-max-tw-buckets), restore it."
+                    .into(),
+            ),
         ]
     }
 }
