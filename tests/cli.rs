@@ -498,3 +498,111 @@ fn diagnose_json_and_exit_codes_follow_nagios() {
     })
     .expect("namespace");
 }
+
+/// `tcpdoctor sockets --json | head -1` used to exit 3 with "Broken pipe":
+/// a reader that stops early is not an error.
+#[test]
+fn a_closed_pipe_ends_quietly_with_0() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // 20,000 sockets: the JSON (~3 MB) outgrows the pipe buffer, so the
+    // writes after we close our end fail with EPIPE.
+    let dump = std::env::temp_dir().join(format!("tcpdoctor-pipe-{}.txt", std::process::id()));
+    let mut text = String::from("State Recv-Q Send-Q Local Address:Port Peer Address:Port\n");
+    for i in 0..20_000u32 {
+        text.push_str(&format!(
+            "TIME-WAIT 0 0 10.0.{}.{}:{} 10.0.0.9:5432\n",
+            i / 250,
+            i % 250,
+            30000 + i % 30000
+        ));
+    }
+    std::fs::write(&dump, text).expect("writes the dump");
+    let dump_arg = dump.to_str().expect("utf-8").to_string();
+    for args in [
+        vec!["analyze", "--view", "sockets", "--json", &dump_arg],
+        vec!["analyze", "--view", "sockets", &dump_arg],
+    ] {
+        let mut child = common::bin()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        // Read one byte, then close our end, as `head -c1` does.
+        let mut out = child.stdout.take().expect("stdout");
+        let mut byte = [0u8; 1];
+        out.read_exact(&mut byte).expect("some output");
+        drop(out);
+        let o = child.wait_with_output().expect("ends");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("Broken pipe"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let _ = std::fs::remove_file(&dump);
+}
+
+/// Non-finite, negative or absurd durations used to panic in
+/// `Duration::from_secs_f64` (`diagnose --interval inf`, `serve
+/// --client-timeout inf`); they are usage errors, exit 2, with a message.
+#[test]
+fn bad_durations_and_thresholds_are_usage_errors_not_panics() {
+    for args in [
+        &["diagnose", "--interval", "inf"][..],
+        &["diagnose", "--interval", "-1"],
+        &["diagnose", "--interval", "1e300"],
+        &["snapshot", "-o", "/dev/null", "--interval", "NaN"],
+        &["serve", "--client-timeout", "inf"],
+        &["serve", "--full-interval", "0"],
+        &["serve", "--top", "0"],
+        &["diagnose", "--fd-warn", "1.5"],
+        &["diagnose", "--close-wait-count", "2.5"],
+        &["analyze", "--port-warn", "inf", "x"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("error:"), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// The same kind of mistake gets the same exit code everywhere: an unknown
+/// name is a usage error (2) for explain and for the lab alike.
+#[test]
+fn unknown_names_are_usage_errors_everywhere() {
+    for args in [
+        &["explain", "no-such-topic"][..],
+        &["lab", "run", "no-such-scenario"],
+        &[
+            "lab",
+            "role",
+            "server",
+            "--addr",
+            "127.0.0.1:1",
+            "--mode",
+            "nope",
+        ],
+        &["census", "--by", "nope"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// Every threshold a rule declares is a flag of diagnose, analyze and
+/// serve, with its default in the help.
+#[test]
+fn threshold_flags_come_from_the_rules_declarations() {
+    for cmd in ["diagnose", "analyze", "serve"] {
+        let help = stdout(&run(&[cmd, "--help"]));
+        for t in tcpdoctor_core::diagnose::thresholds::all() {
+            let flag = format!("--{} <{}>", t.flag, t.unit.value_name());
+            assert!(help.contains(&flag), "{cmd} --help lacks {flag}");
+        }
+    }
+    let o = run(&["diagnose", "--help"]);
+    assert!(stdout(&o).contains("[default: 100]"), "{}", stdout(&o));
+}

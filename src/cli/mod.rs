@@ -173,4 +173,18 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    /// Plain `tcpdoctor` runs diagnose with `Args::default()`: it must be
+    /// what `tcpdoctor diagnose` parses to.
+    #[test]
+    fn plain_tcpdoctor_is_diagnose_with_the_flag_defaults() {
+        let cli = Cli::try_parse_from(["tcpdoctor", "diagnose"]).expect("parses");
+        let Some(Command::Diagnose(parsed)) = cli.command else {
+            panic!("diagnose parsed as another command")
+        };
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", diagnose::Args::default())
+        );
+    }
 }

@@ -508,3 +508,25 @@ pub fn rules_markdown() -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sysctl_audit_needs_no_owner_scan_and_no_counter_interval() {
+        let n = Selection::Sysctl.needs();
+        assert!(n.host && n.sysctl_files);
+        assert!(!n.owners && !n.counter_rates && !n.close_wait_info);
+        assert_eq!(Selection::All.needs(), Needs::EVERYTHING);
+    }
+
+    #[test]
+    fn levels_show_each_flag_with_its_default_once() {
+        let d = rules::doc("close-wait-leak").expect("registered");
+        let s = d.levels_with_defaults();
+        assert!(s.contains("--close-wait-count (100)"), "{s}");
+        assert!(s.contains("--close-wait-count-crit (1000)"), "{s}");
+        assert!(s.contains("--fd-warn (80%)"), "{s}");
+    }
+}
