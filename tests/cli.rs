@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 mod common;
 
-use common::{UnprivilegedExe, run, stderr, stdout};
+use common::{UnprivilegedExe, golden, run, stderr, stdout};
 use tcpdoctor_testkit::netns::run_in_private_netns;
 use tcpdoctor_testkit::states::build_every_state;
 use tcpdoctor_testkit::wait_until;
@@ -14,20 +14,6 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
-}
-
-/// Compares with a golden file; TCPDOCTOR_BLESS=1 rewrites it.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("TCPDOCTOR_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, actual).expect("write golden");
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (TCPDOCTOR_BLESS=1 creates it)", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
 }
 
 #[test]

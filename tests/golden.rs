@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{run, stdout};
+use common::{golden, run, stdout};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,19 +22,6 @@ use tcpdoctor_core::model::{
 };
 use tcpdoctor_core::offline;
 use tcpdoctor_core::render::prometheus::{self, FastSample};
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("TCPDOCTOR_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, actual).expect("write golden");
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (TCPDOCTOR_BLESS=1 creates it)", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
-}
 
 fn ep(s: &str) -> Endpoint {
     s.parse().expect("endpoint")
@@ -304,4 +291,29 @@ fn metrics_exposition_passes_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn sysctl_audit_and_emitted_snippet() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Relative paths: the file:line in the output is the same on any checkout.
+    let sysctl = |extra: &[&str]| {
+        let mut args = vec![
+            "--proc-root",
+            "tests/fixtures/every-state/proc",
+            "sysctl",
+            "--sysctl-file",
+            "tests/fixtures/sysctl/99-blog-advice.conf",
+        ];
+        args.extend_from_slice(extra);
+        common::bin()
+            .current_dir(dir)
+            .args(&args)
+            .output()
+            .expect("runs tcpdoctor")
+    };
+    let text = sysctl(&[]);
+    assert_eq!(text.status.code(), Some(1), "warnings only");
+    golden("sysctl.txt", &stdout(&text));
+    golden("sysctl-emit.conf", &stdout(&sysctl(&["--emit"])));
 }

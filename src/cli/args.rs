@@ -7,7 +7,8 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tcpdoctor_core::diagnose::{Threshold, Thresholds, thresholds};
+use tcpdoctor_core::collect::plan::SnapshotPlan;
+use tcpdoctor_core::diagnose::{Selection, Threshold, Thresholds, thresholds};
 use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
 
 /// `--json`.
@@ -93,6 +94,41 @@ impl Default for IntervalArg {
             interval: Duration::from_secs(1),
         }
     }
+}
+
+/// What a snapshot of this host reads: `--interval`, `--netns`,
+/// `--sysctl-file` (diagnose and snapshot).
+#[derive(Args, Debug, Clone, Default)]
+pub struct HostSnapshotArgs {
+    #[command(flatten)]
+    pub interval: IntervalArg,
+    #[command(flatten)]
+    pub netns: NetnsArg,
+    #[command(flatten)]
+    pub sysctl_files: SysctlFilesArg,
+}
+
+impl HostSnapshotArgs {
+    /// The plan that collects what `selection`'s rules need.
+    pub fn plan(&self, selection: Selection) -> SnapshotPlan {
+        plan_for(selection, &self.sysctl_files, self.interval)
+    }
+}
+
+/// The snapshot plan for `selection`: only what its rules need, the
+/// sysctl files the user named (or the default ones).
+pub fn plan_for(
+    selection: Selection,
+    files: &SysctlFilesArg,
+    interval: IntervalArg,
+) -> SnapshotPlan {
+    let mut plan = SnapshotPlan::new(selection.needs());
+    plan.interval = interval.interval;
+    if !files.files.is_empty() {
+        plan.sysctl_files = files.files.clone();
+        plan.files_explicit = true;
+    }
+    plan
 }
 
 /// The thresholds of every rule, one flag each, generated from the rules'

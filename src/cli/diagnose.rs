@@ -1,13 +1,11 @@
 //! `tcpdoctor diagnose` (and plain `tcpdoctor`).
 
-use super::args::{
-    IntervalArg, JsonArg, NetnsArg, SysctlFilesArg, ThresholdArgs, print_notes, stdout,
-};
+use super::args::{HostSnapshotArgs, JsonArg, ThresholdArgs, print_notes, stdout};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
 use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
+use tcpdoctor_core::collect::plan;
 use tcpdoctor_core::diagnose::{self, Diagnosis, Selection};
 use tcpdoctor_core::render;
 
@@ -19,31 +17,11 @@ use tcpdoctor_core::render;
 )]
 pub struct Args {
     #[command(flatten)]
-    pub interval: IntervalArg,
-    #[command(flatten)]
-    pub netns: NetnsArg,
-    #[command(flatten)]
-    pub sysctl_files: SysctlFilesArg,
+    pub host: HostSnapshotArgs,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
     #[command(flatten)]
     pub output: JsonArg,
-}
-
-/// The snapshot plan for `selection`: only what its rules need, the
-/// sysctl files the user named (or the default ones).
-pub fn plan_for(
-    selection: Selection,
-    files: &SysctlFilesArg,
-    interval: IntervalArg,
-) -> SnapshotPlan {
-    let mut plan = SnapshotPlan::new(selection.needs());
-    plan.interval = interval.interval;
-    if !files.files.is_empty() {
-        plan.sysctl_files = files.files.clone();
-        plan.files_explicit = true;
-    }
-    plan
 }
 
 /// Prints a diagnosis as text or JSON; the exit code is its verdict.
@@ -60,8 +38,8 @@ pub fn print(d: &Diagnosis, json: bool) -> Result<ExitCode> {
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    let plan = plan_for(Selection::All, &a.sysctl_files, a.interval);
-    let snap = plan::snapshot(root, &a.netns.selector, &plan).context("diagnosing")?;
+    let plan = a.host.plan(Selection::All);
+    let snap = plan::snapshot(root, &a.host.netns.selector, &plan).context("diagnosing")?;
     let d = diagnose::run(&snap, &a.thresholds.0, Selection::All);
     print(&d, a.output.json)
 }

@@ -1,6 +1,6 @@
 //! `tcpdoctor snapshot -o FILE`.
 
-use super::args::{IntervalArg, NetnsArg, SysctlFilesArg};
+use super::args::HostSnapshotArgs;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,19 +16,14 @@ pub struct Args {
     pub output: PathBuf,
 
     #[command(flatten)]
-    pub interval: IntervalArg,
-
-    #[command(flatten)]
-    pub netns: NetnsArg,
-
-    #[command(flatten)]
-    pub sysctl_files: SysctlFilesArg,
+    pub host: HostSnapshotArgs,
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     // Everything any rule reads, so that `analyze` of the file can run them.
-    let plan = super::diagnose::plan_for(Selection::All, &a.sysctl_files, a.interval);
-    let snap = plan::snapshot(root, &a.netns.selector, &plan).context("taking the snapshot")?;
+    let plan = a.host.plan(Selection::All);
+    let snap =
+        plan::snapshot(root, &a.host.netns.selector, &plan).context("taking the snapshot")?;
     offline::snapshot::write(&snap, &a.output)?;
     eprintln!(
         "wrote {}: {} socket(s) in {} namespace(s), {} owning process(es)",

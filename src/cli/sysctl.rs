@@ -1,6 +1,6 @@
 //! `tcpdoctor sysctl`: the sysctl audit alone.
 
-use super::args::{IntervalArg, JsonArg, NetnsArg, SysctlFilesArg, print_notes, stdout};
+use super::args::{IntervalArg, JsonArg, NetnsArg, SysctlFilesArg, plan_for, print_notes, stdout};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     // The sysctl rules read no counter rates: no interval to wait.
     let interval = IntervalArg::default();
-    let plan = super::diagnose::plan_for(Selection::Sysctl, &a.sysctl_files, interval);
+    let plan = plan_for(Selection::Sysctl, &a.sysctl_files, interval);
     let snap = plan::snapshot(root, &a.netns.selector, &plan).context("auditing sysctls")?;
     let d = diagnose::run(&snap, &Thresholds::default(), Selection::Sysctl);
     if !a.emit {

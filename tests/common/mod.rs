@@ -1,8 +1,23 @@
 //! Helpers shared by the binary's end-to-end tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// Compares with a golden file under tests/golden; TCPDOCTOR_BLESS=1
+/// rewrites it (review the diff).
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("TCPDOCTOR_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, actual).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (TCPDOCTOR_BLESS=1 creates it)", path.display()));
+    assert_eq!(actual, want, "output differs from {}", path.display());
+}
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
