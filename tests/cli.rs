@@ -397,15 +397,25 @@ fn sysctl_audit_of_a_file_names_file_and_line_and_emits_a_snippet() {
         !snippet.contains("tcp_tw_recycle = "),
         "never recommend tcp_tw_recycle: {snippet}"
     );
-    // A malformed line: file, line and what was expected; exit 3.
-    std::fs::write(&f, "net.ipv4.tcp_tw_reuse 1\n").expect("write");
-    let o = run(&["sysctl", "--sysctl-file", file]);
+    // A malformed line is a note naming file, line and what was expected,
+    // and the rest of the file is still audited (as systemd-sysctl does):
+    // one bad line in /etc/sysctl.d used to fail every command.
+    std::fs::write(&f, "net.ipv4.tcp_tw_reuse 1\nnet.ipv4.tcp_tw_recycle = 1\n").expect("write");
+    let o = run(&["sysctl", "--sysctl-file", file, "--json"]);
     std::fs::remove_dir_all(&dir).expect("cleanup");
-    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains(&format!("{file}:1: expected 'key = value'")),
         "{}",
         stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert!(
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["subject"] == format!("{file}:2")),
+        "line 2 is still audited: {v}"
     );
 }
 

@@ -24,10 +24,22 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub top: u32,
 
-    /// Seconds a client may take to send its request, and each write of the
-    /// response may wait; a stalled client is then disconnected (0.1 to 600).
+    /// Seconds a client may take to send its whole request, and each write
+    /// of the response may wait; a slower client is then disconnected (0.1
+    /// to 600).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds(0.1, 600.0))]
     pub client_timeout: Duration,
+
+    /// Connections served at once; when all are taken, the oldest one still
+    /// sending its request is dropped for the newcomer.
+    #[arg(long, value_name = "N", default_value_t = 64,
+        value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_connections: u32,
+
+    /// Connections served at once from one address.
+    #[arg(long, value_name = "N", default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_per_peer: u32,
 
     /// Scrapes within this many seconds of each other share one census
     /// (0: every scrape takes its own; at most 3600).
@@ -60,7 +72,10 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     );
     let handler = Arc::new(move |path: &str| exporter.handle(path));
     let limits = http::Limits {
-        timeout: a.client_timeout,
+        request_deadline: a.client_timeout,
+        write_timeout: a.client_timeout,
+        max_connections: a.max_connections as usize,
+        max_per_peer: a.max_per_peer as usize,
         ..http::Limits::default()
     };
     http::serve(listener, limits, handler)?;

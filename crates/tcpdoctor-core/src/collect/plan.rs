@@ -347,19 +347,33 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
     notes.extend(more);
     notes.extend(owners.hidden_note());
     let rates = needs.counter_rates && !plan.counters_from_zero;
+    // A namespace can disappear between the dump and the counters (a
+    // container that stops): with several, that one is skipped with a note.
+    let several = per_ns.len() > 1;
+    let skip = |ns: &NetnsInfo, e: Error, notes: &mut Vec<String>| -> Result<()> {
+        if several {
+            notes.push(format!("skipped {}: {e}", ns.label()));
+            Ok(())
+        } else {
+            Err(e)
+        }
+    };
     // First counter sample, right after the sockets: only TcpExt (the
     // second sample reads the rest, and says what failed).
-    let mut before = Vec::new();
-    for c in &per_ns {
+    let mut first = Vec::new();
+    for c in per_ns {
         let sample = if rates {
-            netns::run_in(&c.netns, || host::read_counters(root, "netstat", "TcpExt"))?
-                .ok()
-                .flatten()
-                .unwrap_or_default()
+            match netns::run_in(&c.netns, || host::read_counters(root, "netstat", "TcpExt")) {
+                Ok(r) => r.ok().flatten().unwrap_or_default(),
+                Err(e) => {
+                    skip(&c.netns, e, &mut notes)?;
+                    continue;
+                }
+            }
         } else {
             BTreeMap::new()
         };
-        before.push(sample);
+        first.push((c, sample));
     }
     if rates {
         let elapsed = started.elapsed();
@@ -374,9 +388,15 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
         0.0
     };
     let mut namespaces = Vec::new();
-    for (c, tcp_ext_before) in per_ns.into_iter().zip(before) {
+    for (c, tcp_ext_before) in first {
         let host = if needs.host {
-            netns::run_in(&c.netns, || host::read_host_info(root))?
+            match netns::run_in(&c.netns, || host::read_host_info(root)) {
+                Ok(h) => h,
+                Err(e) => {
+                    skip(&c.netns, e, &mut notes)?;
+                    continue;
+                }
+            }
         } else {
             Default::default()
         };

@@ -5,27 +5,43 @@ use crate::error::{Error, Result};
 use crate::model::SysctlSetting;
 use std::path::{Path, PathBuf};
 
+/// The most a sysctl file may hold: real ones are a few KiB. A file
+/// that never ends (a link to /dev/zero) stops here.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Parses sysctl.conf syntax (sysctl.d(5)): `key = value`, comments with
-/// `#` or `;`, a leading `-` on the key (ignore errors). A line that is none
-/// of these is an error naming file and line.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<SysctlSetting>> {
+/// `#` or `;`, a leading `-` on the key (ignore errors). As systemd-sysctl
+/// does, a line that is none of these (or is not UTF-8) is skipped; each
+/// skipped line comes back as a note naming file, line and what was
+/// expected, and the rest of the file still counts.
+pub fn parse(path: &Path, bytes: &[u8]) -> (Vec<SysctlSetting>, Vec<String>) {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    let mut notes = Vec::new();
+    let mut skipped = |i: usize, expected: &str, found: &str| {
+        let shown: String = found.chars().take(80).collect();
+        notes.push(format!(
+            "{}:{}: expected {expected}, found {shown:?}; line skipped",
+            path.display(),
+            i + 1
+        ));
+    };
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let Ok(raw) = std::str::from_utf8(raw) else {
+            skipped(i, "UTF-8 text", &String::from_utf8_lossy(raw));
+            continue;
+        };
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
         let Some((k, v)) = line.split_once('=') else {
-            return Err(Error::parse(
-                path,
-                i + 1,
-                "'key = value', a comment (# or ;) or a blank line",
-                raw,
-            ));
+            skipped(i, "'key = value', a comment (# or ;) or a blank line", raw);
+            continue;
         };
         let key = k.trim().trim_start_matches('-').trim().replace('/', ".");
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(Error::parse(path, i + 1, "a sysctl name before '='", raw));
+            skipped(i, "a sysctl name before '='", raw);
+            continue;
         }
         out.push(SysctlSetting {
             file: path.to_path_buf(),
@@ -34,7 +50,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<SysctlSetting>> {
             value: v.split_whitespace().collect::<Vec<_>>().join(" "),
         });
     }
-    Ok(out)
+    (out, notes)
 }
 
 /// The default files, in the order sysctl --system applies them that
@@ -53,24 +69,37 @@ pub fn default_files() -> Vec<PathBuf> {
     v
 }
 
-/// Reads and parses files; a missing default file is skipped, a bad one is
-/// an error. Returns the settings and notes on what was skipped.
+/// Reads a file up to `MAX_FILE_BYTES`; a longer one is an error.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "longer than {MAX_FILE_BYTES} bytes: not a sysctl file"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Reads and parses files. A missing default file is skipped, an unreadable
+/// one and every bad line are notes; only a file the user named that cannot
+/// be read at all is an error. Returns the settings and the notes.
 pub fn read_all(paths: &[PathBuf], explicit: bool) -> Result<(Vec<SysctlSetting>, Vec<String>)> {
     let mut settings = Vec::new();
     let mut notes = Vec::new();
     for p in paths {
-        match std::fs::read(p) {
+        match read_bounded(p) {
             Ok(bytes) => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| Error::parse(p, 1, "UTF-8 text", "binary data"))?;
-                settings.extend(parse(p, &text)?);
+                let (s, n) = parse(p, &bytes);
+                settings.extend(s);
+                notes.extend(n);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {}
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !explicit => {
-                notes.push(format!(
-                    "{} not readable: skipped in the sysctl audit",
-                    p.display()
-                ));
+            Err(e) if !explicit => {
+                notes.push(format!("{}: {e}: skipped in the sysctl audit", p.display()));
             }
             Err(e) => return Err(Error::io(p, e)),
         }
@@ -86,7 +115,8 @@ mod tests {
     fn parses_keys_values_comments_and_slashes() {
         let t = "# tuning from a blog\nnet.ipv4.tcp_tw_recycle = 1\n; \
             old\n-net/ipv4/tcp_fin_timeout=10\n\nnet.ipv4.ip_local_port_range = 1024   65000\n";
-        let s = parse(Path::new("/etc/sysctl.conf"), t).expect("parses");
+        let (s, notes) = parse(Path::new("/etc/sysctl.conf"), t.as_bytes());
+        assert!(notes.is_empty(), "{notes:?}");
         assert_eq!(s.len(), 3);
         assert_eq!(
             (s[0].key.as_str(), s[0].value.as_str(), s[0].line),
@@ -98,16 +128,19 @@ mod tests {
     }
 
     #[test]
-    fn a_line_without_equals_names_file_and_line() {
-        let e = parse(
-            Path::new("/etc/sysctl.d/99-x.conf"),
-            "net.ipv4.tcp_tw_reuse 1\n",
-        )
-        .expect_err("bad");
+    fn a_bad_line_is_a_note_naming_file_and_line_and_the_rest_counts() {
+        let text = b"net.ipv4.tcp_tw_reuse 1\n\xff\xfe = 1\nnet.ipv4.tcp_fin_timeout = 30\n";
+        let (s, notes) = parse(Path::new("/etc/sysctl.d/99-x.conf"), text);
+        assert_eq!(s.len(), 1, "the good line still counts");
+        assert_eq!(s[0].line, 3);
+        assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(
-            e.to_string()
-                .starts_with("/etc/sysctl.d/99-x.conf:1: expected 'key = value'"),
-            "{e}"
+            notes[0].starts_with("/etc/sysctl.d/99-x.conf:1: expected 'key = value'"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].starts_with("/etc/sysctl.d/99-x.conf:2: expected UTF-8 text"),
+            "{notes:?}"
         );
     }
 }

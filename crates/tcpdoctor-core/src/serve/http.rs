@@ -1,22 +1,36 @@
 //! A small HTTP/1.1 server for the exporter: GET and HEAD, one request per
 //! connection, bounded everywhere. Hand-written on std because a metrics
-//! endpoint on every node needs limits tiny_http does not offer upstream
-//! (read and write timeouts, a cap on connections): a stalled or slow
-//! client times out on its own thread and never blocks the other scrapes,
-//! a flood gets 503, and bad requests get 4xx, never a crash.
+//! endpoint on every node needs limits tiny_http does not offer upstream:
+//!
+//! - a request must arrive whole within `request_deadline` (not per read:
+//!   a client trickling one byte every few seconds is cut off too);
+//! - at most `max_connections` at once and `max_per_peer` from one address;
+//!   when every slot is taken, the oldest connection still sending its
+//!   request is evicted, so idle or slow clients can never lock real
+//!   scrapes out; only when every slot is busy answering is a client told
+//!   503;
+//! - a slot is released by a guard when its thread ends, also by a panic;
+//! - when accept() fails (EMFILE, ENFILE: the very condition `fd-exhaustion`
+//!   diagnoses) the loop backs off, 5 ms doubling to 1 s as Go's net/http
+//!   does, instead of spinning a core;
+//! - bad requests get 4xx, never a crash.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-/// Limits of one connection.
+/// Limits of the server.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Connections at once.
     pub max_connections: usize,
-    /// For the request to arrive, and between writes of the response.
-    pub timeout: Duration,
+    /// Connections at once from one peer address.
+    pub max_per_peer: usize,
+    /// For the whole request head to arrive.
+    pub request_deadline: Duration,
+    /// For each write of the response.
+    pub write_timeout: Duration,
     /// Request line and headers together.
     pub max_head: usize,
 }
@@ -25,7 +39,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 64,
-            timeout: Duration::from_secs(10),
+            max_per_peer: 8,
+            request_deadline: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             max_head: 8 * 1024,
         }
     }
@@ -77,9 +93,30 @@ fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> io::
     stream.flush()
 }
 
+/// Reads from a stream until a fixed deadline: each read waits only for
+/// what is left of it.
+struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut s = self.stream;
+        s.read(buf)
+    }
+}
+
 /// Reads the request head; returns (method, path) or the status to answer.
 fn read_head(stream: &TcpStream, limits: &Limits) -> Result<(String, String), u16> {
-    let mut reader = BufReader::new(stream.take_ref(limits.max_head as u64 + 1));
+    let deadline = Instant::now() + limits.request_deadline;
+    let input = DeadlineReader { stream, deadline };
+    let mut reader = BufReader::new(input.take(limits.max_head as u64 + 1));
     let mut line = String::new();
     let mut total = 0usize;
     let mut first = String::new();
@@ -99,10 +136,12 @@ fn read_head(stream: &TcpStream, limits: &Limits) -> Result<(String, String), u1
         };
         total += n;
         if total > limits.max_head {
-            // Read the rest of the head (up to a hard cap) before answering,
-            // so that no request bytes are left unread when we close: that
-            // would reset the connection and lose the 431.
-            let mut rest = BufReader::new(io::Read::take(stream, 64 * 1024));
+            // Read the rest of the head (up to a hard cap, within the
+            // deadline) before answering, so that no request bytes are left
+            // unread when we close: that would reset the connection and
+            // lose the 431.
+            let rest = DeadlineReader { stream, deadline };
+            let mut rest = BufReader::new(rest.take(64 * 1024));
             let mut seen_end = line.ends_with('\n');
             let mut buf = Vec::new();
             loop {
@@ -138,43 +177,178 @@ fn read_head(stream: &TcpStream, limits: &Limits) -> Result<(String, String), u1
     }
 }
 
-/// `Read` over a `&TcpStream` with a byte cap.
-trait TakeRef {
-    fn take_ref(&self, n: u64) -> io::Take<&TcpStream>;
+/// One connection holding a slot.
+struct Slot {
+    id: u64,
+    peer: IpAddr,
+    since: Instant,
+    /// Still reading its request: it may be evicted for a newer client.
+    reading: bool,
+    /// A handle to shut the connection down when it is evicted.
+    stream: TcpStream,
 }
 
-impl TakeRef for TcpStream {
-    fn take_ref(&self, n: u64) -> io::Take<&TcpStream> {
-        io::Read::take(self, n)
+/// The connections being served.
+#[derive(Default)]
+struct Slots {
+    list: Vec<Slot>,
+    next_id: u64,
+}
+
+/// Why a connection got no slot.
+enum Refused {
+    /// Every slot is busy answering a request.
+    Busy,
+    /// This peer already holds its share.
+    PeerCap,
+}
+
+/// A connection and its slot. Dropping it (when its thread ends, also by
+/// a panic) releases the slot first and then closes the connection, so a
+/// client that sees the close finds the slot free.
+struct SlotGuard {
+    slots: Arc<Mutex<Slots>>,
+    id: u64,
+    stream: TcpStream,
+}
+
+impl SlotGuard {
+    /// The request has arrived: the connection may no longer be evicted.
+    fn answering(&self) {
+        if let Some(s) = lock(&self.slots).list.iter_mut().find(|s| s.id == self.id) {
+            s.reading = false;
+        }
     }
 }
 
-/// Serves until the listener fails. `handle` maps a path to a response.
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        lock(&self.slots).list.retain(|s| s.id != self.id);
+    }
+}
+
+/// The slots' lock; a panic while holding it leaves consistent data (every
+/// change is one Vec operation), so a poisoned lock is used as it is.
+fn lock(slots: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
+    slots.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes a slot for `stream`, evicting the oldest connection still reading
+/// its request when every slot is taken.
+fn admit(
+    slots: &Arc<Mutex<Slots>>,
+    stream: TcpStream,
+    peer: IpAddr,
+    limits: &Limits,
+) -> Result<SlotGuard, (Refused, TcpStream)> {
+    let Ok(handle) = stream.try_clone() else {
+        return Err((Refused::Busy, stream));
+    };
+    let mut s = lock(slots);
+    if s.list.iter().filter(|c| c.peer == peer).count() >= limits.max_per_peer {
+        return Err((Refused::PeerCap, stream));
+    }
+    if s.list.len() >= limits.max_connections {
+        let oldest = s
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.reading)
+            .min_by_key(|(_, c)| c.since)
+            .map(|(i, _)| i);
+        let Some(i) = oldest else {
+            return Err((Refused::Busy, stream));
+        };
+        let evicted = s.list.swap_remove(i);
+        // Its thread's read fails now; its guard finds nothing to remove.
+        let _ = evicted.stream.shutdown(Shutdown::Both);
+    }
+    s.next_id += 1;
+    let id = s.next_id;
+    s.list.push(Slot {
+        id,
+        peer,
+        since: Instant::now(),
+        reading: true,
+        stream: handle,
+    });
+    Ok(SlotGuard {
+        slots: Arc::clone(slots),
+        id,
+        stream,
+    })
+}
+
+/// Waits between failed accept()s: 5 ms doubling to 1 s, as Go's
+/// net/http does, reset by the next success.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(5);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn next(&mut self) -> Duration {
+        self.0 = if self.0.is_zero() {
+            Backoff::FIRST
+        } else {
+            (self.0 * 2).min(Backoff::MAX)
+        };
+        self.0
+    }
+
+    fn reset(&mut self) {
+        self.0 = Duration::ZERO;
+    }
+}
+
+/// Serves until the listener fails for good. `handle` maps a path to a
+/// response.
 pub fn serve<H>(listener: TcpListener, limits: Limits, handle: Arc<H>) -> io::Result<()>
 where
     H: Fn(&str) -> Response + Send + Sync + 'static,
 {
-    let active = Arc::new(AtomicUsize::new(0));
-    for conn in listener.incoming() {
-        let Ok(mut stream) = conn else { continue };
-        let _ = stream.set_read_timeout(Some(limits.timeout));
-        let _ = stream.set_write_timeout(Some(limits.timeout));
-        if active.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
-            active.fetch_sub(1, Ordering::SeqCst);
-            let _ = write_response(
-                &mut stream,
-                &Response::text(503, "too many connections\n"),
-                false,
-            );
-            continue;
-        }
-        let counter = Arc::clone(&active);
+    let slots = Arc::new(Mutex::new(Slots::default()));
+    let mut backoff = Backoff(Duration::ZERO);
+    let mut last_error: Option<io::ErrorKind> = None;
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(c) => {
+                backoff.reset();
+                last_error = None;
+                c
+            }
+            Err(e) => {
+                // EMFILE/ENFILE, ENOBUFS, ECONNABORTED...: none is fixed by
+                // trying again at once. Say it once per kind of error.
+                if last_error != Some(e.kind()) {
+                    eprintln!("tcpdoctor: accept failed: {e}; backing off");
+                    last_error = Some(e.kind());
+                }
+                std::thread::sleep(backoff.next());
+                continue;
+            }
+        };
+        let _ = stream.set_write_timeout(Some(limits.write_timeout));
+        let mut guard = match admit(&slots, stream, peer.ip(), &limits) {
+            Ok(g) => g,
+            Err((why, mut stream)) => {
+                let text = match why {
+                    Refused::Busy => "too many connections\n",
+                    Refused::PeerCap => "too many connections from this address\n",
+                };
+                let _ = write_response(&mut stream, &Response::text(503, text), false);
+                continue;
+            }
+        };
         let handle = Arc::clone(&handle);
-        let spawned = std::thread::Builder::new()
+        // Out of threads: the closure (and the guard) is dropped, the slot
+        // freed and the connection closed.
+        let _ = std::thread::Builder::new()
             .name("tcpdoctor-http".into())
             .spawn(move || {
-                let response = match read_head(&stream, &limits) {
+                let response = match read_head(&guard.stream, &limits) {
                     Ok((method, path)) if method == "GET" || method == "HEAD" => {
+                        guard.answering();
                         let path = path.split('?').next().unwrap_or("/").to_string();
                         Some((handle(&path), method == "HEAD"))
                     }
@@ -186,14 +360,142 @@ where
                     )),
                 };
                 if let Some((r, head_only)) = response {
-                    let _ = write_response(&mut stream, &r, head_only);
+                    let _ = write_response(&mut guard.stream, &r, head_only);
                 }
-                counter.fetch_sub(1, Ordering::SeqCst);
             });
-        if spawned.is_err() {
-            // Out of threads: the connection is dropped, its slot freed.
-            active.fetch_sub(1, Ordering::SeqCst);
-        }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    /// A server on a loopback port with `limits`, answering "ok" (or
+    /// panicking for /panic); returns its address.
+    fn start(limits: Limits) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = l.local_addr().expect("addr");
+        let handle = Arc::new(|path: &str| {
+            assert!(path != "/panic", "a handler bug");
+            Response::text(200, "ok\n")
+        });
+        std::thread::spawn(move || serve(l, limits, handle));
+        addr
+    }
+
+    /// A client connected from 127.0.0.`n` (all of 127/8 is loopback).
+    fn client_from(n: u8, to: SocketAddr) -> TcpStream {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let from = SocketAddr::from((Ipv4Addr::new(127, 0, 0, n), 0));
+        s.bind(&from.into()).expect("binds a loopback source");
+        s.connect(&to.into()).expect("connects");
+        s.into()
+    }
+
+    fn get(mut s: TcpStream, path: &str) -> String {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.write_all(req.as_bytes()).expect("sends");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    /// A client that starts a request and never finishes it. The server
+    /// accepts connections in order, so it holds a slot before any client
+    /// that connects later is admitted.
+    fn hold_slot(n: u8, to: SocketAddr) -> TcpStream {
+        let mut s = client_from(n, to);
+        s.write_all(b"G").expect("sends one byte");
+        s
+    }
+
+    #[test]
+    fn idle_clients_cannot_lock_out_a_scrape() {
+        let addr = start(Limits {
+            max_connections: 4,
+            max_per_peer: 4,
+            ..Limits::default()
+        });
+        // Every slot taken by a client that never finishes its request.
+        let idle: Vec<TcpStream> = (10..14).map(|n| hold_slot(n, addr)).collect();
+        // Each new scrape evicts the oldest idle one and is answered.
+        for n in 20..26 {
+            let reply = get(client_from(n, addr), "/metrics");
+            assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        }
+        drop(idle);
+    }
+
+    #[test]
+    fn one_address_gets_at_most_its_share() {
+        let addr = start(Limits {
+            max_connections: 16,
+            max_per_peer: 2,
+            ..Limits::default()
+        });
+        let _a = hold_slot(30, addr);
+        let _b = hold_slot(30, addr);
+        let reply = get(client_from(31, addr), "/");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        let third = get(client_from(30, addr), "/");
+        assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    }
+
+    #[test]
+    fn a_trickling_client_is_cut_off_at_the_request_deadline() {
+        let addr = start(Limits {
+            request_deadline: Duration::from_millis(300),
+            ..Limits::default()
+        });
+        let mut s = client_from(40, addr);
+        // One byte every 50 ms would take 20 s for this request; each byte
+        // arrives well within any per-read timeout.
+        let request = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(400));
+        let mut cut_off = false;
+        for b in request.bytes() {
+            if s.write_all(&[b]).is_err() {
+                cut_off = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let mut probe = [0u8; 64];
+            s.set_nonblocking(true).expect("nonblocking");
+            let r = s.read(&mut probe);
+            s.set_nonblocking(false).expect("blocking");
+            if matches!(r, Ok(0)) || r.is_err_and(|e| e.kind() != io::ErrorKind::WouldBlock) {
+                cut_off = true;
+                break;
+            }
+        }
+        assert!(cut_off, "the server waited for the whole trickled request");
+    }
+
+    #[test]
+    fn a_panicking_handler_releases_its_slot() {
+        let addr = start(Limits {
+            max_connections: 1,
+            max_per_peer: 1,
+            ..Limits::default()
+        });
+        for _ in 0..3 {
+            let reply = get(client_from(50, addr), "/panic");
+            assert!(reply.is_empty(), "no answer from a panicked handler");
+        }
+        let reply = get(client_from(50, addr), "/");
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "the slot came back: {reply}"
+        );
+    }
+
+    #[test]
+    fn accept_failures_back_off_from_5_ms_to_1_s() {
+        let mut b = Backoff(Duration::ZERO);
+        let steps: Vec<u128> = (0..10).map(|_| b.next().as_millis()).collect();
+        assert_eq!(steps, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_millis(5));
+    }
 }

@@ -11,6 +11,7 @@ use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
 use crate::diagnose::{self, Selection, Thresholds};
 use crate::model::{Census, NetnsSelector};
 use crate::render::prometheus::{self as metrics, FastSample, FullMetrics};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -45,13 +46,25 @@ pub struct Scrape {
     pub collectors: Vec<(&'static str, bool, f64)>,
 }
 
+/// The last outcome of the full refresh: whether it worked and how long
+/// it took.
+#[derive(Clone, Copy, Debug, Default)]
+struct FullOutcome {
+    ok: bool,
+    seconds: f64,
+}
+
 /// The exporter's state, shared by the HTTP threads and the refresher.
 pub struct Exporter {
     opts: ExporterOptions,
     root: ProcRoot,
     full: RwLock<Arc<FullMetrics>>,
-    full_ok: RwLock<bool>,
+    full_outcome: RwLock<FullOutcome>,
     fast: Mutex<Option<(Instant, Arc<Scrape>)>>,
+    /// The last error each collector logged, so that a failing collector
+    /// is logged when its error changes, not on every scrape (as
+    /// node_exporter does).
+    logged: Mutex<BTreeMap<&'static str, String>>,
 }
 
 fn now_unix() -> u64 {
@@ -66,9 +79,26 @@ impl Exporter {
             opts,
             root,
             full: RwLock::new(Arc::new(FullMetrics::default())),
-            full_ok: RwLock::new(false),
+            full_outcome: RwLock::new(FullOutcome::default()),
             fast: Mutex::new(None),
+            logged: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Logs a collector's error to stderr when it differs from the last
+    /// one it logged, and "recovered" when it works again.
+    fn log_outcome(&self, collector: &'static str, error: Option<String>) {
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        match error {
+            Some(e) if logged.get(collector) != Some(&e) => {
+                eprintln!("tcpdoctor: collector {collector} failed: {e}");
+                logged.insert(collector, e);
+            }
+            None if logged.remove(collector).is_some() => {
+                eprintln!("tcpdoctor: collector {collector} works again");
+            }
+            _ => {}
+        }
     }
 
     /// Recomputes owners and findings once.
@@ -82,16 +112,21 @@ impl Exporter {
             let diagnosis = diagnose::run(&snap, &self.opts.thresholds, Selection::All);
             metrics::full_metrics(&snap, diagnosis, self.opts.top)
         });
+        let seconds = started.elapsed().as_secs_f64();
         let ok = result.is_ok();
-        if let Ok(mut m) = result {
-            m.refreshed_unix = now_unix();
-            m.duration_s = started.elapsed().as_secs_f64();
-            if let Ok(mut w) = self.full.write() {
-                *w = Arc::new(m);
+        match result {
+            Ok(mut m) => {
+                m.refreshed_unix = now_unix();
+                m.duration_s = seconds;
+                if let Ok(mut w) = self.full.write() {
+                    *w = Arc::new(m);
+                }
+                self.log_outcome("full", None);
             }
+            Err(e) => self.log_outcome("full", Some(e.to_string())),
         }
-        if let Ok(mut w) = self.full_ok.write() {
-            *w = ok;
+        if let Ok(mut w) = self.full_outcome.write() {
+            *w = FullOutcome { ok, seconds };
         }
     }
 
@@ -119,7 +154,8 @@ impl Exporter {
             return Arc::clone(cached);
         }
         let mut samples = Vec::new();
-        let (mut census_ok, mut host_ok) = (true, true);
+        let mut census_error: Option<String> = None;
+        let mut host_error: Option<String> = None;
         let t = Instant::now();
         let mut host_time = 0.0;
         match netns::resolve(&self.root, &self.opts.netns) {
@@ -133,21 +169,25 @@ impl Exporter {
                     };
                     let r = netns::run_in(&ns, || {
                         let mut c = Census::new(None);
-                        let ok = collect::collect_sockets(
+                        let collected = collect::collect_sockets(
                             &self.root,
                             &SocketQuery::default(),
                             SourceChoice::Auto,
                             &mut c,
-                        )
-                        .is_ok();
+                        );
                         let h = Instant::now();
                         let host = collect::host::read_host_info(&self.root);
-                        (c, ok, host, h.elapsed().as_secs_f64())
+                        (c, collected, host, h.elapsed().as_secs_f64())
                     });
                     match r {
-                        Ok((c, ok, host, ht)) => {
-                            census_ok &= ok;
-                            host_ok &= host.sockstat.is_some() && !host.tcp_ext.is_empty();
+                        Ok((c, collected, host, ht)) => {
+                            if let Err(e) = collected {
+                                census_error = Some(format!("{}: {e}", ns.label()));
+                            }
+                            if host.sockstat.is_none() || host.tcp_ext.is_empty() {
+                                host_error =
+                                    Some(format!("{}: {}", ns.label(), host.notes.join("; ")));
+                            }
                             host_time += ht;
                             samples.push(FastSample {
                                 netns: label,
@@ -155,19 +195,25 @@ impl Exporter {
                                 host,
                             });
                         }
-                        Err(_) => census_ok = false,
+                        // With several namespaces, one that is gone by now
+                        // (a container that stopped) is not a failure: it
+                        // is simply no longer there to export.
+                        Err(_) if several => {}
+                        Err(e) => census_error = Some(format!("{}: {e}", ns.label())),
                     }
                 }
             }
-            Err(_) => census_ok = false,
+            Err(e) => census_error = Some(e.to_string()),
         }
-        let full_ok = self.full_ok.read().map(|v| *v).unwrap_or(false);
+        let full = self.full_outcome.read().map(|v| *v).unwrap_or_default();
         let total = t.elapsed().as_secs_f64();
         let collectors = vec![
-            ("census", census_ok, total - host_time),
-            ("counters", host_ok, host_time),
-            ("full", full_ok, 0.0),
+            ("census", census_error.is_none(), total - host_time),
+            ("counters", host_error.is_none(), host_time),
+            ("full", full.ok, full.seconds),
         ];
+        self.log_outcome("census", census_error);
+        self.log_outcome("counters", host_error);
         let v = Arc::new(Scrape {
             samples,
             collectors,
