@@ -602,3 +602,53 @@ fn threshold_flags_come_from_the_rules_declarations() {
     let o = run(&["diagnose", "--help"]);
     assert!(stdout(&o).contains("[default: 100]"), "{}", stdout(&o));
 }
+
+/// OS errors used to be printed twice ("...: No such file or directory (os
+/// error 2): No such file or directory (os error 2)"), and a failed write of
+/// a snapshot said "reading".
+#[test]
+fn an_os_error_is_said_once_and_a_failed_write_says_writing() {
+    let o = run(&["analyze", "/nonexistent/dump.txt"]);
+    assert_eq!(o.status.code(), Some(3));
+    let e = stderr(&o);
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+    assert!(e.contains("reading /nonexistent/dump.txt"), "{e}");
+    let root = fixture("every-state/proc");
+    let o = run(&[
+        "--proc-root",
+        root.to_str().expect("utf-8"),
+        "snapshot",
+        "--interval",
+        "0",
+        "-o",
+        "/nonexistent/dir/snap.json",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let e = stderr(&o);
+    assert!(e.contains("writing /nonexistent/dir/snap.json"), "{e}");
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+}
+
+/// A snapshot holds every owner's command line: only its owner may read it.
+#[test]
+fn snapshot_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = fixture("every-state/proc");
+    let out = std::env::temp_dir().join(format!("tcpdoctor-mode-{}.json.gz", std::process::id()));
+    let o = run(&[
+        "--proc-root",
+        root.to_str().expect("utf-8"),
+        "snapshot",
+        "--interval",
+        "0",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mode = std::fs::metadata(&out)
+        .expect("written")
+        .permissions()
+        .mode();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -210,6 +210,17 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
             );
         }
 
+        // The findings page names the leaking process but not its arguments
+        // (they may hold secrets): comm and argv[0]'s base name only.
+        let (status, page) = get(port, "/");
+        assert_eq!(status, 200);
+        assert!(page.contains("close-wait-leak"), "{page}");
+        assert!(page.contains("lab-server"), "{page}");
+        assert!(
+            !page.contains("--mode"),
+            "arguments served over HTTP: {page}"
+        );
+
         // With --netns all, each namespace is a label: this one by its inode.
         let ino = std::fs::metadata("/proc/thread-self/ns/net")
             .map(|m| std::os::unix::fs::MetadataExt::ino(&m))

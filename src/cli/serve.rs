@@ -46,6 +46,12 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = seconds(0.0, 3600.0))]
     pub census_cache: Duration,
 
+    /// Serve processes' full command lines (on / and in findings). Off by
+    /// default, since arguments may hold secrets (--password=...): then a
+    /// process shows as its comm and the base name of its argv[0].
+    #[arg(long)]
+    pub show_cmdline: bool,
+
     #[command(flatten)]
     pub netns: NetnsArg,
 
@@ -62,6 +68,7 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         top: a.top as usize,
         thresholds: a.thresholds.0.clone(),
         census_max_age: a.census_cache,
+        show_cmdline: a.show_cmdline,
     };
     let exporter = Exporter::new(root.clone(), opts);
     exporter.refresh_full();

@@ -1,14 +1,22 @@
 //! Library errors. Each names what failed and where.
+//!
+//! An OS error is part of the message and not a `source`: printed with its
+//! chain (`{:#}`, as the binary does) it would otherwise appear twice
+//! ("...: No such file or directory (os error 2): No such file or...").
 
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
+    },
+    #[error("writing {path}: {cause}")]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
     },
     #[error("{path}:{line}: expected {expected}, found {found:?}")]
     Parse {
@@ -19,19 +27,25 @@ pub enum Error {
     },
     #[error("netlink sock_diag: {0}")]
     Netlink(Box<dyn std::error::Error + Send + Sync>),
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Os {
         context: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
+        }
+    }
+
+    pub fn write(path: impl Into<PathBuf>, cause: std::io::Error) -> Error {
+        Error::Write {
+            path: path.into(),
+            cause,
         }
     }
 
@@ -54,12 +68,33 @@ impl Error {
         }
     }
 
-    pub fn os(context: impl Into<String>, source: std::io::Error) -> Error {
+    pub fn os(context: impl Into<String>, cause: std::io::Error) -> Error {
         Error::Os {
             context: context.into(),
-            source,
+            cause,
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_is_said_once_with_its_chain() {
+        let e = Error::io("/x", std::io::Error::from_raw_os_error(libc::ENOENT));
+        let chain: Vec<String> =
+            std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(chain.len(), 1, "{chain:?}");
+        assert!(
+            chain[0].starts_with("reading /x: No such file"),
+            "{chain:?}"
+        );
+    }
+}

@@ -163,7 +163,7 @@ pub fn collect_sockets<S: SocketSink + ?Sized>(
 fn netlink_unavailable(e: &NetlinkError) -> bool {
     match e {
         NetlinkError::Open(_) | NetlinkError::Send(_) => true,
-        NetlinkError::Kernel { source, .. } => matches!(
+        NetlinkError::Kernel { cause: source, .. } => matches!(
             source.raw_os_error(),
             Some(libc::ENOENT | libc::EOPNOTSUPP | libc::EINVAL | libc::EPERM | libc::EACCES)
         ),
@@ -242,7 +242,7 @@ fn dump_once<S: SocketSink + ?Sized>(
             let mut on = |s: &Socket| sink.socket(s);
             match dumper.dump(family, states, info, &mut on) {
                 Ok(intr) => interrupted |= intr,
-                Err(NetlinkError::Kernel { source, .. })
+                Err(NetlinkError::Kernel { cause: source, .. })
                     if family == Family::Both
                         && matches!(
                             source.raw_os_error(),
@@ -252,7 +252,7 @@ fn dump_once<S: SocketSink + ?Sized>(
                     return Ok(Attempt::NoOneWalk);
                 }
                 // A kernel without IPv6 refuses the AF_INET6 dump: skip it.
-                Err(NetlinkError::Kernel { source, .. })
+                Err(NetlinkError::Kernel { cause: source, .. })
                     if family == Family::V6
                         && matches!(
                             source.raw_os_error(),

@@ -66,17 +66,17 @@ impl Family {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
+    // The OS error is in the message, not a `source` (see crate::error).
     #[error("opening a NETLINK_SOCK_DIAG socket: {0}")]
-    Open(#[source] io::Error),
+    Open(io::Error),
     #[error("sending the dump request: {0}")]
-    Send(#[source] io::Error),
+    Send(io::Error),
     #[error("receiving the dump: {0}")]
-    Recv(#[source] io::Error),
-    #[error("the kernel answered the {family} TCP dump with an error: {source}")]
+    Recv(io::Error),
+    #[error("the kernel answered the {family} TCP dump with an error: {cause}")]
     Kernel {
         family: &'static str,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("malformed reply at byte {offset}: {what}")]
     Malformed { offset: usize, what: &'static str },
@@ -157,7 +157,7 @@ pub fn parse_chunk<F: FnMut(&Socket)>(
                         return Err(NetlinkError::Kernel {
                             family: family.name(),
                             // saturating: i32::MIN has no negation (found by fuzzing).
-                            source: io::Error::from_raw_os_error(code.saturating_neg()),
+                            cause: io::Error::from_raw_os_error(code.saturating_neg()),
                         });
                     }
                 }
@@ -175,7 +175,7 @@ pub fn parse_chunk<F: FnMut(&Socket)>(
                 if code != 0 {
                     return Err(NetlinkError::Kernel {
                         family: family.name(),
-                        source: io::Error::from_raw_os_error(code.saturating_neg()),
+                        cause: io::Error::from_raw_os_error(code.saturating_neg()),
                     });
                 }
             }

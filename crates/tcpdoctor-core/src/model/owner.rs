@@ -38,6 +38,23 @@ pub struct Process {
 
 impl Process {
     pub const CMDLINE_MAX: usize = 120;
+
+    /// Replaces the command line with the base name of its first word
+    /// (argv[0]): arguments may hold secrets (`--password=...`) and must
+    /// not be served over the network unless asked for.
+    pub fn hide_arguments(&mut self) {
+        let argv0 = self.cmdline.split(' ').next().unwrap_or("");
+        self.cmdline = argv0.rsplit('/').next().unwrap_or("").to_string();
+    }
+}
+
+impl OwnerIndex {
+    /// `Process::hide_arguments` for every process.
+    pub fn hide_arguments(&mut self) {
+        for p in self.processes.values_mut() {
+            p.hide_arguments();
+        }
+    }
 }
 
 /// The fds that hold one socket; nearly always one.
@@ -75,5 +92,23 @@ impl OwnerIndex {
                 self.denied, self.scanned
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hiding_arguments_keeps_the_program_name_only() {
+        let mut p = Process {
+            cmdline: "/usr/bin/java -Dpassword=hunter2 -jar app.jar".into(),
+            ..Process::default()
+        };
+        p.hide_arguments();
+        assert_eq!(p.cmdline, "java");
+        let mut empty = Process::default();
+        empty.hide_arguments();
+        assert_eq!(empty.cmdline, "");
     }
 }

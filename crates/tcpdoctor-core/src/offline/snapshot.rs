@@ -19,21 +19,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Snapshot> {
 }
 
 /// Writes `snap` to `path`, gzip-compressed when the name ends in .gz.
+/// A new file is readable by its owner only (0600): a snapshot holds every
+/// process's command line, which may hold secrets.
 pub fn write(snap: &Snapshot, path: &Path) -> Result<()> {
-    let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::write(path, e))?;
     let mut w = std::io::BufWriter::new(f);
     let json = |w: &mut dyn Write| {
-        serde_json::to_writer(w, snap).map_err(|e| Error::io(path, std::io::Error::other(e)))
+        serde_json::to_writer(w, snap).map_err(|e| Error::write(path, std::io::Error::other(e)))
     };
     if path.extension().is_some_and(|e| e == "gz") {
         let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
         json(&mut gz)?;
         gz.finish()
             .and_then(|mut w| w.flush())
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(|e| Error::write(path, e))?;
     } else {
         json(&mut w)?;
-        w.flush().map_err(|e| Error::io(path, e))?;
+        w.flush().map_err(|e| Error::write(path, e))?;
     }
     Ok(())
 }

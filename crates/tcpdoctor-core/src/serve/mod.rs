@@ -25,6 +25,9 @@ pub struct ExporterOptions {
     pub thresholds: Thresholds,
     /// Scrapes within this age share one census.
     pub census_max_age: Duration,
+    /// Serve processes' full command lines (on `/`, in findings). Off by
+    /// default: arguments may hold secrets; then only argv[0]'s base name.
+    pub show_cmdline: bool,
 }
 
 impl Default for ExporterOptions {
@@ -35,6 +38,7 @@ impl Default for ExporterOptions {
             top: 10,
             thresholds: Thresholds::default(),
             census_max_age: Duration::from_secs(1),
+            show_cmdline: false,
         }
     }
 }
@@ -108,7 +112,10 @@ impl Exporter {
             interval: Duration::ZERO,
             ..SnapshotPlan::new(Selection::All.needs())
         };
-        let result = plan::snapshot(&self.root, &self.opts.netns, &plan).map(|snap| {
+        let result = plan::snapshot(&self.root, &self.opts.netns, &plan).map(|mut snap| {
+            if !self.opts.show_cmdline {
+                snap.owners.hide_arguments();
+            }
             let diagnosis = diagnose::run(&snap, &self.opts.thresholds, Selection::All);
             metrics::full_metrics(&snap, diagnosis, self.opts.top)
         });
