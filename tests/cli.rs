@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 mod common;
 
 use common::{UnprivilegedExe, golden, run, stderr, stdout};
@@ -651,4 +652,103 @@ fn snapshot_files_are_private_to_their_owner() {
         .mode();
     let _ = std::fs::remove_file(&out);
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// /proc/net/tcp and netstat show no listen backlog (0): a listener with
+/// one queued connection was called "full (1 waiting, backlog 0)". ss shows
+/// the backlog, so the same population read from ss is judged.
+#[test]
+fn no_queue_is_called_full_from_a_source_without_the_backlog() {
+    let full_queue = |args: &[&str]| -> Vec<String> {
+        let o = run(args);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["id"] == "accept-queue-overflow")
+            .filter_map(|f| f["subject"].as_str().map(String::from))
+            // The counters' finding (ListenOverflows) is not about a queue.
+            .filter(|s| !s.starts_with("TcpExt"))
+            .collect()
+    };
+    let fx = |p: &str| fixture(p).to_str().expect("utf-8").to_string();
+    // The every-state population holds a backlog-0 listener with one
+    // connection queued (its accept queue is full: that is how SYN_SENT is
+    // made).
+    let from_ss = full_queue(&["analyze", "--json", &fx("every-state/ss-tan.txt")]);
+    assert!(
+        !from_ss.is_empty(),
+        "ss shows the backlog: the full queue is found"
+    );
+    for source in ["every-state/netstat-ant.txt", "every-state/proc/net/tcp"] {
+        let found = full_queue(&["analyze", "--json", &fx(source)]);
+        assert!(
+            found.is_empty(),
+            "{source}: no backlog, no verdict: {found:?}"
+        );
+    }
+    let live = full_queue(&[
+        "--proc-root",
+        &fx("every-state/proc"),
+        "diagnose",
+        "--json",
+        "--interval",
+        "0",
+        "--sysctl-file",
+        "/dev/null",
+    ]);
+    assert!(live.is_empty(), "--proc-root reads /proc/net/tcp: {live:?}");
+}
+
+/// A captured tree whose files never end (links to /dev/zero) used to
+/// abort or read gigabytes; an empty tree reported "OK". Every read is
+/// bounded (checked under a 1 GiB address-space limit) and an empty tree is
+/// an error.
+#[test]
+fn endless_and_empty_proc_trees_are_errors_in_bounded_memory() {
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-endless-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["net", "sys/kernel", "sys/fs"] {
+        std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+    }
+    for f in [
+        "net/tcp",
+        "net/sockstat",
+        "net/netstat",
+        "net/snmp",
+        "sys/kernel/osrelease",
+        "sys/fs/file-nr",
+    ] {
+        std::os::unix::fs::symlink("/dev/zero", dir.join(f)).expect("symlink");
+    }
+    let root = dir.to_str().expect("utf-8").to_string();
+    let limited = |args: &[&str]| {
+        Command::new("prlimit")
+            .arg("--as=1073741824")
+            .arg(env!("CARGO_BIN_EXE_tcpdoctor"))
+            .args(args)
+            .output()
+            .expect("prlimit runs (util-linux)")
+    };
+    let o = limited(&["--proc-root", &root, "census"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("net/tcp:1: expected a line of at most 4096 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    let o = limited(&["--proc-root", &root, "host"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("longer than"), "{}", stderr(&o));
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let o = run(&["--proc-root", empty.to_str().expect("utf-8"), "census"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("nothing could be read"),
+        "{}",
+        stderr(&o)
+    );
 }

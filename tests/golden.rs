@@ -155,6 +155,7 @@ fn snapshot() -> Snapshot {
                 ..NetnsInfo::default()
             },
             sockets,
+            listen_backlog_known: true,
             host,
             tcp_ext_before: before,
         }],

@@ -141,6 +141,9 @@ fn serve_exports_real_values_to_a_real_prometheus_and_survives_bad_and_many_clie
             "1",
             "--client-timeout",
             "1",
+            // 16 concurrent scrapers below, all from 127.0.0.1.
+            "--max-per-peer",
+            "32",
         ]));
         let metrics = poll(
             "the exporter serves the leak",

@@ -132,7 +132,7 @@ pub fn parse_file_nr(path: &Path, text: &str) -> Result<FileNr> {
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+    match super::read_small(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(path, e)),
@@ -174,7 +174,7 @@ pub fn read_sysctls(root: &ProcRoot, notes: &mut Vec<String>) -> BTreeMap<String
     let mut unreadable = Vec::new();
     for name in names {
         let path = root.sysctl_path(&name);
-        match std::fs::read_to_string(&path) {
+        match super::read_small(&path) {
             Ok(v) => {
                 out.insert(name, v.split_whitespace().collect::<Vec<_>>().join(" "));
             }

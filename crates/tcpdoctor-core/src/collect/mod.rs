@@ -282,18 +282,24 @@ fn dump_proc<S: SocketSink + ?Sized>(
     sink: &mut S,
     notes: &mut Vec<String>,
 ) -> Result<()> {
+    let mut asked = 0;
+    let mut missing = 0;
     for (on, name) in [(query.ipv4, "tcp"), (query.ipv6, "tcp6")] {
         if !on {
             continue;
         }
+        asked += 1;
         let path = root.net_file(name);
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                notes.push(format!(
-                    "{} is missing (IPv6 disabled?): skipped",
-                    path.display()
-                ));
+                let why = if name == "tcp6" {
+                    "IPv6 disabled?"
+                } else {
+                    "not a /proc tree?"
+                };
+                notes.push(format!("{} is missing ({why}): skipped", path.display()));
+                missing += 1;
                 continue;
             }
             Err(e) => return Err(Error::io(&path, e)),
@@ -306,5 +312,43 @@ fn dump_proc<S: SocketSink + ?Sized>(
             &mut on_socket,
         )?;
     }
+    if asked > 0 && missing == asked {
+        // An empty or wrong tree must not read as a host with no sockets.
+        return Err(Error::os(
+            format!(
+                "nothing could be read: no TCP socket table under {}",
+                root.net_file("").display()
+            ),
+            std::io::Error::other("neither tcp nor tcp6 is there"),
+        ));
+    }
     Ok(())
+}
+
+/// The most a small /proc or /sys file (a counter table, a sysctl, a
+/// process's comm or limits) may hold: the real ones are a few KiB. A
+/// captured tree whose file never ends (a link to /dev/zero) stops here.
+pub const MAX_SMALL_FILE: u64 = 1 << 20;
+
+/// Reads a small text file, at most `MAX_SMALL_FILE` bytes.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    let bytes = read_small_bytes(path)?;
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Reads a small file's bytes, at most `MAX_SMALL_FILE`.
+pub fn read_small_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(MAX_SMALL_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SMALL_FILE {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            format!("longer than {MAX_SMALL_FILE} bytes: not a /proc file"),
+        ));
+    }
+    Ok(bytes)
 }

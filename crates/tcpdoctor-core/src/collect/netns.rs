@@ -35,13 +35,13 @@ fn ns_inode_of_file(path: &Path) -> Result<u64> {
 }
 
 fn read_comm(root: &ProcRoot, pid: u32) -> Option<String> {
-    std::fs::read_to_string(root.path(&format!("{pid}/comm")))
+    super::read_small(&root.path(&format!("{pid}/comm")))
         .ok()
         .map(|s| s.trim_end().to_string())
 }
 
 fn read_cgroup(root: &ProcRoot, pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(root.path(&format!("{pid}/cgroup"))).ok()?;
+    let text = super::read_small(&root.path(&format!("{pid}/cgroup"))).ok()?;
     super::owners::parse_cgroup(&text)
 }
 

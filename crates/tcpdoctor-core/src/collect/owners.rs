@@ -261,7 +261,7 @@ pub fn scan(root: &ProcRoot, filter: &InodeFilter) -> io::Result<OwnerIndex> {
 /// that vanished leaves the fields empty.
 pub fn read_process(root: &ProcRoot, pid: u32) -> Process {
     let base = root.path(&pid.to_string());
-    let read = |name: &str| std::fs::read(base.join(name)).ok();
+    let read = |name: &str| super::read_small_bytes(&base.join(name)).ok();
     let comm = read("comm")
         .map(|b| String::from_utf8_lossy(&b).trim_end().to_string())
         .unwrap_or_default();

@@ -63,7 +63,7 @@ fn for_each_namespace<T: Send>(
 /// How many TCP sockets the namespace of the calling thread holds, from
 /// /proc/net/sockstat (0 when unknown).
 fn estimate_sockets(root: &ProcRoot) -> usize {
-    let read = |name| std::fs::read_to_string(root.net_file(name)).ok();
+    let read = |name| super::read_small(&root.net_file(name)).ok();
     let Some(text) = read("sockstat") else {
         return 0;
     };
@@ -405,7 +405,7 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
                 .iter()
                 .map(|n| format!("{}: {n}", c.netns.label())),
         );
-        notes.extend(c.report.notes);
+        notes.extend(c.report.notes.iter().cloned());
         // The path to enter it is a detail of this process, not data.
         let netns = NetnsInfo {
             path: PathBuf::new(),
@@ -414,12 +414,13 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
         namespaces.push(NsSnapshot {
             netns,
             sockets: c.sockets,
+            listen_backlog_known: c.report.source == SourceUsed::Netlink,
             host,
             tcp_ext_before,
         });
     }
     Ok(Snapshot {
-        hostname: std::fs::read_to_string(root.path("sys/kernel/hostname"))
+        hostname: super::read_small(&root.path("sys/kernel/hostname"))
             .map(|h| h.trim().to_string())
             .unwrap_or_default(),
         taken_at: std::time::SystemTime::now()

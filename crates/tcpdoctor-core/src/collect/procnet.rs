@@ -9,7 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Socket, StateSet, TcpState, Timer};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
@@ -102,6 +102,10 @@ fn is_header(line: &[u8]) -> bool {
     t.starts_with(b"sl ")
 }
 
+/// The longest line read: the kernel's are about 150 bytes (tcp) and 180
+/// (tcp6). A file that never ends a line (/dev/zero) stops here.
+pub const MAX_LINE: usize = 4096;
+
 /// Streams the sockets of one /proc/net/tcp-format reader whose states are
 /// in `states`. `path` only names the source in errors.
 pub fn read_sockets<R: BufRead, F: FnMut(&Socket)>(
@@ -115,13 +119,22 @@ pub fn read_sockets<R: BufRead, F: FnMut(&Socket)>(
     let mut line_no = 0usize;
     loop {
         line.clear();
-        let got = reader
+        let got = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| Error::io(path, e))?;
         if got == 0 {
             return Ok(n);
         }
         line_no += 1;
+        if line.len() > MAX_LINE {
+            return Err(Error::parse(
+                path,
+                line_no,
+                "a line of at most 4096 bytes",
+                &String::from_utf8_lossy(&line[..80]),
+            ));
+        }
         let body = line.trim_ascii();
         if body.is_empty() || (line_no == 1 && is_header(body)) {
             continue;

@@ -229,6 +229,8 @@ pub struct Context<'a> {
     /// TcpExt and Tcp counters at the start of the interval.
     pub tcp_ext_before: &'a BTreeMap<String, i64>,
     pub interval_s: f64,
+    /// Whether LISTEN sockets' `send_q` is their backlog (not from /proc).
+    pub listen_backlog_known: bool,
     pub thresholds: &'a Thresholds,
     /// Settings from sysctl.conf files (empty except for the host's own
     /// namespace).
@@ -327,6 +329,7 @@ pub fn run(snap: &Snapshot, thresholds: &Thresholds, selection: Selection) -> Di
             host: &ns.host,
             tcp_ext_before: &ns.tcp_ext_before,
             interval_s: snap.interval_s,
+            listen_backlog_known: ns.listen_backlog_known,
             thresholds,
             files,
         };

@@ -163,6 +163,12 @@ impl Host {
         self
     }
 
+    /// Sockets read from /proc/net/tcp: listeners' backlogs are unknown.
+    pub fn read_from_proc(mut self) -> Host {
+        self.ns.listen_backlog_known = false;
+        self
+    }
+
     /// Not the host's own namespace (sysctl.conf files do not apply).
     pub fn child_namespace(mut self) -> Host {
         self.ns.netns.current = false;
@@ -191,6 +197,7 @@ impl Host {
             host: &self.ns.host,
             tcp_ext_before: &self.ns.tcp_ext_before,
             interval_s: self.interval_s,
+            listen_backlog_known: self.ns.listen_backlog_known,
             thresholds: &self.thresholds,
             files,
         };

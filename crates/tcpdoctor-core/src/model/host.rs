@@ -79,13 +79,22 @@ impl HostInfo {
     }
 
     /// `net.ipv4.ip_local_port_range` as (low, high).
+    /// None when it is missing or not a valid range: the kernel refuses a
+    /// low end above the high one, so such a value (in a dump or a captured
+    /// tree) is no range to judge ports against.
     pub fn local_port_range(&self) -> Option<(u16, u16)> {
         let v = self.sysctls.get("net.ipv4.ip_local_port_range")?;
         let mut it = v.split_whitespace().map(|p| p.parse::<u16>());
         match (it.next(), it.next(), it.next()) {
-            (Some(Ok(lo)), Some(Ok(hi)), None) => Some((lo, hi)),
+            (Some(Ok(lo)), Some(Ok(hi)), None) if lo <= hi => Some((lo, hi)),
             _ => None,
         }
+    }
+
+    /// How many ports `local_port_range` spans.
+    pub fn local_port_count(&self) -> Option<u32> {
+        self.local_port_range()
+            .map(|(lo, hi)| u32::from(hi) - u32::from(lo) + 1)
     }
 
     /// Kernel release as (major, minor), e.g. (6, 18).
@@ -105,6 +114,18 @@ pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inverted_port_range_is_no_range() {
+        let mut h = HostInfo::default();
+        h.sysctls
+            .insert("net.ipv4.ip_local_port_range".into(), "60999 32768".into());
+        assert_eq!(h.local_port_range(), None);
+        assert_eq!(h.local_port_count(), None);
+        h.sysctls
+            .insert("net.ipv4.ip_local_port_range".into(), "32768 60999".into());
+        assert_eq!(h.local_port_count(), Some(28232));
+    }
 
     #[test]
     fn kernel_versions_parse_from_release_strings() {

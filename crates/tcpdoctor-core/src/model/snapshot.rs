@@ -13,15 +13,36 @@ use std::collections::BTreeMap;
 pub const SNAPSHOT_VERSION: u32 = 1;
 
 /// One network namespace at the moment of the snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NsSnapshot {
     pub netns: NetnsInfo,
     pub sockets: Vec<Socket>,
+    /// Whether a LISTEN socket's `send_q` is its backlog. sock_diag and
+    /// `ss` report it; /proc/net/tcp and `netstat` do not (they show 0), so
+    /// nothing may be concluded from it then.
+    #[serde(default = "yes")]
+    pub listen_backlog_known: bool,
     /// Counters, sysctls and limits at the end of the interval (empty when
     /// nothing asked for them).
     pub host: HostInfo,
     /// TcpExt counters at the start of the interval.
     pub tcp_ext_before: BTreeMap<String, i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for NsSnapshot {
+    fn default() -> Self {
+        NsSnapshot {
+            netns: NetnsInfo::default(),
+            sockets: Vec::new(),
+            listen_backlog_known: true,
+            host: HostInfo::default(),
+            tcp_ext_before: BTreeMap::new(),
+        }
+    }
 }
 
 /// A snapshot of one host.

@@ -215,6 +215,9 @@ pub fn snapshot(
         namespaces: vec![NsSnapshot {
             netns,
             sockets: sink.sockets,
+            // Only ss shows a listener's backlog (in Send-Q).
+            listen_backlog_known: !report.formats.is_empty()
+                && report.formats.iter().all(|f| *f == Format::Ss),
             host,
             tcp_ext_before: BTreeMap::new(),
         }],

@@ -50,12 +50,20 @@ pub fn text(h: &HostInfo, all: bool, out: &mut dyn Write) -> io::Result<()> {
             f.allocated, f.max
         )?;
     }
-    if let Some((lo, hi)) = h.local_port_range() {
-        writeln!(
+    match (h.local_port_range(), h.local_port_count()) {
+        (Some((lo, hi)), Some(n)) => writeln!(
             out,
-            "ports        ip_local_port_range {lo}-{hi} ({} ports)",
-            u32::from(hi) - u32::from(lo) + 1
-        )?;
+            "ports        ip_local_port_range {lo}-{hi} ({n} ports)"
+        )?,
+        _ => {
+            if let Some(v) = h.sysctls.get("net.ipv4.ip_local_port_range") {
+                writeln!(
+                    out,
+                    "ports        ip_local_port_range \"{v}\": not a range (low above high, or not \
+                        two ports)"
+                )?;
+            }
+        }
     }
     let section = |out: &mut dyn Write,
                    title: &str,

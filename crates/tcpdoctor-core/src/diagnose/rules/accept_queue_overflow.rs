@@ -30,7 +30,12 @@ impl Rule for AcceptQueueOverflow {
         let somaxconn = cx.sysctl("net.core.somaxconn");
         let overflows = cx.delta("ListenOverflows");
         let drops = cx.delta("ListenDrops");
-        for r in cx.rows_in(TcpState::Listen) {
+        // Without the backlog (/proc/net/tcp, netstat) a queue cannot be
+        // called full: only the counters speak then.
+        let listeners = cx
+            .rows_in(TcpState::Listen)
+            .filter(|_| cx.listen_backlog_known);
+        for r in listeners {
             let s = &r.socket;
             if s.recv_q == 0 || s.recv_q < s.send_q {
                 continue;
@@ -134,6 +139,25 @@ mod tests {
         let f = listener(8, 8).findings(&AcceptQueueOverflow);
         assert_eq!(severities(&f), [Severity::Warning]);
         assert!(f[0].title.contains("pid 9"), "{}", f[0].title);
+    }
+
+    /// /proc/net/tcp has no backlog (it reads 0): "1 waiting, backlog 0"
+    /// is no full queue.
+    #[test]
+    fn without_the_backlog_no_queue_is_called_full() {
+        let f = listener(1, 0)
+            .read_from_proc()
+            .findings(&AcceptQueueOverflow);
+        assert!(f.is_empty(), "{f:#?}");
+        let f = listener(1, 0)
+            .read_from_proc()
+            .counter("ListenOverflows", 1, 3)
+            .findings(&AcceptQueueOverflow);
+        assert_eq!(
+            severities(&f),
+            [Severity::Warning],
+            "the counters still speak"
+        );
     }
 
     #[test]
