@@ -356,3 +356,67 @@ fn without_root_the_lab_says_so_and_exits_3() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Lab cleanup used to SIGKILL every recorded pid that was alive, and after
+/// a SIGKILLed run a recorded pid may name an unrelated process by then. A
+/// record whose start time does not match the live process (a reused pid)
+/// must leave it alone; the matching one is stopped.
+#[test]
+#[ignore = "needs root"]
+fn lab_down_signals_only_processes_proven_to_be_the_labs() {
+    use tcpdoctor_lab::run::{LabProcess, LabRecord, STATE_DIR, start_ticks};
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let write_record = |name: &str, pid: u32, start: u64| {
+        std::fs::create_dir_all(STATE_DIR).expect("state dir");
+        let rec = LabRecord {
+            name: name.into(),
+            scenario: "keep-alive".into(),
+            runner_pid: pid,
+            runner_start: Some(start),
+            pids: vec![pid],
+            procs: vec![LabProcess {
+                pid,
+                start_ticks: start,
+            }],
+            keep: true,
+        };
+        let text = serde_json::to_string(&rec).expect("json");
+        std::fs::write(Path::new(STATE_DIR).join(format!("{name}.json")), text).expect("write");
+    };
+    // An unrelated process whose pid a stale record names, with the start
+    // time of the process that had the pid before.
+    let bystander = Reap(
+        std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("sleep"),
+    );
+    let pid = bystander.0.id();
+    let started = start_ticks(pid).expect("its start time");
+    write_record("tdlab-test-reuse", pid, started - 1);
+    let out = bin()
+        .args(["lab", "down", "tdlab-test-reuse"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        alive(u64::from(pid)),
+        "an unrelated process was killed: {said}"
+    );
+    assert!(said.contains("not signalled"), "{said}");
+    // The same pid with its true start time is the lab's: it is stopped.
+    write_record("tdlab-test-reuse", pid, started);
+    let out = bin()
+        .args(["lab", "down", "tdlab-test-reuse"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("stopped process {pid}")), "{said}");
+    wait_until("the lab's process is gone", || Ok(!alive(u64::from(pid)))).expect("killed");
+}

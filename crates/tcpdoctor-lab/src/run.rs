@@ -86,8 +86,65 @@ pub struct LabRecord {
     pub name: String,
     pub scenario: String,
     pub runner_pid: u32,
+    /// The runner's start time, to tell it from a later process that got
+    /// its pid.
+    #[serde(default)]
+    pub runner_start: Option<u64>,
     pub pids: Vec<u32>,
+    /// Each role process and its start time: a pid is signalled only while
+    /// it still names that process (pids are reused).
+    #[serde(default)]
+    pub procs: Vec<LabProcess>,
     pub keep: bool,
+}
+
+/// A process the lab started, as it can be recognised later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabProcess {
+    pub pid: u32,
+    /// Field 22 of /proc/PID/stat: clock ticks from boot to its start.
+    pub start_ticks: u64,
+}
+
+/// A process's start time (field 22 of /proc/PID/stat), None when it does
+/// not exist. The comm field may hold spaces and parentheses: fields are
+/// counted after its last ')'.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    // After the comm: state is field 3, so starttime (22) is the 20th.
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// SIGKILLs `p` only if it is still the process that was recorded: a pidfd
+/// is opened first, then the start time checked, so neither a pid reused
+/// before the check nor one reused after it can be hit.
+fn kill_if_ours(p: LabProcess) -> std::result::Result<bool, String> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Ok(false);
+    }
+    // SAFETY: fd was just returned by pidfd_open and is ours to own.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    if start_ticks(p.pid) != Some(p.start_ticks) {
+        return Err(format!(
+            "pid {} is no longer the lab's process (started at another time): not signalled",
+            p.pid
+        ));
+    }
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: a pidfd we hold, a valid signal, no siginfo, no flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            raw,
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Ok(rc == 0)
 }
 
 fn record_path(name: &str) -> PathBuf {
@@ -132,10 +189,25 @@ pub fn teardown(name: &str) -> Result<Vec<String>> {
     if let Ok(text) = std::fs::read_to_string(&path)
         && let Ok(rec) = serde_json::from_str::<LabRecord>(&text)
     {
-        for pid in rec.pids.iter().copied().filter(|p| alive(*p)) {
-            // SAFETY: signalling a process this lab started.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            done.push(format!("stopped process {pid}"));
+        for p in &rec.procs {
+            match kill_if_ours(*p) {
+                Ok(true) => done.push(format!("stopped process {}", p.pid)),
+                Ok(false) => {}
+                Err(why) => done.push(why),
+            }
+        }
+        // A record from before start times were kept: its pids cannot be
+        // proven to be the lab's, so they are left alone.
+        for pid in rec
+            .pids
+            .iter()
+            .filter(|pid| !rec.procs.iter().any(|p| p.pid == **pid))
+        {
+            if alive(*pid) {
+                done.push(format!(
+                    "pid {pid} is not signalled: the record cannot prove it is the lab's"
+                ));
+            }
         }
     }
     if netns_exists(name) && name.starts_with(NAME_PREFIX) {
@@ -172,7 +244,11 @@ pub fn records() -> Vec<LabRecord> {
 pub fn collect_stale() -> Vec<String> {
     let mut notes = Vec::new();
     for rec in records() {
-        if !rec.keep && !alive(rec.runner_pid) {
+        let runner_alive = match rec.runner_start {
+            Some(t) => start_ticks(rec.runner_pid) == Some(t),
+            None => alive(rec.runner_pid),
+        };
+        if !rec.keep && !runner_alive {
             match teardown(&rec.name) {
                 Ok(done) => notes.push(format!(
                     "removed stale lab {} ({})",
@@ -200,7 +276,18 @@ impl Lab {
             name: self.name.clone(),
             scenario: scenario.to_string(),
             runner_pid: std::process::id(),
+            runner_start: start_ticks(std::process::id()),
             pids: self.children.iter().map(|(c, _)| c.id()).collect(),
+            procs: self
+                .children
+                .iter()
+                .filter_map(|(c, _)| {
+                    Some(LabProcess {
+                        pid: c.id(),
+                        start_ticks: start_ticks(c.id())?,
+                    })
+                })
+                .collect(),
             keep: self.kept,
         };
         let path = record_path(&self.name);
