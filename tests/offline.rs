@@ -188,7 +188,7 @@ fn bad_input_is_named_by_file_and_line_or_skipped_with_lenient() {
     let o = run(&["analyze", "--view", "census", m.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains(":42: expected an ss -tan line"),
+        String::from_utf8_lossy(&o.stderr).contains(":42: expected more ss lines"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
@@ -327,4 +327,203 @@ fn a_snapshot_reads_back_to_the_same_census_and_findings() {
         std::fs::remove_file(&path).expect("cleanup");
     })
     .expect("namespace");
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `analyze <(cat dump)` failed with "Illegal seek" in the census view and
+/// a named FIFO hung (the input was opened twice): every view reads each
+/// input once.
+#[test]
+fn pipes_and_fifos_are_read_once_in_every_view() {
+    let exe = env!("CARGO_BIN_EXE_tcpdoctor");
+    let dump = fixture("ss-tan.txt");
+    let dump = dump.display();
+    for view in ["census", "sockets", "diagnose"] {
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{exe} analyze --view {view} --json <(cat {dump})"))
+            .output()
+            .expect("bash runs");
+        assert!(
+            matches!(o.status.code(), Some(0..=2)),
+            "{view}: {}",
+            stderr_of(&o)
+        );
+        if view == "census" {
+            let v = json(&o);
+            let states: BTreeMap<String, u64> =
+                serde_json::from_value(v["states"].clone()).expect("states");
+            assert_eq!(states, expected());
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let fifo = dir.join("dump");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        let src = fixture("ss-tan.txt");
+        std::thread::spawn(move || {
+            let data = std::fs::read(src).expect("fixture");
+            std::fs::write(fifo, data).expect("writes the fifo");
+        })
+    };
+    let o = run(&[
+        "analyze",
+        "--view",
+        "census",
+        "--json",
+        fifo.to_str().expect("utf-8"),
+    ]);
+    writer.join().expect("writer");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let states: BTreeMap<String, u64> =
+        serde_json::from_value(json(&o)["states"].clone()).expect("states");
+    assert_eq!(states, expected());
+}
+
+/// A netstat dump followed by an ss dump lost the ss half silently;
+/// `ss -tuanp` was rejected at its first UDP line while netstat's UDP and
+/// UNIX sections were skipped silently. Other protocols are skipped and
+/// counted in a note; a change of format is an error naming the line.
+#[test]
+fn other_protocols_are_counted_and_a_format_change_is_an_error() {
+    let netstat = std::fs::read_to_string(fixture("netstat-ant.txt")).expect("fixture");
+    let ss = std::fs::read_to_string(fixture("ss-tan.txt")).expect("fixture");
+    let netstat_lines = netstat.lines().count();
+    let mixed = temp("mixed.txt", format!("{netstat}{ss}").as_bytes());
+    for view in ["census", "diagnose"] {
+        let o = run(&["analyze", "--view", view, mixed.to_str().expect("utf-8")]);
+        assert_eq!(o.status.code(), Some(3), "{view}");
+        let e = stderr_of(&o);
+        assert!(
+            e.contains(&format!(
+                "mixed.txt:{}: expected more netstat lines",
+                netstat_lines + 1
+            )),
+            "{view}: {e}"
+        );
+    }
+    let with_udp = "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n\
+         udp   UNCONN 0      0      0.0.0.0:68         0.0.0.0:*\n\
+         tcp   ESTAB  0      0      127.0.0.1:5000     127.0.0.1:80\n\
+         u_str ESTAB  0      0      * 21405            * 21406\n";
+    let f = temp("tuanp.txt", with_udp.as_bytes());
+    for view in ["census", "sockets"] {
+        let o = run(&["analyze", "--view", view, f.to_str().expect("utf-8")]);
+        assert!(o.status.success(), "{view}: {}", stderr_of(&o));
+        assert!(
+            stderr_of(&o).contains("skipped 2 line(s) of other protocols"),
+            "{view}: {}",
+            stderr_of(&o)
+        );
+    }
+    let netstat_sections = "Active Internet connections (servers and established)\n\
+        Proto Recv-Q Send-Q Local Address           Foreign Address         State\n\
+        tcp        0      0 127.0.0.1:5000          127.0.0.1:80            ESTABLISHED\n\
+        udp        0      0 0.0.0.0:68              0.0.0.0:*\n\
+        Active UNIX domain sockets (servers and established)\n\
+        Proto RefCnt Flags       Type       State         I-Node   Path\n\
+        unix  2      [ ACC ]     STREAM     LISTENING     21405    /run/dbus/socket\n";
+    let f = temp("anp.txt", netstat_sections.as_bytes());
+    let o = run(&["analyze", "--view", "census", f.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(
+        stderr_of(&o).contains("skipped 2 line(s) of other protocols"),
+        "{}",
+        stderr_of(&o)
+    );
+}
+
+/// Process names may hold any bytes: one that is not UTF-8 rejected a
+/// whole `ss -p` dump in the sockets and diagnose views. ss's `*` address
+/// is the IPv6 wildcard.
+#[test]
+fn non_utf8_process_names_are_read_and_star_is_ipv6_any() {
+    let mut dump = b"State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n\
+        LISTEN 0 128 *:8081 *:* users:((\""
+        .to_vec();
+    dump.extend_from_slice(b"caf\xe9");
+    dump.extend_from_slice(b"\",pid=42,fd=3))\n");
+    let f = temp("latin1.txt", &dump);
+    for view in ["census", "sockets", "diagnose"] {
+        let o = run(&[
+            "analyze",
+            "--view",
+            view,
+            "--json",
+            f.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            matches!(o.status.code(), Some(0..=2)),
+            "{view}: {}",
+            stderr_of(&o)
+        );
+        if view == "sockets" {
+            let v = json(&o);
+            assert_eq!(v[0]["local"], "[::]:8081", "{v}");
+            assert_eq!(v[0]["owners"][0]["pid"], 42, "{v}");
+        }
+    }
+}
+
+/// A gzip bomb (a `{` and gigabytes of spaces, or one endless line) took
+/// all memory. A snapshot is read as it streams: 300 MB of it fits in a
+/// 256 MiB address space (reading it whole did not); a line is bounded.
+#[test]
+fn gzip_bombs_are_errors_in_bounded_memory() {
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-bomb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let make = |name: &str, shell: &str| -> PathBuf {
+        let p = dir.join(name);
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{shell} | gzip -1 > {}", p.display()))
+            .status()
+            .expect("sh runs");
+        assert!(ok.success(), "{shell}");
+        p
+    };
+    let spaces = make(
+        "spaces.json.gz",
+        "{ printf '{'; head -c 300000000 /dev/zero | tr '\\0' ' '; }",
+    );
+    let line = make(
+        "line.txt.gz",
+        "{ printf 'State Recv-Q\\n'; head -c 10000000 /dev/zero | tr '\\0' 'a'; }",
+    );
+    let limited = |file: &Path, view: &str| {
+        std::process::Command::new("prlimit")
+            .arg("--as=268435456")
+            .arg(env!("CARGO_BIN_EXE_tcpdoctor"))
+            .args(["analyze", "--view", view, file.to_str().expect("utf-8")])
+            .output()
+            .expect("prlimit runs (util-linux)")
+    };
+    let o = limited(&spaces, "diagnose");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr_of(&o));
+    // Whitespace and then the end: a syntax error, not an allocation failure.
+    assert!(
+        stderr_of(&o).contains("EOF while parsing an object"),
+        "{}",
+        stderr_of(&o)
+    );
+    for view in ["census", "diagnose"] {
+        let o = limited(&line, view);
+        assert_eq!(o.status.code(), Some(3), "{view}: {}", stderr_of(&o));
+        assert!(
+            stderr_of(&o).contains("line.txt.gz:2: expected a line of at most 65536 bytes"),
+            "{view}: {}",
+            stderr_of(&o)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

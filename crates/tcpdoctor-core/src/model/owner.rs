@@ -26,7 +26,8 @@ pub struct Process {
     /// The command line, NULs as spaces, cut to `CMDLINE_MAX` characters.
     pub cmdline: String,
     pub uid: Option<u32>,
-    /// Open file descriptors of every kind.
+    /// Open file descriptors of every kind; 0 when not counted (a dump
+    /// names processes but not their fds).
     pub fd_count: u32,
     /// RLIMIT_NOFILE; `None` for unlimited or unknown.
     pub nofile_soft: Option<u64>,
@@ -38,6 +39,12 @@ pub struct Process {
 
 impl Process {
     pub const CMDLINE_MAX: usize = 120;
+
+    /// How many fds it has open, when that was counted: a process that
+    /// holds a socket has at least one, so 0 means unknown.
+    pub fn fds_open(&self) -> Option<u32> {
+        (self.fd_count > 0).then_some(self.fd_count)
+    }
 
     /// Replaces the command line with the base name of its first word
     /// (argv[0]): arguments may hold secrets (`--password=...`) and must

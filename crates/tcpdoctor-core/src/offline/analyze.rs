@@ -23,10 +23,17 @@ impl DumpSink for CensusSink<'_> {
     }
 }
 
+/// The most sockets the views that keep them (diagnose, sockets) hold
+/// from dumps: about 600 MB. The census view counts any number in flat
+/// memory.
+pub const MAX_KEPT_SOCKETS: usize = 4 << 20;
+
 /// Keeps sockets and owners, to build a snapshot.
 #[derive(Default)]
 struct SnapshotSink {
     sockets: Vec<Socket>,
+    /// More sockets came than `MAX_KEPT_SOCKETS`.
+    overflow: bool,
     owners: OwnerIndex,
     aggregates: bool,
     next_inode: u64,
@@ -41,6 +48,10 @@ impl DumpSink for SnapshotSink {
         true
     }
     fn socket(&mut self, s: &Socket, owners: &[DumpOwner]) {
+        if self.sockets.len() >= MAX_KEPT_SOCKETS {
+            self.overflow = true;
+            return;
+        }
         let mut s = s.clone();
         if !owners.is_empty() {
             if s.inode == 0 {
@@ -72,6 +83,12 @@ impl DumpSink for SnapshotSink {
 
 fn notes_of(report: &DumpReport) -> Vec<String> {
     let mut notes = report.notes.clone();
+    if report.other > 0 {
+        notes.push(format!(
+            "skipped {} line(s) of other protocols (udp, unix...): TCP only",
+            report.other
+        ));
+    }
     let mut formats = report.formats.clone();
     formats.dedup();
     for f in formats {
@@ -100,19 +117,23 @@ pub fn census(
     let mut report = DumpReport::default();
     for p in paths {
         // Plain ss and netstat files without grouping: the parallel counter.
-        let fast = by.is_none() && p.as_path() != Path::new("-");
+        // Only for a regular file: it reads the head, then two halves at
+        // their offsets; a pipe or FIFO (`<(cat dump)`) can be read once.
+        let fast = by.is_none() && std::fs::metadata(p).is_ok_and(|m| m.is_file());
         if fast
             && let Some(f @ (Format::Ss | Format::Netstat)) =
                 format.or_else(|| super::detect_file(p))
         {
-            let (counts, lines, skipped) = super::fast_census::census_file(p, f, lenient)?;
+            let fc = super::fast_census::census_file(p, f, lenient)?;
             for s in TcpState::ALL {
-                c.add_count(s, counts[s.kernel_number() as usize]);
+                c.add_count(s, fc.counts[s.kernel_number() as usize]);
             }
             report.files.push(p.display().to_string());
             report.formats.push(f);
-            report.lines += lines;
-            report.skipped += skipped;
+            report.lines += fc.lines;
+            report.skipped += fc.skipped;
+            report.other += fc.other;
+            let skipped = fc.skipped;
             if skipped > 0 {
                 report.notes.push(format!(
                     "skipped {skipped} malformed line(s) (--lenient) in {}",
@@ -177,6 +198,15 @@ pub fn snapshot(
         if let Some(snap) = read_dump(p, input, format, lenient, &mut sink, &mut report)? {
             snaps.push(snap);
         }
+    }
+    if sink.overflow {
+        return Err(Error::parse(
+            Path::new(report.files.last().map_or("input", |f| f.as_str())),
+            (report.lines as usize).max(1),
+            "at most 4194304 sockets for the diagnose and sockets views \
+             (--view census counts any number)",
+            &format!("{} lines", report.lines),
+        ));
     }
     if sink.aggregates {
         return Err(Error::parse(

@@ -41,6 +41,16 @@ impl Format {
         }
     }
 
+    /// What an error says when an input changes format.
+    fn more_lines(self) -> &'static str {
+        match self {
+            Format::Netstat => {
+                "more netstat lines, not another format (split the input: one dump per file)"
+            }
+            _ => "more ss lines, not another format (split the input: one dump per file)",
+        }
+    }
+
     /// What a line of this format is, for errors.
     fn expected(self) -> &'static str {
         match self {
@@ -100,6 +110,8 @@ pub struct DumpReport {
     pub sockets: u64,
     /// Malformed lines skipped with --lenient.
     pub skipped: u64,
+    /// Lines of other protocols (udp, unix...) skipped.
+    pub other: u64,
     /// What the inputs cannot tell, and what was skipped.
     pub notes: Vec<String>,
     /// Whether the dump named owners, timers or tcp_info ages.
@@ -110,11 +122,80 @@ pub struct DumpReport {
 /// Line-level outcome of a format parser.
 pub enum Line {
     Socket(Socket, Vec<DumpOwner>),
-    /// A header, blank or other section's line: nothing to count.
+    /// A header or blank line: nothing to count.
     Skip,
+    /// A socket of another protocol (udp, unix...): skipped and counted.
+    Other,
+    /// A line of another dump format (an ss line in a netstat dump): the
+    /// input changed format.
+    FormatChange,
     /// An ss continuation line (`-i` details) for the previous socket.
     Detail,
     Bad,
+}
+
+/// What a line's first words say it is, before its fields are parsed. One
+/// function per format, shared by the general parsers and the fast census,
+/// so that both accept, skip and reject exactly the same lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lead {
+    Header,
+    Other,
+    FormatChange,
+    /// A TCP socket line; for ss, whether it starts with a Netid column.
+    Tcp {
+        netid: bool,
+    },
+    Bad,
+}
+
+/// Protocols other than TCP that `netstat -a` and `ss -a` list.
+const OTHER_PROTOCOLS: &[&[u8]] = &[
+    b"udp", b"udp6", b"udpl", b"udpl6", b"raw", b"raw6", b"unix", b"u_str", b"u_dgr", b"u_seq",
+    b"p_raw", b"p_dgr", b"nl", b"mptcp", b"sctp", b"tipc", b"v_str", b"v_dgr", b"xdp", b"icmp",
+    b"icmp6", b"dccp",
+];
+
+/// The fields of a dump line: separated by spaces and tabs, exactly as
+/// the fast census splits them (other whitespace is part of a field).
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split([' ', '\t']).filter(|w| !w.is_empty())
+}
+
+fn is_number(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+}
+
+/// netstat: `tcp`/`tcp6` lines; its headers and section titles; other
+/// protocols' lines; an ss line or header means the input changed format.
+pub fn netstat_lead(first: &[u8], second: &[u8]) -> Lead {
+    match first {
+        b"tcp" | b"tcp6" => Lead::Tcp { netid: false },
+        b"Active" | b"Proto" => Lead::Header,
+        _ if first.starts_with(b"(") => Lead::Header,
+        _ if OTHER_PROTOCOLS.contains(&first) => Lead::Other,
+        b"State" | b"Netid" => Lead::FormatChange,
+        _ if std::str::from_utf8(first).is_ok_and(|w| TcpState::parse_name(w).is_some())
+            && is_number(second) =>
+        {
+            Lead::FormatChange
+        }
+        _ => Lead::Bad,
+    }
+}
+
+/// ss: `STATE ...` lines, or `tcp STATE ...` with a Netid column; its
+/// header; other protocols' lines; a netstat line or title means the input
+/// changed format.
+pub fn ss_lead(first: &[u8], second: &[u8]) -> Lead {
+    match first {
+        b"State" | b"Netid" => Lead::Header,
+        b"tcp" if is_number(second) => Lead::FormatChange,
+        b"tcp" => Lead::Tcp { netid: true },
+        b"tcp6" | b"Active" | b"Proto" => Lead::FormatChange,
+        _ if OTHER_PROTOCOLS.contains(&first) => Lead::Other,
+        _ => Lead::Tcp { netid: false },
+    }
 }
 
 /// An IP address: dotted IPv4 parsed by hand (the hot path: std's parser
@@ -176,8 +257,9 @@ pub fn parse_endpoint(s: &str, ss_style: bool) -> Option<crate::model::Endpoint>
         Some(at) => &ip[..at],
         None => ip,
     };
+    // ss prints an IPv4 wildcard as 0.0.0.0 and the IPv6 one as `*`.
     let ip = if ss_style && ip == "*" {
-        std::net::IpAddr::from([0u8, 0, 0, 0])
+        std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
     } else {
         parse_ip(ip)?
     };
@@ -269,6 +351,10 @@ fn parse_aggregate(line: &str) -> Option<(TcpState, u64)> {
     w.next().is_none().then_some((state, n))
 }
 
+/// The longest dump line read (`ss -tanpoie` lines with many owners run to
+/// a few KiB): a line that never ends stops here.
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// Where input comes from: a path, or "-" for stdin.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     if path == Path::new("-") {
@@ -336,16 +422,13 @@ pub fn read_dump(
     report.files.push(name.display().to_string());
     report.formats.push(format);
     if format == Format::Snapshot {
-        let mut text = String::new();
-        input
-            .read_to_string(&mut text)
-            .map_err(|e| Error::io(&name, e))?;
-        let snap = snapshot::parse(&name, &text)?;
+        let snap = snapshot::read(&name, input)?;
         return Ok(Some(snap));
     }
     let wants = sink.wants_owners();
     let mut buf = Vec::with_capacity(512);
     let mut line_no = 0u64;
+    let mut other = 0u64;
     let mut last: Option<Socket> = None;
     let mut last_owners: Vec<DumpOwner> = Vec::new();
     let mut first_bad: Option<String> = None;
@@ -361,28 +444,26 @@ pub fn read_dump(
     };
     loop {
         buf.clear();
-        let n = input
+        let n = (&mut input)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)
             .map_err(|e| Error::io(&name, e))?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        let text = match std::str::from_utf8(&buf) {
-            Ok(t) => t.trim_end_matches(['\n', '\r']),
-            Err(_) => {
-                if lenient {
-                    report.skipped += 1;
-                    continue;
-                }
-                return Err(Error::parse(
-                    &name,
-                    line_no as usize,
-                    format.expected(),
-                    "bytes that are not UTF-8 text",
-                ));
-            }
-        };
+        if buf.len() > MAX_LINE {
+            return Err(Error::parse(
+                &name,
+                line_no as usize,
+                "a line of at most 65536 bytes",
+                &String::from_utf8_lossy(&buf[..80]),
+            ));
+        }
+        // Process names may hold any bytes: a non-UTF-8 one is shown with
+        // replacement characters, not a reason to reject the dump.
+        let decoded = String::from_utf8_lossy(&buf);
+        let text = decoded.trim_end_matches(['\n', '\r']);
         let parsed = match format {
             Format::Netstat => netstat::parse_line(text, wants),
             Format::Ss => ss::parse_line(text, wants),
@@ -428,6 +509,15 @@ pub fn read_dump(
                 }
             }
             Line::Skip => {}
+            Line::Other => other += 1,
+            Line::FormatChange => {
+                return Err(Error::parse(
+                    &name,
+                    line_no as usize,
+                    format.more_lines(),
+                    text,
+                ));
+            }
             Line::Bad => {
                 if lenient {
                     report.skipped += 1;
@@ -451,6 +541,7 @@ pub fn read_dump(
     }
     flush(&mut last, &mut last_owners, sink, report);
     report.lines += line_no;
+    report.other += other;
     if let Some(b) = first_bad {
         report.notes.push(format!(
             "skipped {} malformed line(s) (--lenient); the first: {b}",

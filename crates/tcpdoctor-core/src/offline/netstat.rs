@@ -1,6 +1,6 @@
 //! `netstat -ant`, `-antp`, `-antW` (net-tools) lines.
 
-use super::{DumpOwner, Line, parse_endpoint};
+use super::{DumpOwner, Lead, Line, netstat_lead, parse_endpoint, words};
 use crate::model::{Socket, TcpState};
 
 pub const EXPECTED: &str =
@@ -8,13 +8,17 @@ pub const EXPECTED: &str =
 
 /// One netstat line.
 pub fn parse_line(text: &str, wants_owners: bool) -> Line {
-    let mut w = text.split_ascii_whitespace();
+    let mut w = words(text);
     let Some(proto) = w.next() else {
         return Line::Skip;
     };
-    if proto != "tcp" && proto != "tcp6" {
-        // Headers, the "(Not all processes...)" line, udp/unix sections.
-        return Line::Skip;
+    let second = words(text).nth(1).unwrap_or("");
+    match netstat_lead(proto.as_bytes(), second.as_bytes()) {
+        Lead::Tcp { .. } => {}
+        Lead::Header => return Line::Skip,
+        Lead::Other => return Line::Other,
+        Lead::FormatChange => return Line::FormatChange,
+        Lead::Bad => return Line::Bad,
     }
     let parsed = (|| {
         let recv_q: u32 = w.next()?.parse().ok()?;
@@ -91,11 +95,19 @@ mod tests {
         for l in [
             "Active Internet connections (servers and established)",
             "Proto Recv-Q Send-Q Local Address Foreign Address State",
-            "udp 0 0 0.0.0.0:68 0.0.0.0:*",
             "(Not all processes could be identified)",
             "",
         ] {
             assert!(matches!(parse_line(l, true), Line::Skip), "{l}");
+        }
+        for l in [
+            "udp 0 0 0.0.0.0:68 0.0.0.0:*",
+            "unix  2      [ ACC ]     STREAM     LISTENING     21405    /run/dbus",
+        ] {
+            assert!(matches!(parse_line(l, true), Line::Other), "{l}");
+        }
+        for l in ["State Recv-Q Send-Q", "ESTAB 0 0 1.2.3.4:5 6.7.8.9:10"] {
+            assert!(matches!(parse_line(l, true), Line::FormatChange), "{l}");
         }
         for l in [
             "tcp 0 0 127.0.0.1 0.0.0.0:* LISTEN",

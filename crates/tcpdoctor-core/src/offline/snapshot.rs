@@ -6,9 +6,23 @@ use crate::model::Snapshot;
 use std::io::Write;
 use std::path::Path;
 
-/// Parses a snapshot file's text; errors name the file and line.
-pub fn parse(path: &Path, text: &str) -> Result<Snapshot> {
-    serde_json::from_str(text).map_err(|e| {
+/// The largest snapshot read: about 4 million sockets. A larger input
+/// (a gzip bomb, a `{` and gigabytes of spaces) stops here instead of
+/// taking all memory.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+
+/// Reads a snapshot from `input` as it streams (no copy of the text is
+/// kept); errors name the file and line.
+pub fn read(path: &Path, input: impl std::io::Read) -> Result<Snapshot> {
+    let mut limited = Limited {
+        inner: input,
+        left: MAX_SNAPSHOT_BYTES,
+        limit: MAX_SNAPSHOT_BYTES,
+    };
+    serde_json::from_reader(std::io::BufReader::new(&mut limited)).map_err(|e| {
+        if e.is_io() {
+            return Error::io(path, std::io::Error::other(e.to_string()));
+        }
         Error::parse(
             path,
             e.line(),
@@ -16,6 +30,35 @@ pub fn parse(path: &Path, text: &str) -> Result<Snapshot> {
             &e.to_string(),
         )
     })
+}
+
+/// A reader that fails, rather than ends, after `left` bytes: a truncated
+/// JSON text would read as a misleading syntax error.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(format!(
+                    "larger than {} bytes: no snapshot is that big",
+                    self.limit
+                ))),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Writes `snap` to `path`, gzip-compressed when the name ends in .gz.
@@ -45,4 +88,41 @@ pub fn write(snap: &Snapshot, path: &Path) -> Result<()> {
         w.flush().map_err(|e| Error::write(path, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn input_past_the_limit_is_an_error_not_an_end() {
+        let mut r = Limited {
+            inner: &b"0123456789"[..],
+            left: 4,
+            limit: 4,
+        };
+        let mut out = Vec::new();
+        let e = r.read_to_end(&mut out).expect_err("over the limit");
+        assert!(e.to_string().contains("larger than 4 bytes"), "{e}");
+        let mut exact = Limited {
+            inner: &b"0123"[..],
+            left: 4,
+            limit: 4,
+        };
+        let mut out = Vec::new();
+        exact.read_to_end(&mut out).expect("exactly the limit");
+        assert_eq!(out, b"0123");
+    }
+
+    #[test]
+    fn a_snapshot_past_the_limit_names_the_file() {
+        let big = Limited {
+            inner: std::io::repeat(b' '),
+            left: 1000,
+            limit: 1000,
+        };
+        let e = serde_json::from_reader::<_, Snapshot>(big).expect_err("too big");
+        assert!(e.is_io(), "{e}");
+    }
 }

@@ -1,6 +1,6 @@
 //! `ss -tan`, `-tanp`, `-tanoie` (iproute2) lines.
 
-use super::{DumpOwner, Line, parse_endpoint};
+use super::{DumpOwner, Lead, Line, parse_endpoint, ss_lead, words};
 use crate::model::{Socket, TcpInfo, TcpState, Timer};
 
 pub const EXPECTED: &str = "an ss -tan line: 'STATE RECV-Q SEND-Q LOCAL:PORT PEER:PORT \
@@ -95,15 +95,20 @@ pub fn parse_line(text: &str, wants_owners: bool) -> Line {
             Line::Detail
         };
     }
-    let mut w = text.split_ascii_whitespace().peekable();
+    let mut w = words(text).peekable();
     let Some(&first) = w.peek() else {
         return Line::Skip;
     };
-    if first == "State" || first == "Netid" {
-        return Line::Skip;
-    }
-    if first == "tcp" {
-        w.next();
+    let second = words(text).nth(1).unwrap_or("");
+    match ss_lead(first.as_bytes(), second.as_bytes()) {
+        Lead::Tcp { netid: true } => {
+            w.next();
+        }
+        Lead::Tcp { netid: false } => {}
+        Lead::Header => return Line::Skip,
+        Lead::Other => return Line::Other,
+        Lead::FormatChange => return Line::FormatChange,
+        Lead::Bad => return Line::Bad,
     }
     let parsed = (|| {
         let state = TcpState::parse_name(w.next()?)?;
@@ -220,6 +225,24 @@ mod tests {
             "\t ts sack bbr lastsnd:212 lastrcv:212 lastack:4200 rcv_space:65483",
         );
         assert_eq!(crate::model::age_seconds(&s), Some(4.2));
+    }
+
+    #[test]
+    fn other_protocols_are_skipped_and_a_netstat_line_is_a_format_change() {
+        for l in [
+            "udp   UNCONN 0      0      0.0.0.0:68     0.0.0.0:*",
+            "u_str ESTAB  0      0      * 21405        * 21406",
+        ] {
+            assert!(matches!(parse_line(l, true), Line::Other), "{l}");
+        }
+        for l in [
+            "tcp        0      0 127.0.0.1:8000          0.0.0.0:*               LISTEN",
+            "Active Internet connections (servers and established)",
+        ] {
+            assert!(matches!(parse_line(l, true), Line::FormatChange), "{l}");
+        }
+        let (s, _) = socket("tcp   ESTAB  0      0      127.0.0.1:80   127.0.0.1:5000");
+        assert_eq!(s.state, TcpState::Established);
     }
 
     #[test]

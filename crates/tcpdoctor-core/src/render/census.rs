@@ -49,9 +49,10 @@ pub fn text(r: &CensusReport, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "processes:")?;
         for p in &r.processes {
-            let limit = match p.nofile_soft {
-                Some(soft) => format!("{} of {soft} fds", p.fd_count),
-                None => format!("{} fds", p.fd_count),
+            let limit = match (p.fds_open(), p.nofile_soft) {
+                (Some(n), Some(soft)) => format!("{n} of {soft} fds"),
+                (Some(n), None) => format!("{n} fds"),
+                (None, _) => "fds unknown".to_string(),
             };
             let cgroup = p.cgroup.as_deref().unwrap_or("-");
             writeln!(

@@ -125,19 +125,20 @@ impl Rule for CloseWaitLeak {
             if let Some(p) = proc_ {
                 ev = ev
                     .with("pid", p.pid)
-                    .with("fds_open", p.fd_count)
+                    .with("fds_open", p.fds_open())
                     .with("nofile_soft", p.nofile_soft)
                     .with("example_fds", fds.join(" "));
             }
             let title = format!("{who} holds {n} CLOSE_WAIT socket(s), {age_text}");
-            let fd_line = proc_.map_or(String::new(), |p| match p.nofile_soft {
-                Some(l) => format!(
+            let fd_line = proc_.map_or(String::new(), |p| match (p.nofile_soft, p.fds_open()) {
+                (_, None) => " Each holds a file descriptor.".to_string(),
+                (Some(l), Some(_)) => format!(
                     " Each holds a file descriptor: the process has {} open of its \
                     limit {l}; at the limit accept() and open() fail with EMFILE \"Too many open \
                     files\".",
                     p.fd_count
                 ),
-                None => format!(" Each holds a file descriptor ({} open).", p.fd_count),
+                (None, Some(n)) => format!(" Each holds a file descriptor ({n} open)."),
             });
             let explanation = format!(
                 "CLOSE_WAIT means the peer sent its FIN (it closed; its FIN arrived {}) and this \
