@@ -752,3 +752,124 @@ fn endless_and_empty_proc_trees_are_errors_in_bounded_memory() {
         stderr(&o)
     );
 }
+
+/// Namespaces that come and go (containers starting and stopping) made
+/// `diagnose --netns all` exit 3 in 24 of 30 runs: one that disappears
+/// while it runs is skipped with a note.
+#[test]
+#[ignore = "needs root"]
+fn namespaces_that_disappear_mid_run_are_skipped_not_fatal() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Two churners: each makes a namespace with a listener, holds it a
+        // moment, and lets it vanish, again and again.
+        for port in [9700u16, 9701] {
+            let stop = &stop;
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    run_in_private_netns(|| {
+                        let l = std::net::TcpListener::bind(("127.0.0.1", port)).expect("binds");
+                        for _ in 0..20 {
+                            let _c = std::net::TcpStream::connect(("127.0.0.1", port));
+                            let _ = l.set_nonblocking(true);
+                            let _ = l.accept();
+                        }
+                    })
+                    .expect("a namespace");
+                }
+            });
+        }
+        let mut codes = Vec::new();
+        for _ in 0..15 {
+            for cmd in [
+                &["diagnose", "--netns", "all", "--interval", "0", "--json"][..],
+                &["census", "--netns", "all", "--json"],
+            ] {
+                let o = run(cmd);
+                codes.push((cmd[0], o.status.code(), stderr(&o)));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for (cmd, code, err) in codes {
+            assert!(
+                matches!(code, Some(0..=2)),
+                "{cmd} --netns all failed under namespace churn: {code:?} {err}"
+            );
+        }
+    });
+}
+
+/// When accept() fails with EMFILE (the very condition fd-exhaustion
+/// diagnoses) the exporter backs off instead of spinning, says so once, and
+/// serves again once fds are free.
+#[test]
+fn the_exporter_survives_running_out_of_fds() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = 19891;
+    let mut serve = Command::new("prlimit")
+        .arg("--nofile=24")
+        .arg(env!("CARGO_BIN_EXE_tcpdoctor"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--max-per-peer",
+            "64",
+            "--full-interval",
+            "3600",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("prlimit runs (util-linux)");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut err = BufReader::new(serve.stderr.take().expect("stderr"));
+    let serve = Kill(serve);
+    // The exporter's stderr up to a line that contains `what`.
+    let mut said_until = |what: &str| -> String {
+        let mut all = String::new();
+        let mut line = String::new();
+        while err.read_line(&mut line).is_ok_and(|n| n > 0) {
+            all.push_str(&line);
+            if line.contains(what) {
+                return all;
+            }
+            line.clear();
+        }
+        panic!("the exporter never said {what:?}: {all}")
+    };
+    said_until("serving");
+    // Idle connections until the exporter cannot accept any more.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = c.write_all(b"G");
+            idle.push(c);
+        }
+    }
+    let said = said_until("accept failed");
+    assert!(said.contains("backing off"), "{said}");
+    drop(idle);
+    // Once fds are free, scrapes are served again.
+    wait_until("a scrape is served again", || {
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return Ok(false);
+        };
+        c.write_all(b"GET /healthz HTTP/1.1\r\n\r\n")?;
+        let mut reply = String::new();
+        let _ = c.read_to_string(&mut reply);
+        Ok(reply.starts_with("HTTP/1.1 200"))
+    })
+    .expect("served again");
+    drop(serve);
+    // Said once per kind of failure, not once per retry.
+    let mut rest = String::new();
+    let _ = err.read_to_string(&mut rest);
+    assert!(rest.matches("accept failed").count() <= 1, "{rest}");
+}

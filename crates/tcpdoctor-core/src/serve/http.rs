@@ -78,7 +78,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> io::Result<()> {
+fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> io::Result<()> {
     let head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         r.status,
@@ -184,8 +184,9 @@ struct Slot {
     since: Instant,
     /// Still reading its request: it may be evicted for a newer client.
     reading: bool,
-    /// A handle to shut the connection down when it is evicted.
-    stream: TcpStream,
+    /// The connection, shared with its thread, to shut it down when it is
+    /// evicted (shared, not duplicated: a connection costs one fd).
+    stream: Arc<TcpStream>,
 }
 
 /// The connections being served.
@@ -209,7 +210,7 @@ enum Refused {
 struct SlotGuard {
     slots: Arc<Mutex<Slots>>,
     id: u64,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
 }
 
 impl SlotGuard {
@@ -241,9 +242,6 @@ fn admit(
     peer: IpAddr,
     limits: &Limits,
 ) -> Result<SlotGuard, (Refused, TcpStream)> {
-    let Ok(handle) = stream.try_clone() else {
-        return Err((Refused::Busy, stream));
-    };
     let mut s = lock(slots);
     if s.list.iter().filter(|c| c.peer == peer).count() >= limits.max_per_peer {
         return Err((Refused::PeerCap, stream));
@@ -265,12 +263,13 @@ fn admit(
     }
     s.next_id += 1;
     let id = s.next_id;
+    let stream = Arc::new(stream);
     s.list.push(Slot {
         id,
         peer,
         since: Instant::now(),
         reading: true,
-        stream: handle,
+        stream: Arc::clone(&stream),
     });
     Ok(SlotGuard {
         slots: Arc::clone(slots),
@@ -329,14 +328,14 @@ where
             }
         };
         let _ = stream.set_write_timeout(Some(limits.write_timeout));
-        let mut guard = match admit(&slots, stream, peer.ip(), &limits) {
+        let guard = match admit(&slots, stream, peer.ip(), &limits) {
             Ok(g) => g,
-            Err((why, mut stream)) => {
+            Err((why, stream)) => {
                 let text = match why {
                     Refused::Busy => "too many connections\n",
                     Refused::PeerCap => "too many connections from this address\n",
                 };
-                let _ = write_response(&mut stream, &Response::text(503, text), false);
+                let _ = write_response(&stream, &Response::text(503, text), false);
                 continue;
             }
         };
@@ -360,7 +359,7 @@ where
                     )),
                 };
                 if let Some((r, head_only)) = response {
-                    let _ = write_response(&mut guard.stream, &r, head_only);
+                    let _ = write_response(&guard.stream, &r, head_only);
                 }
             });
     }
