@@ -9,7 +9,9 @@
 //! and line, as on the general path. Memory stays flat: the file is read in
 //! blocks, each split between the threads at a line boundary.
 
-use super::{Format, Lead, Line, netstat, netstat_lead, parse_endpoint, ss, ss_lead};
+use super::{
+    Format, Lead, Line, netstat, netstat_lead, parse_endpoint_bytes, parse_queue, ss, ss_lead,
+};
 use crate::error::{Error, Result};
 use crate::model::TcpState;
 use std::path::Path;
@@ -123,16 +125,16 @@ fn fields_wide<const N: usize>(window: &[u8; 128], len: usize) -> ([&[u8]; N], u
     (out, n)
 }
 
-/// A queue length as the general parsers read it: a u32.
+/// A queue length as the general parsers read it (the same function).
 fn queue(b: &[u8]) -> bool {
-    std::str::from_utf8(b).is_ok_and(|t| t.parse::<u32>().is_ok())
+    parse_queue(b).is_some()
 }
 
 /// An endpoint as the general parsers read it (the same function): the
 /// fast path skips building sockets, not checking them, so both accept
 /// exactly the same lines.
 fn endpoint(b: &[u8], ss_style: bool) -> bool {
-    std::str::from_utf8(b).is_ok_and(|t| parse_endpoint(t, ss_style).is_some())
+    parse_endpoint_bytes(b, ss_style).is_some()
 }
 
 fn state_of(b: &[u8]) -> Option<TcpState> {
@@ -520,6 +522,8 @@ mod tests {
             Just("ESTABLISHED".to_string()),
             Just("0".to_string()),
             Just("4294967296".to_string()),
+            Just("+5".to_string()),
+            Just("0x1f".to_string()),
             Just("127.0.0.1:80".to_string()),
             Just("999.1.1.1:5".to_string()),
             Just("[::1]:8080".to_string()),

@@ -1,6 +1,6 @@
 //! `netstat -ant`, `-antp`, `-antW` (net-tools) lines.
 
-use super::{DumpOwner, Lead, Line, netstat_lead, parse_endpoint, words};
+use super::{DumpOwner, Lead, Line, netstat_lead, parse_endpoint, parse_queue, words};
 use crate::model::{Socket, TcpState};
 
 pub const EXPECTED: &str =
@@ -21,8 +21,8 @@ pub fn parse_line(text: &str, wants_owners: bool) -> Line {
         Lead::Bad => return Line::Bad,
     }
     let parsed = (|| {
-        let recv_q: u32 = w.next()?.parse().ok()?;
-        let send_q: u32 = w.next()?.parse().ok()?;
+        let recv_q = parse_queue(w.next()?.as_bytes())?;
+        let send_q = parse_queue(w.next()?.as_bytes())?;
         let local = parse_endpoint(w.next()?, false)?;
         let remote = parse_endpoint(w.next()?, false)?;
         let state = TcpState::parse_name(w.next()?)?;

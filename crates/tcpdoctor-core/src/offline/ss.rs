@@ -1,6 +1,6 @@
 //! `ss -tan`, `-tanp`, `-tanoie` (iproute2) lines.
 
-use super::{DumpOwner, Lead, Line, parse_endpoint, ss_lead, words};
+use super::{DumpOwner, Lead, Line, parse_endpoint, parse_queue, ss_lead, words};
 use crate::model::{Socket, TcpInfo, TcpState, Timer};
 
 pub const EXPECTED: &str = "an ss -tan line: 'STATE RECV-Q SEND-Q LOCAL:PORT PEER:PORT \
@@ -112,8 +112,8 @@ pub fn parse_line(text: &str, wants_owners: bool) -> Line {
     }
     let parsed = (|| {
         let state = TcpState::parse_name(w.next()?)?;
-        let recv_q: u32 = w.next()?.parse().ok()?;
-        let send_q: u32 = w.next()?.parse().ok()?;
+        let recv_q = parse_queue(w.next()?.as_bytes())?;
+        let send_q = parse_queue(w.next()?.as_bytes())?;
         let local = parse_endpoint(w.next()?, true)?;
         let remote = parse_endpoint(w.next()?, true)?;
         let mut s = Socket::new(state, local, remote);
