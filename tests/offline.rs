@@ -527,3 +527,65 @@ fn gzip_bombs_are_errors_in_bounded_memory() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--view sockets --limit 5` of a 1M-line dump held every row (457 MB):
+/// only the listed rows and what their attribution needs are kept. The
+/// rows are the first ones of the whole listing, attribution included.
+#[test]
+fn a_limited_listing_keeps_only_its_rows_and_equals_the_head_of_the_whole() {
+    let listed = |file: &Path, extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["analyze", "--view", "sockets", "--json"];
+        args.extend_from_slice(extra);
+        args.push(file.to_str().expect("utf-8"));
+        let o = run(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr_of(&o));
+        json(&o).as_array().expect("rows").clone()
+    };
+    for f in [
+        "ss-tanpoie.txt",
+        "ss-tanp.txt",
+        "netstat-antp.txt",
+        "ss-tan.txt",
+    ] {
+        let file = fixture(f);
+        for state in [None, Some("time-wait"), Some("close-wait")] {
+            let filter: Vec<&str> = state.map(|s| vec!["--state", s]).unwrap_or_default();
+            let whole = listed(&file, &filter);
+            for n in [1usize, 3, 7, 1000] {
+                let limit = n.to_string();
+                let mut args = filter.clone();
+                args.extend_from_slice(&["--limit", &limit]);
+                let head: Vec<_> = whole.iter().take(n).cloned().collect();
+                assert_eq!(listed(&file, &args), head, "{f} {state:?} --limit {n}");
+            }
+        }
+    }
+    // A million sockets in a 128 MiB address space: the whole listing does
+    // not fit (it aborts), the limited one does.
+    let dump = std::env::temp_dir().join(format!("tcpdoctor-1m-{}.txt", std::process::id()));
+    let mut text = String::from("State Recv-Q Send-Q Local Address:Port Peer Address:Port\n");
+    for i in 0..1_000_000u32 {
+        text.push_str(&format!(
+            "ESTAB 0 0 10.{}.{}.{}:{} 10.0.0.1:5432\n",
+            i % 200,
+            (i / 200) % 250,
+            i % 250,
+            30000 + i % 30000
+        ));
+    }
+    std::fs::write(&dump, text).expect("writes the dump");
+    let o = std::process::Command::new("prlimit")
+        .arg("--as=134217728")
+        .arg(env!("CARGO_BIN_EXE_tcpdoctor"))
+        .args(["analyze", "--view", "sockets", "--limit", "5"])
+        .arg(&dump)
+        .output()
+        .expect("prlimit runs (util-linux)");
+    let _ = std::fs::remove_file(&dump);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        6,
+        "a header and 5 rows"
+    );
+}

@@ -93,16 +93,26 @@ pub fn run(a: &Args) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         ViewArg::Sockets => {
-            let (snap, _) = analyze::snapshot(&a.files, format, a.lenient)?;
             let filter = RowFilter {
                 states: a.states.set(),
                 ..RowFilter::default()
             };
-            let mut l = rows(&snap, &filter);
-            if let Some(n) = a.limit {
-                l.rows.truncate(n);
-            }
-            print_notes(&snap.notes);
+            // With a limit, only that many rows (and what their attribution
+            // needs) are kept: memory follows the limit, not the dump.
+            let top;
+            let snap;
+            let l = match a.limit {
+                Some(n) => {
+                    top = analyze::top_listing(&a.files, format, a.lenient, &filter, n)?.0;
+                    print_notes(&top.snapshot.notes);
+                    top.rows(&filter)
+                }
+                None => {
+                    snap = analyze::snapshot(&a.files, format, a.lenient)?.0;
+                    print_notes(&snap.notes);
+                    rows(&snap, &filter)
+                }
+            };
             if json {
                 render::sockets::json(&l, false, &mut out)?;
             } else {

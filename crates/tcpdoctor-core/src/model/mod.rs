@@ -31,7 +31,7 @@ pub use owner::{FdRef, Holders, OwnerIndex, Process};
 pub use ports::{TupleUsage, parse_reserved_ports, tuple_usage};
 pub use rows::{
     Attribution, LikelyOwners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS, age_seconds,
-    rows, rows_of, sort_rows, wanted_inodes,
+    listing_order, rows, rows_of, sort_rows, wanted_inodes,
 };
 pub use snapshot::{NsSnapshot, SNAPSHOT_VERSION, Snapshot};
 pub use socket::{Endpoint, Socket, TcpInfo, Timer};

@@ -293,15 +293,23 @@ pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
 /// by remote and local endpoint.
 pub fn sort_rows(rows: &mut [SocketRow<'_>]) {
     // Unstable: the key is total (inode last), and it needs no buffer.
-    rows.sort_unstable_by(|a, b| {
-        a.socket
-            .state
-            .cmp(&b.socket.state)
-            .then_with(|| b.age_s.unwrap_or(-1.0).total_cmp(&a.age_s.unwrap_or(-1.0)))
-            .then_with(|| a.socket.remote.cmp(&b.socket.remote))
-            .then_with(|| a.socket.local.cmp(&b.socket.local))
-            .then_with(|| a.socket.inode.cmp(&b.socket.inode))
-    });
+    rows.sort_unstable_by(|a, b| listing_order(a.socket, a.age_s, b.socket, b.age_s));
+}
+
+/// The order of a listing: by state (kernel order), oldest first within a
+/// state, then by remote and local endpoint and inode.
+pub fn listing_order(
+    a: &Socket,
+    a_age: Option<f64>,
+    b: &Socket,
+    b_age: Option<f64>,
+) -> std::cmp::Ordering {
+    a.state
+        .cmp(&b.state)
+        .then_with(|| b_age.unwrap_or(-1.0).total_cmp(&a_age.unwrap_or(-1.0)))
+        .then_with(|| a.remote.cmp(&b.remote))
+        .then_with(|| a.local.cmp(&b.local))
+        .then_with(|| a.inode.cmp(&b.inode))
 }
 
 #[cfg(test)]

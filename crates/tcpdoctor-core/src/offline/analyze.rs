@@ -4,9 +4,9 @@
 use super::{DumpOwner, DumpReport, DumpSink, Format, limits_of, open, read_dump};
 use crate::error::{Error, Result};
 use crate::model::{
-    Census, CensusReport, CollectReport, FdRef, GroupBy, HostInfo, NetnsInfo, NsSnapshot,
-    OwnerIndex, Process, RowFilter, Snapshot, Socket, SocketSink, SourceUsed, TcpState, by_process,
-    rows_of,
+    Census, CensusReport, CollectReport, FdRef, GroupBy, HostInfo, Listing, NetnsInfo, NsSnapshot,
+    OwnerIndex, Process, RowFilter, Snapshot, Socket, SocketSink, SourceUsed, TcpState,
+    age_seconds, by_process, listing_order, rows, rows_of,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -227,33 +227,248 @@ pub fn snapshot(
         }
         return Ok((snaps.remove(0), report));
     }
+    let snap = dump_snapshot(&report, sink.sockets, sink.owners);
+    Ok((snap, report))
+}
+
+/// A socket of a dump that may be listed, with its owners.
+struct Candidate {
+    socket: Socket,
+    age: Option<f64>,
+    owners: Vec<FdRef>,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        listing_order(&self.socket, self.age, &o.socket, o.age)
+    }
+}
+
+/// Keeps the first `limit` sockets of the listing order, and what their
+/// TIME_WAIT attribution needs (the listeners, and one owned socket per
+/// (remote endpoint, process)): memory follows the limit and the number
+/// of distinct peers, not the size of the dump.
+struct TopSink {
+    filter: RowFilter,
+    limit: usize,
+    /// A max-heap: the last of the kept sockets on top, to drop first.
+    top: std::collections::BinaryHeap<Candidate>,
+    /// Listeners and owned sockets kept for attribution only.
+    context: Vec<Socket>,
+    owners: OwnerIndex,
+    holders_seen: std::collections::HashSet<(crate::model::Endpoint, u32)>,
+    aggregates: bool,
+    next_inode: u64,
+}
+
+impl DumpSink for TopSink {
+    fn wants_owners(&self) -> bool {
+        true
+    }
+    fn socket(&mut self, s: &Socket, owners: &[DumpOwner]) {
+        let mut s = s.clone();
+        let fds: Vec<FdRef> = owners
+            .iter()
+            .map(|o| FdRef {
+                pid: o.pid,
+                fd: o.fd.unwrap_or(FdRef::UNKNOWN_FD),
+            })
+            .collect();
+        if !owners.is_empty() {
+            if s.inode == 0 {
+                self.next_inode += 1;
+                s.inode = SYNTHETIC_INODE_BASE + self.next_inode;
+            }
+            for o in owners {
+                self.owners
+                    .processes
+                    .entry(o.pid)
+                    .or_insert_with(|| Process {
+                        pid: o.pid,
+                        comm: o.comm.clone(),
+                        ..Process::default()
+                    });
+            }
+        }
+        // What attribution needs, whatever is listed.
+        let new_holder = owners
+            .iter()
+            .any(|o| self.holders_seen.insert((s.remote, o.pid)));
+        if s.state == TcpState::Listen || (s.inode != 0 && new_holder) {
+            if !fds.is_empty() {
+                self.owners
+                    .by_inode
+                    .entry(s.inode)
+                    .or_default()
+                    .extend(fds.iter().copied());
+            }
+            self.context.push(s.clone());
+        }
+        if !self.filter.matches_socket(&s) || self.limit == 0 {
+            return;
+        }
+        let c = Candidate {
+            age: age_seconds(&s),
+            socket: s,
+            owners: fds,
+        };
+        if self.top.len() < self.limit {
+            self.top.push(c);
+        } else if self.top.peek().is_some_and(|last| c < *last) {
+            self.top.pop();
+            self.top.push(c);
+        }
+    }
+    fn aggregate(&mut self, _: TcpState, _: u64) {
+        self.aggregates = true;
+    }
+}
+
+/// The first `limit` rows of a dump's listing, read in memory that follows
+/// the limit, not the dump. Its snapshot holds the listed sockets and the
+/// listeners and peers their attribution needs; `rows` lists only the
+/// former.
+pub struct TopListing {
+    pub snapshot: Snapshot,
+    /// Where the listed sockets start in the namespace's sockets (None: a
+    /// snapshot file, every socket may be listed).
+    first_listed: Option<usize>,
+    limit: usize,
+}
+
+impl TopListing {
+    /// The listed rows, in listing order.
+    pub fn rows(&self, filter: &RowFilter) -> Listing<'_> {
+        let mut l = rows(&self.snapshot, filter);
+        if let Some(first) = self.first_listed {
+            let listed = self
+                .snapshot
+                .namespaces
+                .first()
+                .map_or(&[][..], |ns| &ns.sockets[first..]);
+            let range = listed.as_ptr_range();
+            l.rows
+                .retain(|r| range.contains(&(r.socket as *const Socket)));
+        }
+        l.rows.truncate(self.limit);
+        l
+    }
+}
+
+/// The sockets view of dumps with `--limit`: see `TopListing`. A snapshot
+/// file is read whole (it is bounded by `MAX_SNAPSHOT_BYTES`).
+pub fn top_listing(
+    paths: &[PathBuf],
+    format: Option<Format>,
+    lenient: bool,
+    filter: &RowFilter,
+    limit: usize,
+) -> Result<(TopListing, DumpReport)> {
+    let mut sink = TopSink {
+        filter: filter.clone(),
+        limit,
+        top: std::collections::BinaryHeap::new(),
+        context: Vec::new(),
+        owners: OwnerIndex::default(),
+        holders_seen: Default::default(),
+        aggregates: false,
+        next_inode: 0,
+    };
+    let mut report = DumpReport::default();
+    for p in paths {
+        let input = open(p)?;
+        if let Some(snap) = read_dump(p, input, format, lenient, &mut sink, &mut report)? {
+            if paths.len() > 1 || !sink.top.is_empty() {
+                return Err(Error::parse(
+                    p,
+                    1,
+                    "one snapshot per run, not mixed with dumps",
+                    "a second input",
+                ));
+            }
+            return Ok((
+                TopListing {
+                    snapshot: snap,
+                    first_listed: None,
+                    limit,
+                },
+                report,
+            ));
+        }
+    }
+    if sink.aggregates {
+        return Err(Error::parse(
+            Path::new(report.files.first().map_or("input", |f| f.as_str())),
+            1,
+            "sockets: aggregated 'STATE COUNT' lines only make a census (--view census)",
+            "aggregated counts",
+        ));
+    }
+    let mut sockets = sink.context;
+    let first_listed = sockets.len();
+    let mut owners = sink.owners;
+    for c in sink.top.into_sorted_vec() {
+        // Kept for attribution too: its owners are in the index already.
+        if !c.owners.is_empty() && !owners.by_inode.contains_key(&c.socket.inode) {
+            owners
+                .by_inode
+                .insert(c.socket.inode, c.owners.into_iter().collect());
+        }
+        sockets.push(c.socket);
+    }
+    let snapshot = dump_snapshot(&report, sockets, owners);
+    Ok((
+        TopListing {
+            snapshot,
+            first_listed: Some(first_listed),
+            limit,
+        },
+        report,
+    ))
+}
+
+/// The snapshot of dumps: one namespace named after the files, the sockets
+/// and owners they hold, and what a dump cannot tell.
+fn dump_snapshot(report: &DumpReport, sockets: Vec<Socket>, owners: OwnerIndex) -> Snapshot {
     let mut host = HostInfo::default();
     // A dump has no sysctls: assume the kernel's default port range so that
     // port exhaustion can still be judged, and say so.
     host.sysctls
         .insert("net.ipv4.ip_local_port_range".into(), "32768 60999".into());
-    let notes = notes_of(&report);
     let netns = NetnsInfo {
         name: Some(report.files.join(", ")),
         current: true,
         ..NetnsInfo::default()
     };
-    let snap = Snapshot {
+    Snapshot {
         hostname: String::new(),
         taken_at: 0,
         interval_s: 0.0,
         namespaces: vec![NsSnapshot {
             netns,
-            sockets: sink.sockets,
+            sockets,
             // Only ss shows a listener's backlog (in Send-Q).
             listen_backlog_known: !report.formats.is_empty()
                 && report.formats.iter().all(|f| *f == Format::Ss),
             host,
             tcp_ext_before: BTreeMap::new(),
         }],
-        owners: sink.owners,
+        owners,
         sysctl_settings: Vec::new(),
-        notes,
-    };
-    Ok((snap, report))
+        notes: notes_of(report),
+    }
 }
