@@ -43,6 +43,37 @@ struct SnapshotSink {
 /// (netstat -p), far above any real one, so owners attach the usual way.
 const SYNTHETIC_INODE_BASE: u64 = 1 << 48;
 
+/// The owners a dump line names, as fds of `s`: gives `s` a made-up inode
+/// when the dump has none, and records the processes in `index`.
+fn own(
+    s: &mut Socket,
+    owners: &[DumpOwner],
+    next_inode: &mut u64,
+    index: &mut OwnerIndex,
+) -> Vec<FdRef> {
+    if owners.is_empty() {
+        return Vec::new();
+    }
+    if s.inode == 0 {
+        *next_inode += 1;
+        s.inode = SYNTHETIC_INODE_BASE + *next_inode;
+    }
+    for o in owners {
+        index.processes.entry(o.pid).or_insert_with(|| Process {
+            pid: o.pid,
+            comm: o.comm.clone(),
+            ..Process::default()
+        });
+    }
+    owners
+        .iter()
+        .map(|o| FdRef {
+            pid: o.pid,
+            fd: o.fd.unwrap_or(FdRef::UNKNOWN_FD),
+        })
+        .collect()
+}
+
 impl DumpSink for SnapshotSink {
     fn wants_owners(&self) -> bool {
         true
@@ -53,26 +84,9 @@ impl DumpSink for SnapshotSink {
             return;
         }
         let mut s = s.clone();
-        if !owners.is_empty() {
-            if s.inode == 0 {
-                self.next_inode += 1;
-                s.inode = SYNTHETIC_INODE_BASE + self.next_inode;
-            }
-            let fds = owners.iter().map(|o| FdRef {
-                pid: o.pid,
-                fd: o.fd.unwrap_or(FdRef::UNKNOWN_FD),
-            });
+        let fds = own(&mut s, owners, &mut self.next_inode, &mut self.owners);
+        if !fds.is_empty() {
             self.owners.by_inode.entry(s.inode).or_default().extend(fds);
-            for o in owners {
-                self.owners
-                    .processes
-                    .entry(o.pid)
-                    .or_insert_with(|| Process {
-                        pid: o.pid,
-                        comm: o.comm.clone(),
-                        ..Process::default()
-                    });
-            }
         }
         self.sockets.push(s);
     }
@@ -281,29 +295,7 @@ impl DumpSink for TopSink {
     }
     fn socket(&mut self, s: &Socket, owners: &[DumpOwner]) {
         let mut s = s.clone();
-        let fds: Vec<FdRef> = owners
-            .iter()
-            .map(|o| FdRef {
-                pid: o.pid,
-                fd: o.fd.unwrap_or(FdRef::UNKNOWN_FD),
-            })
-            .collect();
-        if !owners.is_empty() {
-            if s.inode == 0 {
-                self.next_inode += 1;
-                s.inode = SYNTHETIC_INODE_BASE + self.next_inode;
-            }
-            for o in owners {
-                self.owners
-                    .processes
-                    .entry(o.pid)
-                    .or_insert_with(|| Process {
-                        pid: o.pid,
-                        comm: o.comm.clone(),
-                        ..Process::default()
-                    });
-            }
-        }
+        let fds = own(&mut s, owners, &mut self.next_inode, &mut self.owners);
         // What attribution needs, whatever is listed.
         let new_holder = owners
             .iter()

@@ -210,6 +210,22 @@ pub fn netstat_shape(line: &[u8], window: Option<&[u8; 128]>) -> Shape {
     }
 }
 
+/// What the general parser of `format` makes of a line, as a shape: the
+/// reference the fast shapes are compared with (tests, fuzz target).
+pub fn general_shape(line: &str, format: Format) -> Shape {
+    let parsed = match format {
+        Format::Ss => ss::parse_line(line, true),
+        _ => netstat::parse_line(line, true),
+    };
+    match parsed {
+        Line::Socket(s, _) => Shape::Counted(s.state),
+        Line::Skip | Line::Detail => Shape::Skip,
+        Line::Other => Shape::Other,
+        Line::FormatChange => Shape::FormatChange,
+        Line::Bad => Shape::Bad,
+    }
+}
+
 /// Counts of one stretch of whole lines; the first bad line, if any.
 struct Part {
     counts: [u64; 16],
@@ -490,21 +506,6 @@ mod tests {
         );
     }
 
-    /// What the general parser makes of a line, as a shape.
-    fn general(line: &str, format: Format) -> Shape {
-        let parsed = match format {
-            Format::Ss => ss::parse_line(line, true),
-            _ => netstat::parse_line(line, true),
-        };
-        match parsed {
-            Line::Socket(s, _) => Shape::Counted(s.state),
-            Line::Skip | Line::Detail => Shape::Skip,
-            Line::Other => Shape::Other,
-            Line::FormatChange => Shape::FormatChange,
-            Line::Bad => Shape::Bad,
-        }
-    }
-
     /// Lines built from pieces of real dump lines, valid and invalid, so
     /// that many are almost right.
     fn dump_line() -> impl proptest::strategy::Strategy<Value = String> {
@@ -569,7 +570,7 @@ mod tests {
                 (Format::Ss, ss_shape(line.as_bytes(), None)),
                 (Format::Netstat, netstat_shape(line.as_bytes(), None)),
             ] {
-                proptest::prop_assert_eq!(shape, general(&line, format), "{:?} {:?}", format, line);
+                proptest::prop_assert_eq!(shape, general_shape(&line, format), "{:?} {:?}", format, line);
                 // The 128-byte-window tokenizer gives the same shape.
                 if line.len() <= 128 {
                     let mut w = [b'#'; 128];
