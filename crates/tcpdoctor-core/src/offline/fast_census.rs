@@ -570,7 +570,8 @@ mod tests {
                 (Format::Ss, ss_shape(line.as_bytes(), None)),
                 (Format::Netstat, netstat_shape(line.as_bytes(), None)),
             ] {
-                proptest::prop_assert_eq!(shape, general_shape(&line, format), "{:?} {:?}", format, line);
+                let general = general_shape(&line, format);
+                proptest::prop_assert_eq!(shape, general, "{:?} {:?}", format, line);
                 // The 128-byte-window tokenizer gives the same shape.
                 if line.len() <= 128 {
                     let mut w = [b'#'; 128];
