@@ -317,7 +317,24 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
     } else {
         (Vec::new(), Vec::new())
     };
+    let rates = needs.counter_rates && !plan.counters_from_zero;
+    // The first counter sample comes before anything else is read, so that
+    // the two samples bracket the whole interval (the dump and the owner
+    // scan included): under load a late first sample misses what the
+    // kernel counted meanwhile.
+    let mut first_samples: std::collections::HashMap<u64, BTreeMap<String, i64>> =
+        std::collections::HashMap::new();
     let started = Instant::now();
+    if rates {
+        let (list, _) = namespaces(root, sel)?;
+        for ns in list {
+            if let Ok(Ok(Some(sample))) =
+                netns::run_in(&ns, || host::read_counters(root, "netstat", "TcpExt"))
+            {
+                first_samples.insert(ns.inode, sample);
+            }
+        }
+    }
     let (per_ns, owners, more) = if needs.sockets || needs.owners {
         let query = query_for(&plan.filter, plan.ipv4, plan.ipv6, needs.close_wait_info);
         let with_owners = needs.owners || plan.filter.needs_owners();
@@ -346,7 +363,6 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
     };
     notes.extend(more);
     notes.extend(owners.hidden_note());
-    let rates = needs.counter_rates && !plan.counters_from_zero;
     // A namespace can disappear between the dump and the counters (a
     // container that stops): with several, that one is skipped with a note.
     let several = per_ns.len() > 1;
@@ -358,37 +374,34 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
             Err(e)
         }
     };
-    // First counter sample, right after the sockets: only TcpExt (the
-    // second sample reads the rest, and says what failed).
-    let mut first = Vec::new();
-    for c in per_ns {
-        let sample = if rates {
-            match netns::run_in(&c.netns, || host::read_counters(root, "netstat", "TcpExt")) {
-                Ok(r) => r.ok().flatten().unwrap_or_default(),
-                Err(e) => {
-                    skip(&c.netns, e, &mut notes)?;
-                    continue;
-                }
-            }
-        } else {
-            BTreeMap::new()
-        };
-        first.push((c, sample));
-    }
     if rates {
         let elapsed = started.elapsed();
         if plan.interval > elapsed {
             std::thread::sleep(plan.interval - elapsed);
         }
     }
-    // The interval is what was measured, not what was asked for.
-    let interval_s = if rates {
-        started.elapsed().as_secs_f64()
-    } else {
-        0.0
-    };
+    let mut first = Vec::new();
+    for c in per_ns {
+        let sample = match first_samples.remove(&c.netns.inode) {
+            Some(sample) => Some(sample),
+            None if rates => {
+                notes.push(format!(
+                    "{}: no first counter sample (it appeared during the run, or netstat is \
+                     unreadable): no rates for it",
+                    c.netns.label()
+                ));
+                None
+            }
+            None => Some(BTreeMap::new()),
+        };
+        first.push((c, sample));
+    }
+    // The interval is what was measured between the two samples, not what
+    // was asked for.
+    let mut interval_s = 0.0;
     let mut namespaces = Vec::new();
     for (c, tcp_ext_before) in first {
+        let second_at = Instant::now();
         let host = if needs.host {
             match netns::run_in(&c.netns, || host::read_host_info(root)) {
                 Ok(h) => h,
@@ -400,6 +413,13 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
         } else {
             Default::default()
         };
+        if rates && interval_s == 0.0 {
+            // From just before the first sample to just before the second
+            // (of the first namespace; the others' are as long, shifted).
+            interval_s = second_at.duration_since(started).as_secs_f64();
+        }
+        // Without a first sample, no delta: the second counts as both.
+        let tcp_ext_before = tcp_ext_before.unwrap_or_else(|| host.tcp_ext.clone());
         notes.extend(
             host.notes
                 .iter()

@@ -5,6 +5,7 @@
 
 pub mod explain;
 pub mod rules;
+pub mod services;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod thresholds;
@@ -509,6 +510,7 @@ pub fn rules_markdown() -> String {
             d.remedy
         ));
     }
+    s.push_str(&services::markdown());
     s
 }
 
