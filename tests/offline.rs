@@ -602,3 +602,50 @@ fn a_limited_listing_keeps_only_its_rows_and_equals_the_head_of_the_whole() {
         "a header and 5 rows"
     );
 }
+
+/// The classic `netstat | awk` census piped in used to exit 3: counts
+/// alone get the diagnosis they allow, with what they cannot tell, and a
+/// Nagios exit status.
+#[test]
+fn counts_alone_get_the_diagnosis_they_allow() {
+    let piped = |text: &str, json_out: bool| {
+        let mut cmd = bin();
+        cmd.arg("analyze");
+        if json_out {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("writes");
+        child.wait_with_output().expect("ends")
+    };
+    let o = piped("TIME_WAIT 814\nESTABLISHED 634\nCLOSE_WAIT 1\n", true);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_of(&o));
+    let v = json(&o);
+    assert_eq!(v["findings"][0]["id"], "counts-time-wait", "{v}");
+    assert!(
+        v["summary"]["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("cannot tell"))),
+        "{v}"
+    );
+    let o = piped("CLOSE_WAIT 1200\nESTABLISHED 40\n", false);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr_of(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("tcpdoctor sockets --state close-wait"),
+        "{text}"
+    );
+}

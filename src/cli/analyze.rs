@@ -121,8 +121,15 @@ pub fn run(a: &Args) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         ViewArg::Diagnose => {
-            let (snap, _) = analyze::snapshot(&a.files, format, a.lenient)?;
-            let d = diagnose::run(&snap, &a.thresholds.0, Selection::All);
+            let d = match analyze::diagnosable(&a.files, format, a.lenient)?.0 {
+                analyze::Diagnosable::Snapshot(snap) => {
+                    diagnose::run(&snap, &a.thresholds.0, Selection::All)
+                }
+                // The awk census's `STATE COUNT` lines: what counts allow.
+                analyze::Diagnosable::Counts(states, notes) => {
+                    diagnose::counts::diagnose(&states, &a.thresholds.0, notes)
+                }
+            };
             drop(out);
             return super::diagnose::print(&d, json);
         }

@@ -239,6 +239,9 @@ pub fn topics() -> String {
 
 /// The explanation of a topic, or None when it is not one.
 pub fn explain(topic: &str) -> Option<String> {
+    // A diagnosis from counts names its findings counts-STATE: explain the
+    // state.
+    let topic = topic.strip_prefix("counts-").unwrap_or(topic);
     let t = normalise(topic);
     if let Ok(state) = topic.parse::<TcpState>() {
         let (what, who, todo) = state_text(state);

@@ -3,6 +3,7 @@
 //! `rules::ALL`; `explain`, docs/rules.md and the thresholds' defaults read
 //! from that registry. Rules never do I/O: they read a `Context`.
 
+pub mod counts;
 pub mod explain;
 pub mod rules;
 pub mod services;

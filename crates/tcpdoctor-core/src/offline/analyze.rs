@@ -36,6 +36,8 @@ struct SnapshotSink {
     overflow: bool,
     owners: OwnerIndex,
     aggregates: bool,
+    /// Counts of `STATE COUNT` lines, by kernel state number.
+    counts: [u64; 16],
     next_inode: u64,
 }
 
@@ -90,8 +92,9 @@ impl DumpSink for SnapshotSink {
         }
         self.sockets.push(s);
     }
-    fn aggregate(&mut self, _: TcpState, _: u64) {
+    fn aggregate(&mut self, state: TcpState, count: u64) {
         self.aggregates = true;
+        self.counts[state.kernel_number() as usize] += count;
     }
 }
 
@@ -198,12 +201,39 @@ pub fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> C
     CensusReport::new(&c, top, collected)
 }
 
-/// Reads dumps into one snapshot (or returns the snapshot a file holds).
+/// What dumps hold for a diagnosis: sockets (a dump or a snapshot file),
+/// or only counts per state (the awk census's `STATE COUNT` lines).
+pub enum Diagnosable {
+    Snapshot(Box<Snapshot>),
+    /// States and counts, largest first, and what the input cannot tell.
+    Counts(Vec<(TcpState, u64)>, Vec<String>),
+}
+
+/// Reads dumps into one snapshot (or returns the snapshot a file holds);
+/// counts alone are an error here (they make no listing).
 pub fn snapshot(
     paths: &[PathBuf],
     format: Option<Format>,
     lenient: bool,
 ) -> Result<(Snapshot, DumpReport)> {
+    match diagnosable(paths, format, lenient)? {
+        (Diagnosable::Snapshot(s), report) => Ok((*s, report)),
+        (Diagnosable::Counts(..), report) => Err(Error::parse(
+            Path::new(report.files.first().map_or("input", |f| f.as_str())),
+            1,
+            "sockets: aggregated 'STATE COUNT' lines only make a census (--view census) or a \
+             diagnosis from counts (--view diagnose)",
+            "aggregated counts",
+        )),
+    }
+}
+
+/// Reads dumps for a diagnosis: a snapshot, or counts alone.
+pub fn diagnosable(
+    paths: &[PathBuf],
+    format: Option<Format>,
+    lenient: bool,
+) -> Result<(Diagnosable, DumpReport)> {
     let mut sink = SnapshotSink::default();
     let mut report = DumpReport::default();
     let mut snaps = Vec::new();
@@ -223,12 +253,22 @@ pub fn snapshot(
         ));
     }
     if sink.aggregates {
-        return Err(Error::parse(
-            Path::new(report.files.first().map_or("input", |f| f.as_str())),
-            1,
-            "sockets: aggregated 'STATE COUNT' lines only make a census (--view census)",
-            "aggregated counts",
-        ));
+        if !sink.sockets.is_empty() || !snaps.is_empty() {
+            return Err(Error::parse(
+                Path::new(report.files.last().map_or("input", |f| f.as_str())),
+                1,
+                "counts, or sockets, not both in one run",
+                "aggregated counts beside a dump",
+            ));
+        }
+        let mut states: Vec<(TcpState, u64)> = TcpState::ALL
+            .iter()
+            .map(|s| (*s, sink.counts[s.kernel_number() as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        states.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let notes = notes_of(&report);
+        return Ok((Diagnosable::Counts(states, notes), report));
     }
     if !snaps.is_empty() {
         if snaps.len() > 1 || !sink.sockets.is_empty() {
@@ -239,10 +279,10 @@ pub fn snapshot(
                 "a second input",
             ));
         }
-        return Ok((snaps.remove(0), report));
+        return Ok((Diagnosable::Snapshot(Box::new(snaps.remove(0))), report));
     }
     let snap = dump_snapshot(&report, sink.sockets, sink.owners);
-    Ok((snap, report))
+    Ok((Diagnosable::Snapshot(Box::new(snap)), report))
 }
 
 /// A socket of a dump that may be listed, with its owners.

@@ -606,7 +606,7 @@ pub fn limits_of(format: Format, report: &DumpReport) -> Vec<String> {
         }
         _ => {}
     }
-    if matches!(format, Format::Netstat | Format::Ss | Format::Aggregate) && !report.has_timers {
+    if matches!(format, Format::Netstat | Format::Ss) && !report.has_timers {
         v.push(format!(
             "{} output without timers (ss -o) gives no TIME_WAIT ages",
             format.name()
