@@ -873,3 +873,40 @@ fn the_exporter_survives_running_out_of_fds() {
     let _ = err.read_to_string(&mut rest);
     assert!(rest.matches("accept failed").count() <= 1, "{rest}");
 }
+
+/// Users arrive with the message their program printed: explain knows the
+/// messages and errno names, says which call fails, corrects the mix-up,
+/// and with --port shows what holds that port here now.
+#[test]
+fn explain_knows_error_messages_and_shows_who_holds_a_port() {
+    let o = run(&["explain", "Cannot assign requested address (os error 99)"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("EADDRNOTAVAIL"), "{text}");
+    assert!(
+        text.contains("connect()") && text.contains("ephemeral port"),
+        "{text}"
+    );
+    for topic in [
+        "EMFILE",
+        "too many open files in system",
+        "Connection refused",
+        "ECONNRESET",
+    ] {
+        let o = run(&["explain", topic]);
+        assert!(o.status.success(), "{topic}: {}", stderr(&o));
+        assert!(stdout(&o).contains("Which call"), "{topic}");
+    }
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = l.local_addr().expect("addr").port().to_string();
+    let o = run(&["explain", "Address already in use", "--port", &port]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("bind()"), "{text}");
+    assert!(
+        text.contains(&format!("{}/", std::process::id())) && text.contains("LISTEN"),
+        "the listener and its process: {text}"
+    );
+    let o = run(&["explain", "time-wait", "--port", &port]);
+    assert_eq!(o.status.code(), Some(2), "--port is for error topics");
+}

@@ -153,7 +153,7 @@ pub fn run() -> Result<ExitCode> {
         None => diagnose::run(&root, &diagnose::Args::default()),
         Some(Command::Diagnose(a)) => diagnose::run(&root, &a),
         Some(Command::Sysctl(a)) => sysctl::run(&root, &a),
-        Some(Command::Explain(a)) => explain::run(&a),
+        Some(Command::Explain(a)) => explain::run(&root, &a),
         Some(Command::Census(a)) => census::run(&root, &a),
         Some(Command::Sockets(a)) => sockets::run(&root, &a),
         Some(Command::Lab(a)) => lab::run(&a),

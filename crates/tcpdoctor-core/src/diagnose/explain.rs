@@ -220,6 +220,105 @@ const SYSCTLS: &[SysctlTopic] = &[
     },
 ];
 
+/// An error message people see, by its text and its errno name.
+struct ErrorTopic {
+    errno: &'static str,
+    message: &'static str,
+    text: &'static str,
+}
+
+const ERRORS: &[ErrorTopic] = &[
+    ErrorTopic {
+        errno: "EADDRINUSE",
+        message: "address already in use",
+        text: "Which call: bind() (a server starting, or a client binding a fixed source port), \
+            not connect(). Why: another socket holds that local address and port: a listener \
+            (the service is already running, or an old instance has not exited), or \
+            connections left on that port, TIME_WAIT among them when the server closed first. A \
+            server sets SO_REUSEADDR before bind() so that TIME_WAIT on its port does not stop \
+            a restart; two live listeners on one port need SO_REUSEPORT in both. Mix-up: it is \
+            not port exhaustion (that is EADDRNOTAVAIL on connect()). Check here: `tcpdoctor \
+            explain EADDRINUSE --port PORT` lists what holds the port.",
+    },
+    ErrorTopic {
+        errno: "EADDRNOTAVAIL",
+        message: "cannot assign requested address",
+        text: "Which call: connect() (or bind() to an address this host does not have). Why: no \
+            free ephemeral port is left toward that remote ip:port: every port of \
+            ip_local_port_range (minus ip_local_reserved_ports) is held by a connection to it, \
+            TIME_WAIT included, because the client opens a connection per request. Remedy: \
+            reuse connections (keep-alive, a pool), more 4-tuples, tcp_tw_reuse=1 on this \
+            client, a wider port range; never tcp_tw_recycle. Mix-up: it is not \"address \
+            already in use\". Check here: `tcpdoctor diagnose` (port-exhaustion) and \
+            `tcpdoctor census --state time-wait --by remote`.",
+    },
+    ErrorTopic {
+        errno: "EMFILE",
+        message: "too many open files",
+        text: "Which call: any that makes a file descriptor: accept(), socket(), open(), pipe(). \
+            Why: the process reached its RLIMIT_NOFILE soft limit; sockets in CLOSE_WAIT hold \
+            fds until close(), so a CLOSE_WAIT leak ends here. A server at its limit cannot \
+            accept(): clients wait in its accept queue. Remedy: find what holds the fds (a leak \
+            is fixed in code, not by a higher limit), then raise LimitNOFILE= in the systemd \
+            unit or the program's own setting. Mix-up: ENFILE (\"in system\") is the host's \
+            fs.file-max, not the process's limit. Check here: `tcpdoctor diagnose` \
+            (fd-exhaustion, close-wait-leak) and `tcpdoctor census --by process`.",
+    },
+    ErrorTopic {
+        errno: "ENFILE",
+        message: "too many open files in system",
+        text: "Which call: any that makes a file descriptor. Why: the whole host reached \
+            fs.file-max, the sum of every process's open files. Remedy: find the processes with \
+            the most fds and their leaks; raise fs.file-max if the load is real. Mix-up: EMFILE \
+            is one process's limit. Check here: `tcpdoctor diagnose` (fd-exhaustion on \
+            fs.file-max) and `tcpdoctor host`.",
+    },
+    ErrorTopic {
+        errno: "ECONNREFUSED",
+        message: "connection refused",
+        text: "Which call: connect(). Why: the peer answered the SYN with a reset: nothing \
+            listens on that ip:port there (the service is down, bound to another address such \
+            as 127.0.0.1 only, or a firewall rejects). A full accept queue does not refuse: it \
+            drops the SYN and the client times out (unless tcp_abort_on_overflow=1). Check \
+            here: `tcpdoctor sockets --state listen --sport PORT` on the server shows whether \
+            and where it listens.",
+    },
+    ErrorTopic {
+        errno: "ECONNRESET",
+        message: "connection reset by peer",
+        text: "Which call: read()/recv() or write()/send() on an established connection. Why: \
+            the peer sent a reset: it closed with unread data in its buffer, its process died, \
+            it used SO_LINGER 0, a middlebox dropped the connection's state, or this side wrote \
+            to a connection the peer had already closed (a pooled connection the server's idle \
+            timeout closed: CLOSE_WAIT here before the write). Check here: `tcpdoctor sockets \
+            --state close-wait` (a pool reusing closed connections) and the peer's logs.",
+    },
+    ErrorTopic {
+        errno: "ETIMEDOUT",
+        message: "connection timed out",
+        text: "Which call: connect() (no answer to the SYN after tcp_syn_retries), or a read or \
+            write on an established connection (tcp_retries2 retransmissions, or keepalive \
+            probes, unanswered). Why: the peer or the path is gone, a firewall drops silently, \
+            or the server's accept queue or SYN queue is full and it drops SYNs. Check here: \
+            on the server, `tcpdoctor diagnose` (accept-queue-overflow, syn-backlog).",
+    },
+];
+
+/// The error topic for an errno name or a message as printed (any case,
+/// with or without "errno", a trailing "(os error N)" ignored).
+fn error_topic(t: &str) -> Option<&'static ErrorTopic> {
+    let t = t.split(" (os error").next().unwrap_or(t).trim();
+    ERRORS
+        .iter()
+        .find(|e| e.errno.eq_ignore_ascii_case(t) || e.message.eq_ignore_ascii_case(t))
+}
+
+/// Whether a topic is an error message or errno name (then `--port` can
+/// show what holds a port).
+pub fn is_error_topic(topic: &str) -> bool {
+    error_topic(&normalise(topic)).is_some()
+}
+
 fn normalise(topic: &str) -> String {
     topic.trim().to_ascii_lowercase()
 }
@@ -229,11 +328,16 @@ pub fn topics() -> String {
     let states: Vec<&str> = TcpState::ALL.iter().map(|s| s.netstat_name()).collect();
     let ids: Vec<&str> = rules::ALL.iter().map(|r| r.doc().id).collect();
     let sysctls: Vec<&str> = SYSCTLS.iter().map(|s| s.name).collect();
+    let errors: Vec<String> = ERRORS
+        .iter()
+        .map(|e| format!("{} (\"{}\")", e.errno, e.message))
+        .collect();
     format!(
-        "states: {}\nfindings: {}\nsysctls: {}",
+        "states: {}\nfindings: {}\nsysctls: {}\nerrors: {}",
         states.join(", "),
         ids.join(", "),
-        sysctls.join(", ")
+        sysctls.join(", "),
+        errors.join(", ")
     )
 }
 
@@ -261,6 +365,10 @@ pub fn explain(topic: &str) -> Option<String> {
             text.push('\n');
         }
         return Some(text);
+    }
+    if let Some(e) = error_topic(&t) {
+        let message = format!("{}{}", e.message[..1].to_ascii_uppercase(), &e.message[1..]);
+        return Some(format!("{} (\"{message}\")\n\n{}\n", e.errno, e.text));
     }
     let key = t.replace('-', "_");
     SYSCTLS
@@ -290,6 +398,15 @@ mod tests {
         );
         assert!(explain("close-wait").is_some_and(|t| t.starts_with("CLOSE_WAIT")));
         assert!(explain("no-such-topic").is_none());
+        for e in ERRORS {
+            assert!(explain(e.errno).is_some_and(|t| t.contains("Which call")));
+            assert!(explain(e.message).is_some());
+        }
+        assert!(
+            explain("Cannot assign requested address (os error 99)")
+                .is_some_and(|t| t.contains("connect()") && t.contains("not \"address"))
+        );
+        assert!(explain("eaddrinuse").is_some_and(|t| t.contains("bind()")));
     }
 
     #[test]
