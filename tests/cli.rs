@@ -910,3 +910,56 @@ fn explain_knows_error_messages_and_shows_who_holds_a_port() {
     let o = run(&["explain", "time-wait", "--port", &port]);
     assert_eq!(o.status.code(), Some(2), "--port is for error topics");
 }
+
+/// The block a popular post tells people to paste into /etc/sysctl.conf:
+/// every TCP-related line gets a verdict and a reason, and every sysctl
+/// commented on is a topic of explain.
+#[test]
+fn a_tuning_file_from_a_blog_gets_a_verdict_for_every_line() {
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-blog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let f = dir.join("99-blog.conf");
+    std::fs::write(
+        &f,
+        "net.ipv4.tcp_syn_retries=2\nnet.ipv4.tcp_keepalive_time=1200\n\
+         net.ipv4.tcp_orphan_retries=3\nnet.ipv4.tcp_fin_timeout=30\n\
+         net.ipv4.tcp_max_syn_backlog = 4096\nnet.ipv4.tcp_syncookies = 1\n\
+         net.ipv4.tcp_tw_reuse = 1\nnet.ipv4.tcp_tw_recycle = 1\n\
+         net.ipv4.tcp_keepalive_probes=5\nnet.core.netdev_max_backlog=3000\n",
+    )
+    .expect("write");
+    let o = run(&[
+        "sysctl",
+        "--sysctl-file",
+        f.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let lines = v["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), 10, "{v}");
+    for l in lines {
+        assert!(
+            !l["reason"].as_str().unwrap_or("").is_empty(),
+            "a reason for {l}"
+        );
+        let key = l["key"].as_str().expect("key");
+        let e = run(&["explain", key]);
+        assert!(e.status.success(), "explain {key}");
+    }
+    let level = |k: &str| {
+        lines
+            .iter()
+            .find(|l| l["key"] == k)
+            .map(|l| l["level"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(level("net.ipv4.tcp_tw_recycle").as_deref(), Some("harmful"));
+    assert_eq!(
+        level("net.ipv4.tcp_fin_timeout").as_deref(),
+        Some("no_effect")
+    );
+    assert_eq!(
+        level("net.ipv4.tcp_keepalive_time").as_deref(),
+        Some("no_effect")
+    );
+}

@@ -31,8 +31,32 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     let plan = plan_for(Selection::Sysctl, &a.sysctl_files, interval);
     let snap = plan::snapshot(root, &a.netns.selector, &plan).context("auditing sysctls")?;
     let d = diagnose::run(&snap, &Thresholds::default(), Selection::Sysctl);
+    // Every TCP-related line of the files, judged: also the ones that are
+    // fine, or only pointless.
+    let lines = diagnose::sysctls::review(&snap);
     if !a.emit {
-        return super::diagnose::print(&d, a.output.json);
+        print_notes(&d.summary.notes);
+        let mut out = stdout();
+        if a.output.json {
+            #[derive(serde::Serialize)]
+            struct Audit<'a> {
+                #[serde(flatten)]
+                diagnosis: &'a diagnose::Diagnosis,
+                lines: &'a [diagnose::sysctls::LineVerdict],
+            }
+            render::json(
+                &Audit {
+                    diagnosis: &d,
+                    lines: &lines,
+                },
+                &mut out,
+            )?;
+        } else {
+            render::diagnose::text(&d, &mut out)?;
+            render::diagnose::lines(&lines, &mut out)?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::from(d.summary.exit_code() as u8));
     }
     print_notes(&d.summary.notes);
     let mut out = stdout();

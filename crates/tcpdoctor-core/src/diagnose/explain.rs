@@ -2,7 +2,7 @@
 //! own words (facts from shared/knowledge.md), with the TCP open and close
 //! sequences drawn and the state's place marked.
 
-use super::rules;
+use super::{rules, sysctls};
 use crate::model::TcpState;
 
 const CLOSE_DIAGRAM: &str = "
@@ -146,80 +146,6 @@ fn state_text(s: TcpState) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-struct SysctlTopic {
-    name: &'static str,
-    text: &'static str,
-}
-
-const SYSCTLS: &[SysctlTopic] = &[
-    SysctlTopic {
-        name: "net.ipv4.tcp_fin_timeout",
-        text: "How long an orphaned FIN_WAIT2 socket (closed here, the peer has not closed) is \
-            kept: default 60 s. It does NOT change TIME_WAIT (a fixed 60 s) and does NOT end \
-            CLOSE_WAIT (only close() does): lowering it \"to reduce TIME_WAIT\" is a myth. Rule: \
-            sysctl-fin-timeout.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.tcp_tw_reuse",
-        text: "0 off, 1 on, 2 loopback only (the default). Lets connect() reuse a local port in \
-            TIME_WAIT toward the same peer after tcp_tw_reuse_delay (1 s); needs tcp_timestamps. \
-            Only outgoing connections: it does nothing for a server's TIME_WAIT. Each reuse \
-            counts TcpExt TWRecycled. Rules: sysctl-tw-reuse-inbound, \
-            sysctl-tw-reuse-no-timestamps.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.tcp_tw_recycle",
-        text: "Removed in Linux 4.12. It dropped SYNs whose timestamps went backwards per source \
-            IP, which broke clients behind NAT, and since 4.10 (randomised timestamp offsets) \
-            everyone. Never enable it; delete it from sysctl.conf files. Rule: sysctl-tw-recycle.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.tcp_max_tw_buckets",
-        text: "The most TIME_WAIT sockets a namespace keeps; default half the established hash. \
-            Beyond it new ones are destroyed at once (TCPTimeWaitOverflow, \"time wait bucket \
-            table overflow\"). Do not lower it to cut TIME_WAIT. Rules: tw-bucket-overflow, \
-            sysctl-max-tw-buckets.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.ip_local_port_range",
-        text: "The ephemeral ports connect() picks from; default 32768-60999 (28,232). Ports are \
-            per (local IP, remote IP, remote port), TIME_WAIT included: at 60 s each that is ~470 \
-            new connections per second per upstream. Exhausted, connect() fails with \
-            EADDRNOTAVAIL. Rules: port-exhaustion, sysctl-port-range.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.ip_local_reserved_ports",
-        text: "Ports inside ip_local_port_range that connect() must not pick (keep listening ports \
-            there when widening the range). tcpdoctor subtracts them from the usable range.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.tcp_max_orphans",
-        text: "The most orphaned sockets (closed by their process, TCP still finishing) before the \
-            kernel resets them (TCPAbortOnMemory, \"too many orphaned sockets\"). Each may pin \
-            ~64 KB of memory. Global, not per namespace. Rule: orphan-limit.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.tcp_max_syn_backlog",
-        text: "How many half-open (SYN_RECV) connections a listener keeps before syncookies or \
-            drops take over. Rule: syn-backlog.",
-    },
-    SysctlTopic {
-        name: "net.core.somaxconn",
-        text: "The cap on the backlog any listen() may ask for: the length of an accept queue. \
-            Rule: accept-queue-overflow.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.tcp_syncookies",
-        text: "1 (default): answer SYNs statelessly when the SYN queue is full, so a SYN flood \
-            does not lock out real clients. Keep it on. Rule: sysctl-syncookies.",
-    },
-    SysctlTopic {
-        name: "net.ipv4.tcp_timestamps",
-        text: "TCP timestamps (default 1): needed by tcp_tw_reuse, PAWS and good RTT estimates. \
-            Turning them off silently disables tcp_tw_reuse. Rule: sysctl-tw-reuse-no-timestamps.",
-    },
-];
-
 /// An error message people see, by its text and its errno name.
 struct ErrorTopic {
     errno: &'static str,
@@ -327,7 +253,7 @@ fn normalise(topic: &str) -> String {
 pub fn topics() -> String {
     let states: Vec<&str> = TcpState::ALL.iter().map(|s| s.netstat_name()).collect();
     let ids: Vec<&str> = rules::ALL.iter().map(|r| r.doc().id).collect();
-    let sysctls: Vec<&str> = SYSCTLS.iter().map(|s| s.name).collect();
+    let sysctls: Vec<&str> = sysctls::KNOBS.iter().map(|s| s.name).collect();
     let errors: Vec<String> = ERRORS
         .iter()
         .map(|e| format!("{} (\"{}\")", e.errno, e.message))
@@ -371,7 +297,7 @@ pub fn explain(topic: &str) -> Option<String> {
         return Some(format!("{} (\"{message}\")\n\n{}\n", e.errno, e.text));
     }
     let key = t.replace('-', "_");
-    SYSCTLS
+    sysctls::KNOBS
         .iter()
         .find(|s| s.name == key || s.name.rsplit('.').next() == Some(key.as_str()))
         .map(|s| format!("{}\n\n{}\n", s.name, s.text))
@@ -390,7 +316,7 @@ mod tests {
         for r in rules::ALL {
             assert!(explain(r.doc().id).is_some(), "{}", r.doc().id);
         }
-        for s in SYSCTLS {
+        for s in sysctls::KNOBS {
             assert!(explain(s.name).is_some());
         }
         assert!(

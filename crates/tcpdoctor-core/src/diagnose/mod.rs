@@ -7,6 +7,7 @@ pub mod counts;
 pub mod explain;
 pub mod rules;
 pub mod services;
+pub mod sysctls;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod thresholds;

@@ -2,6 +2,7 @@
 //! snippet of `sysctl --emit`.
 
 use super::text::wrap;
+use crate::diagnose::sysctls::{Level, LineVerdict};
 use crate::diagnose::{Diagnosis, Finding, Severity};
 use std::io::{self, Write};
 
@@ -98,6 +99,25 @@ pub fn emit(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
             out,
             "#\n# Nothing to change: the audit found no setting to recommend against."
         )?;
+    }
+    Ok(())
+}
+
+/// The verdict on each line of the sysctl files, after the findings.
+pub fn lines(verdicts: &[LineVerdict], out: &mut dyn Write) -> io::Result<()> {
+    if verdicts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nline by line:")?;
+    for v in verdicts {
+        let level = match v.level {
+            Level::Fine => "fine",
+            Level::NoEffect => "no effect",
+            Level::Risky => "risky",
+            Level::Harmful => "HARMFUL",
+        };
+        writeln!(out, "  {}  {} = {}  [{level}]", v.location, v.key, v.value)?;
+        wrap(&v.reason, 74, "    ", out)?;
     }
     Ok(())
 }
