@@ -4,7 +4,7 @@
 use crate::diagnose::{
     Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
 };
-use crate::model::Needs;
+use crate::model::{Needs, TcpState};
 use std::collections::BTreeMap;
 
 pub static DOC: RuleDoc = RuleDoc {
@@ -77,14 +77,83 @@ impl Rule for FdExhaustion {
             let who = cx.name_of(pid);
             let held: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
             let cw = states.get("CLOSE_WAIT").copied().unwrap_or(0);
+            // Users being refused: connections waiting in the accept queue
+            // of a listener this process holds (it cannot accept() them).
+            let waiting: u64 = cx
+                .rows_in(TcpState::Listen)
+                .filter(|l| l.owners.iter().any(|o| o.pid == pid))
+                .filter(|_| cx.listen_backlog_known)
+                .map(|l| u64::from(l.socket.recv_q))
+                .sum();
+            let over = u64::from(p.fd_count) > soft;
+            let explanation = format!(
+                "Every socket, file and pipe takes a file descriptor. At RLIMIT_NOFILE ({soft}) \
+                 accept(), connect() and open() fail with EMFILE \"Too many open files\". Of \
+                 its TCP sockets: {}.{}{}",
+                held.join(", "),
+                if over {
+                    format!(
+                        " It has more fds ({}) than its limit: they were opened before the \
+                         limit was lowered (by the program itself, or by prlimit).",
+                        p.fd_count
+                    )
+                } else {
+                    String::new()
+                },
+                if waiting > 0 {
+                    format!(
+                        " {waiting} connection(s) wait in the accept queue of its listener(s): \
+                         those are the users being refused."
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            let unit = p
+                .cgroup
+                .as_deref()
+                .and_then(|c| c.rsplit('/').next())
+                .filter(|u| u.ends_with(".service"));
+            let where_ = match unit {
+                Some(u) => format!(
+                    "It runs in the systemd unit {u}: set LimitNOFILE= there (systemctl edit \
+                     {u}, then restart it)"
+                ),
+                None => "Set it where the process starts: LimitNOFILE= in its systemd unit, \
+                     ulimit -n in its start script or container runtime, or nofile in \
+                     /etc/security/limits.conf for login sessions"
+                    .to_string(),
+            };
+            let raise = match p.nofile_hard {
+                Some(h) if h == soft => format!(
+                    "The soft limit equals the hard limit ({h}): raising it needs the hard limit \
+                     raised where it is set. {where_}; a program may also set its own (nginx \
+                     worker_rlimit_nofile, a JVM or runtime option)."
+                ),
+                Some(h) => format!(
+                    "The soft limit ({soft}) is below the hard limit ({h}): the program (or its \
+                     start script) can raise it up to {h} itself; a parent with a higher limit \
+                     means it lowered its own. {where_}."
+                ),
+                None => format!("{where_}."),
+            };
+            let remedy = if cw * 2 >= u64::from(p.fd_count) {
+                format!(
+                    "Most fds are CLOSE_WAIT sockets: that is a leak (see close-wait-leak); \
+                     raising the limit only delays the failure. Fix {who}'s missing close()."
+                )
+            } else {
+                format!(
+                    "Find what holds the fds (ls -l /proc/{pid}/fd); if the load is real: {raise}"
+                )
+            };
             out.push(
                 Finding::new(
                     DOC.id,
                     sev,
                     who.clone(),
                     format!(
-                        "{who} has {} of {soft} file \
-                    descriptors open ({:.0}%)",
+                        "{who} has {} of {soft} file descriptors open ({:.0}%)",
                         p.fd_count,
                         ratio * 100.0
                     ),
@@ -96,30 +165,11 @@ impl Rule for FdExhaustion {
                         .with("nofile_hard", p.nofile_hard)
                         .with("ratio", (ratio * 1000.0).round() / 1000.0)
                         .with("tcp_sockets_by_state", held.join(", "))
+                        .with("waiting_in_accept_queue", waiting)
                         .with("cgroup", p.cgroup.clone()),
                 )
-                .explain(format!(
-                    "Every socket, file and pipe takes a file descriptor. At RLIMIT_NOFILE \
-                            ({soft}) accept(), connect() and open() fail with EMFILE \"Too many \
-                            open files\". Of its TCP sockets: {}.",
-                    held.join(", ")
-                ))
-                .remedy(if cw * 2 >= u64::from(p.fd_count) {
-                    format!(
-                        "Most fds are CLOSE_WAIT sockets: that is a leak (see \
-                            close-wait-leak); raising the limit only delays the failure. Fix \
-                            {who}'s missing close()."
-                    )
-                } else {
-                    format!(
-                        "Raise the soft limit toward the hard limit {}: LimitNOFILE= in the \
-                                systemd unit (systemctl edit), ulimit -n in the start script, or \
-                                nofile in /etc/security/limits.conf; or find what holds the fds \
-                                (ls -l /proc/{pid}/fd).",
-                        p.nofile_hard
-                            .map_or("(unlimited)".to_string(), |h| h.to_string())
-                    )
-                }),
+                .explain(explanation)
+                .remedy(remedy),
             );
         }
         if let Some(f) = cx.host.file_nr.filter(|f| f.max > 0) {
@@ -201,6 +251,42 @@ mod tests {
         assert_eq!(severities(&host(80)), [Severity::Warning]);
         assert_eq!(severities(&host(95)), [Severity::Critical]);
         assert_eq!(host(95)[0].subject, "fs.file-max");
+    }
+
+    #[test]
+    fn the_remedy_says_who_set_the_limit_and_who_is_refused() {
+        let mut p = process(7, "nginx", 129, 128);
+        p.nofile_hard = Some(128);
+        p.cgroup = Some("/system.slice/nginx.service".into());
+        let mut listener = tcp(TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0");
+        listener.recv_q = 12;
+        listener.send_q = 511;
+        let f = Host::new()
+            .process(p)
+            .owned(listener, 7)
+            .owned(
+                tcp(TcpState::Established, "10.0.0.1:80", "10.0.0.2:5000"),
+                7,
+            )
+            .findings(&FdExhaustion);
+        assert_eq!(severities(&f), [Severity::Critical]);
+        for words in [
+            "soft limit equals the hard limit",
+            "nginx.service",
+            "LimitNOFILE",
+        ] {
+            assert!(f[0].remedy.contains(words), "{words}: {}", f[0].remedy);
+        }
+        assert!(
+            f[0].explanation.contains("before the limit was lowered"),
+            "{}",
+            f[0].explanation
+        );
+        assert!(
+            f[0].explanation.contains("12 connection(s) wait"),
+            "{}",
+            f[0].explanation
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Ephemeral ports per (local IP, remote IP, remote port) against the
 //! usable range.
 
+use crate::diagnose::services;
 use crate::diagnose::{
     Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
 };
@@ -72,6 +73,13 @@ impl Rule for PortExhaustion {
                 continue;
             };
             let rip = remote.ip;
+            // A proxy that churns its upstream connections has its own fix.
+            let proxy = cx
+                .rows
+                .iter()
+                .filter(|r| r.socket.remote == remote && r.socket.local.ip == lip)
+                .flat_map(|r| r.owners.iter())
+                .find_map(|o| services::proxy_upstream_advice(&cx.process(o.pid)?.comm));
             let states = t.by_state;
             let subject = format!("{lip} -> {remote}");
             let by_state: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
@@ -120,14 +128,14 @@ impl Rule for PortExhaustion {
                     usable as f64 / 60.0
                 ))
                 .remedy(format!(
-                    "1. Reuse connections to {remote}: HTTP keep-alive, a connection pool \
-                            (nginx: keepalive in the upstream block, proxy_http_version 1.1, \
-                            proxy_set_header Connection \"\"). 2. Spread over more 4-tuples: more \
+                    "1. Reuse connections to {remote}: {}{}. 2. Spread over more 4-tuples: more \
                             upstream IPs or ports, or more source IPs. 3. net.ipv4.tcp_tw_reuse=1 \
                             on this client (needs tcp_timestamps). 4. Widen \
                             net.ipv4.ip_local_port_range (now {lo}-{hi}), reserving service ports \
                             with ip_local_reserved_ports. Never tcp_tw_recycle: it broke clients \
-                            behind NAT and is gone since Linux 4.12."
+                            behind NAT and is gone since Linux 4.12.",
+                    services::reuse_advice(remote.port, None),
+                    proxy.map_or(String::new(), |a| format!("; {a}"))
                 )),
             );
         }
@@ -161,6 +169,13 @@ mod tests {
         assert_eq!(sev(50), [Severity::Warning]);
         assert_eq!(sev(79), [Severity::Warning]);
         assert_eq!(sev(80), [Severity::Critical]);
+    }
+
+    #[test]
+    fn the_remedy_fits_the_service_on_the_other_end() {
+        let f = using(50).findings(&PortExhaustion);
+        assert!(f[0].remedy.contains("PostgreSQL"), "{}", f[0].remedy);
+        assert!(!f[0].remedy.contains("nginx"), "{}", f[0].remedy);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! connection per request and closes first.
 
 use super::time_wait_server_close::TIME_WAIT_INFO;
+use crate::diagnose::services;
 use crate::diagnose::{
     Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
 };
@@ -39,7 +40,9 @@ impl Rule for TimeWaitClientChurn {
     }
 
     fn check(&self, cx: &Context) -> Vec<Finding> {
-        let mut by_remote: BTreeMap<Endpoint, (u64, BTreeSet<u32>)> = BTreeMap::new();
+        // Per upstream: the count, the likely owners, and the oldest age
+        // (each TIME_WAIT's age says when its connection closed).
+        let mut by_remote: BTreeMap<Endpoint, (u64, BTreeSet<u32>, Option<f64>)> = BTreeMap::new();
         for r in cx
             .rows_in(TcpState::TimeWait)
             .filter(|r| r.side == Some(Side::Outbound))
@@ -47,21 +50,36 @@ impl Rule for TimeWaitClientChurn {
             let e = by_remote.entry(r.socket.remote).or_default();
             e.0 += 1;
             e.1.extend(r.likely_owners.iter().copied());
+            if let Some(a) = r.age_s {
+                e.2 = Some(e.2.map_or(a, |o: f64| o.max(a)));
+            }
         }
         let th = cx.thresholds;
         by_remote
             .into_iter()
-            .filter(|(_, (n, _))| *n >= th.count(&TIME_WAIT_INFO))
-            .map(|(remote, (n, pids))| {
+            .filter(|(_, (n, _, _))| *n >= th.count(&TIME_WAIT_INFO))
+            .map(|(remote, (n, pids, oldest))| {
+                // n connections closed within the last `window` seconds:
+                // the oldest age when the churn began less than a minute
+                // ago, else TIME_WAIT's whole 60 s.
+                let window = oldest.map_or(60.0, |a| a.clamp(1.0, 60.0));
+                let rate = n as f64 / window;
+                let window_text = match oldest {
+                    Some(_) => format!("{n} closed in the last {window:.0} s (TIME_WAIT ages)"),
+                    None => format!(
+                        "{n} in TIME_WAIT's 60 s (no ages in this source: a lower bound if \
+                         the churn began less than a minute ago)"
+                    ),
+                };
                 let severity = if n >= th.count(&TIME_WAIT_CHURN) {
                     Severity::Warning
                 } else {
                     Severity::Info
                 };
                 let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
-                let nginx = pids
+                let proxy = pids
                     .iter()
-                    .any(|p| cx.process(*p).is_some_and(|p| p.comm.starts_with("nginx")));
+                    .find_map(|p| services::proxy_upstream_advice(&cx.process(*p)?.comm));
                 let likely = if who.is_empty() {
                     "owner unknown: no process holds a connection to \
                     it now"
@@ -70,16 +88,14 @@ impl Rule for TimeWaitClientChurn {
                     format!("likely {}", who.join(", "))
                 };
                 let mut remedy = format!(
-                    "Reuse connections to {remote} instead of opening one per \
-                    request: HTTP keep-alive or a connection pool in the client. This also keeps \
-                    ephemeral ports free (see port-exhaustion)."
+                    "Reuse connections to {remote} instead of opening one per request; for {}. \
+                     This also keeps ephemeral ports free (see port-exhaustion).",
+                    services::reuse_advice(remote.port, None)
                 );
-                if nginx {
-                    remedy.push_str(
-                        " nginx: in the upstream block add `keepalive 32;`, and in the \
-                        location `proxy_http_version 1.1;` and `proxy_set_header Connection \
-                        \"\";` (nginx otherwise opens a new upstream connection per request).",
-                    );
+                if let Some(advice) = proxy {
+                    remedy.push(' ');
+                    remedy.push_str(advice);
+                    remedy.push('.');
                 }
                 Finding::new(
                     DOC.id,
@@ -95,14 +111,14 @@ impl Rule for TimeWaitClientChurn {
                         .with("time_wait", n)
                         .with("remote", remote.to_string())
                         .with("likely_owners", who.join(", "))
-                        .with("new_connections_per_s", (n as f64 / 60.0).round()),
+                        .with("new_connections_per_s", (rate * 10.0).round() / 10.0)
+                        .with("rate_window_s", (window * 10.0).round() / 10.0),
                 )
                 .explain(format!(
                     "This host closed these connections to {remote} first, as a client, so \
-                            each left a TIME_WAIT for 60 s on an ephemeral port: about {:.0} new \
-                            connections per second. The likely owners are the processes holding \
-                            connections to {remote} now (no process owns a TIME_WAIT).",
-                    n as f64 / 60.0
+                     each left a TIME_WAIT for 60 s on an ephemeral port: {window_text}, about \
+                     {rate:.0} new connections per second. The likely owners are the processes \
+                     holding connections to {remote} now (no process owns a TIME_WAIT)."
                 ))
                 .remedy(remedy)
             })
@@ -137,6 +153,26 @@ mod tests {
         assert_eq!(sev(100), [Severity::Info]);
         assert_eq!(sev(999), [Severity::Info]);
         assert_eq!(sev(1000), [Severity::Warning]);
+    }
+
+    #[test]
+    fn the_rate_comes_from_the_ages_and_the_remedy_from_the_service() {
+        // 300 connections closed over the last 5 s: 60 per second, not 5.
+        let h = Host::new().each(300, |i| {
+            let mut s = tcp(TcpState::TimeWait, "10.0.0.1:1", "10.0.0.9:5432");
+            s.local.port = 40000 + i as u16;
+            s.timer = crate::model::Timer::TimeWait;
+            s.timer_ms = 55_000 + (i % 5) * 1000;
+            s
+        });
+        let f = h.findings(&TimeWaitClientChurn);
+        assert_eq!(
+            f[0].evidence.get("new_connections_per_s"),
+            Some(&60.0.into())
+        );
+        assert_eq!(f[0].evidence.get("rate_window_s"), Some(&5.0.into()));
+        assert!(f[0].remedy.contains("PostgreSQL"), "{}", f[0].remedy);
+        assert!(!f[0].remedy.contains("HTTP keep-alive"), "{}", f[0].remedy);
     }
 
     #[test]
