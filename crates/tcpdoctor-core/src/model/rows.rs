@@ -13,7 +13,8 @@
 //!   kept acknowledging). tests/kernel_owners.rs checks this on the kernel.
 //!
 //! TIME_WAIT has no owner: the process closed it. Which process did is
-//! inferred, and labelled "likely": an inbound one (its local port is a
+//! inferred, and labelled "likely" (so is the owner of a short connection
+//! closed between the dump and the owner scan): an inbound one (its local port is a
 //! listening port: this host closed first as a server) belongs to the
 //! listener's processes; an outbound one (an ephemeral port: this host
 //! closed first as a client) to the processes that now hold connections to
@@ -207,10 +208,16 @@ pub fn rows_of<'a>(
     filter: &RowFilter,
 ) -> Vec<SocketRow<'a>> {
     let all = &ns.sockets;
-    let attribution = all
-        .iter()
-        .any(|s| s.state == TcpState::TimeWait)
-        .then(|| Attribution::new(all));
+    // A socket that had a file when the kernel dumped it but no holder when
+    // /proc was scanned a moment later was a short connection, closed in
+    // between (at hundreds of connections a second, most of them): it gets
+    // the same evidence-based likely owner as a TIME_WAIT.
+    let lost = |s: &Socket| {
+        s.inode != 0 && s.state != TcpState::Listen && owners.holders(s.inode).is_empty()
+    };
+    let attribution = (all.iter().any(|s| s.state == TcpState::TimeWait)
+        || (!owners.by_inode.is_empty() && all.iter().any(lost)))
+    .then(|| Attribution::new(all));
     let mut out = Vec::with_capacity(all.len());
     for s in all.iter().filter(|s| filter.matches_socket(s)) {
         let mut row = SocketRow {
@@ -221,11 +228,13 @@ pub fn rows_of<'a>(
             likely_owners: LikelyOwners::new(),
             side: None,
         };
-        if s.state == TcpState::TimeWait
-            && let Some(a) = &attribution
-        {
-            row.side = Some(a.side(s));
-            row.likely_owners = a.likely_owners(s, owners);
+        if let Some(a) = &attribution {
+            if s.state == TcpState::TimeWait {
+                row.side = Some(a.side(s));
+                row.likely_owners = a.likely_owners(s, owners);
+            } else if !owners.by_inode.is_empty() && lost(s) {
+                row.likely_owners = a.likely_owners(s, owners);
+            }
         }
         if filter.matches_owners(&row, owners) {
             out.push(row);
@@ -275,7 +284,13 @@ pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
         .iter()
         .any(|s| s.state == TcpState::TimeWait)
         .then(|| Attribution::new(all));
-    let mut set = HashSet::new();
+    // Listeners always: the likely owner of a short connection on their
+    // port (see `rows_of`).
+    let mut set: HashSet<u64> = all
+        .iter()
+        .filter(|s| s.state == TcpState::Listen && s.inode != 0)
+        .map(|s| s.inode)
+        .collect();
     for s in all.iter().filter(|s| filter.matches_socket(s)) {
         if s.inode != 0 {
             set.insert(s.inode);
@@ -404,6 +419,39 @@ mod tests {
             },
         );
         assert_eq!(wanted, [10, 20].into_iter().collect());
+    }
+
+    /// A connection that had a file at the dump but none at the owner scan
+    /// (closed in between) gets a likely owner: the listener's process on
+    /// a listening port, else the processes talking to the same peer.
+    #[test]
+    fn short_connections_closed_before_the_scan_get_a_likely_owner() {
+        let all = vec![
+            sock(TcpState::Listen, ep(1, 80), Endpoint::UNSPECIFIED_V4, 10),
+            sock(TcpState::Established, ep(1, 80), ep(2, 50000), 11),
+            sock(TcpState::Established, ep(1, 40001), ep(5, 5432), 20),
+            sock(TcpState::Established, ep(1, 40002), ep(5, 5432), 21),
+        ];
+        let idx = index(&[(10, 100, 3, "nginx"), (20, 200, 7, "app")]);
+        let n = ns(all);
+        let rows = rows_of(&n, &idx, None, &RowFilter::default());
+        let by_inode = |i: u64| rows.iter().find(|r| r.socket.inode == i).expect("row");
+        assert!(by_inode(11).owners.is_empty());
+        assert_eq!(
+            by_inode(11).likely_owners.as_slice(),
+            &[100],
+            "the listener"
+        );
+        assert_eq!(
+            by_inode(21).likely_owners.as_slice(),
+            &[200],
+            "a sibling's process"
+        );
+        assert!(by_inode(20).likely_owners.is_empty(), "it has a real owner");
+        // Without an owner scan nothing is guessed.
+        let none = OwnerIndex::default();
+        let rows = rows_of(&n, &none, None, &RowFilter::default());
+        assert!(rows.iter().all(|r| r.likely_owners.is_empty()));
     }
 
     #[test]
