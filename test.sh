@@ -12,6 +12,12 @@ command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# Real software the diagnosis is tested against (tests/real_software.rs).
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v ab >/dev/null 2>&1 || need+=(apache2-utils)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "test.sh: installing ${need[*]}" >&2
@@ -20,6 +26,12 @@ if [ ${#need[@]} -gt 0 ]; then
         echo "test.sh: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
         exit 1
     fi
+fi
+
+# redis-py, the client library of the Redis situations (PyPI).
+if ! python3 -c 'import redis' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check redis >/dev/null 2>&1 \
+        || { echo "test.sh: pip install redis failed" >&2; exit 1; }
 fi
 
 # Every library, binary and integration test (examples are built by clippy

@@ -513,6 +513,61 @@ pub fn rules_markdown() -> String {
         ));
     }
     s.push_str(&services::markdown());
+    s.push_str(&real_software_markdown());
+    s
+}
+
+/// Situations `tests/real_software.rs` reproduces with real third-party
+/// software: (situation, software, finding).
+const REAL_SITUATIONS: &[(&str, &str, &str)] = &[
+    (
+        "a server that closes first",
+        "Python's http.server, ApacheBench",
+        "time-wait-server-close (info), likely the server",
+    ),
+    (
+        "a new connection per request",
+        "redis-server, redis-py",
+        "time-wait-client-churn toward :6379, Redis remedy",
+    ),
+    (
+        "a pool keeping connections the server closed (idle timeout)",
+        "redis-server (`timeout 1`), redis-py pool",
+        "close-wait-leak, client side, Recv-Q 1",
+    ),
+    (
+        "ephemeral ports run out (EADDRNOTAVAIL)",
+        "redis-server, redis-py",
+        "port-exhaustion (critical)",
+    ),
+    (
+        "a stuck server, clients giving up in its accept queue",
+        "nginx (stopped), curl",
+        "close-wait-leak, abandoned in the accept queue, the listener named",
+    ),
+    ("busy and healthy (keep-alive)", "nginx, wrk", "no finding"),
+];
+
+/// What is reproduced with real software, and what is not.
+fn real_software_markdown() -> String {
+    let mut s = String::from(
+        "\n## Reproduced with real software\n\n`tests/real_software.rs` runs real servers and \
+         clients from Debian packages and PyPI, each in a private network namespace, and checks \
+         the finding, severity, process, service and remedy an expert would give:\n\n\
+         | situation | software | finding |\n|---|---|---|\n",
+    );
+    for (situation, software, finding) in REAL_SITUATIONS {
+        s.push_str(&format!("| {situation} | {software} | {finding} |\n"));
+    }
+    s.push_str(
+        "\nNot reproduced with third-party software here, and why: a server that never closes \
+         after EOF (no packaged server leaks by design: the lab's own server does it, `lab run \
+         close-wait-leak`); fd exhaustion, FIN_WAIT2 orphans, accept-queue overflow, TIME_WAIT \
+         bucket overflow and orphan limits (the lab's scenarios, with tcpdoctor's own server and \
+         client processes); a SYN flood (syn-backlog: it needs raw packets, which the tests do \
+         not send); a slow handler told from a leak by its CLOSE_WAIT clearing within seconds \
+         (that needs observation over time).\n",
+    );
     s
 }
 

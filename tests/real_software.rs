@@ -1,0 +1,431 @@
+//! Real servers and clients from Debian packages and PyPI (nginx,
+//! redis-server, Python's http.server; ApacheBench, wrk, curl, redis-py),
+//! each situation in a private network namespace, diagnosed as an expert
+//! would: the finding, its severity, the process by pid and name, the
+//! service ip:port, and the words of the remedy. One busy, healthy setup
+//! must stay silent. Needs root; test.sh installs the programs.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use tcpdoctor_testkit::netns::run_in_private_netns;
+use tcpdoctor_testkit::{set_netns_sysctl, wait_until};
+
+/// A child process killed and reaped when dropped: the test's own.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+fn spawn(cmd: &mut Command) -> Proc {
+    Proc(
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e} (test.sh installs it)")),
+    )
+}
+
+/// Waits for a line starting with `prefix` on the child's stdout.
+fn wait_line(out: &mut BufReader<ChildStdout>, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = out.read_line(&mut line).expect("reads the child");
+        assert!(n > 0, "the child ended before printing {prefix:?}");
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+fn listening(port: u16) {
+    wait_until("the server listens", || {
+        Ok(TcpStream::connect(("127.0.0.1", port)).is_ok())
+    })
+    .expect("the server starts");
+}
+
+/// A scratch directory for configuration and logs, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("tcpdoctor-real-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// nginx answering 200 on 127.0.0.1:8080, one process (no master, no
+/// daemon) so that the test holds its pid; `keepalive` 0 makes it close
+/// first.
+fn nginx(dir: &Path, keepalive: u32) -> Proc {
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  keepalive_timeout {keepalive};\n\
+               client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n\
+               uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
+               server {{ listen 127.0.0.1:8080; location / {{ return 200 \"ok\\n\"; }} }}\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .expect("writes nginx.conf");
+    let p = spawn(
+        Command::new("nginx")
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(&conf),
+    );
+    listening(8080);
+    p
+}
+
+fn redis(timeout_s: u32) -> Proc {
+    let p = spawn(Command::new("redis-server").args([
+        "--port",
+        "6379",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--timeout",
+        &timeout_s.to_string(),
+    ]));
+    listening(6379);
+    p
+}
+
+/// A Python program (redis-py); it prints `ready` and then holds what it
+/// made until its stdin closes.
+fn python(code: &str) -> (Proc, BufReader<ChildStdout>) {
+    let mut p = spawn(Command::new("python3").arg("-c").arg(code));
+    let out = BufReader::new(p.0.stdout.take().expect("stdout"));
+    (p, out)
+}
+
+/// `tcpdoctor diagnose --json` of the calling thread's namespace.
+fn diagnose() -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+        .args([
+            "diagnose",
+            "--json",
+            "--interval",
+            "0",
+            "--sysctl-file",
+            "/dev/null",
+        ])
+        .output()
+        .expect("runs tcpdoctor");
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+/// The findings of `d` with `id`.
+fn findings<'a>(d: &'a serde_json::Value, id: &str) -> Vec<&'a serde_json::Value> {
+    d["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == id)
+        .collect()
+}
+
+fn text(f: &serde_json::Value, field: &str) -> String {
+    f[field].as_str().unwrap_or("").to_string()
+}
+
+/// A count of this namespace's sockets in `state` toward or on `port`.
+fn count(state: &str, port: u16) -> usize {
+    let o = Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+        .args([
+            "sockets",
+            "--json",
+            "--no-owners",
+            "--port",
+            &port.to_string(),
+        ])
+        .output()
+        .expect("runs tcpdoctor");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    v.as_array().map_or(0, |rows| {
+        rows.iter().filter(|r| r["state"] == state).count()
+    })
+}
+
+/// Python's http.server answers HTTP/1.0 and closes first; ApacheBench
+/// makes 1500 requests: the TIME_WAIT piles on the server's port, and the
+/// server is its likely closer. Harmless: info.
+#[test]
+#[ignore = "needs root"]
+fn a_server_that_closes_first_collects_time_wait_on_its_port() {
+    run_in_private_netns(|| {
+        let server = spawn(Command::new("python3").args([
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            "127.0.0.1",
+        ]));
+        listening(8000);
+        let ab = Command::new("ab")
+            .args(["-q", "-n", "1500", "-c", "8", "http://127.0.0.1:8000/"])
+            .output()
+            .expect("ab runs (apache2-utils)");
+        assert!(
+            ab.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ab.stderr)
+        );
+        let d = diagnose();
+        let f = findings(&d, "time-wait-server-close");
+        assert_eq!(f.len(), 1, "{d:#}");
+        assert_eq!(f[0]["severity"], "info");
+        assert_eq!(f[0]["subject"], "port 8000");
+        let title = text(f[0], "title");
+        assert!(
+            title.contains(&format!("likely pid {} (python3)", server.pid())),
+            "{title}"
+        );
+        assert!(findings(&d, "time-wait-client-churn").is_empty(), "{d:#}");
+    })
+    .expect("a private namespace");
+}
+
+/// redis-py opening a connection per command and closing it first: the
+/// TIME_WAIT piles on ephemeral ports toward Redis, the Python process is
+/// the likely owner, and the remedy is Redis's (a shared pool).
+#[test]
+#[ignore = "needs root"]
+fn a_client_opening_a_connection_per_request_churns_toward_its_upstream() {
+    run_in_private_netns(|| {
+        let _redis = redis(0);
+        let (client, mut out) = python(
+            "import redis, sys\n\
+             for i in range(1200):\n\
+             \x20   r = redis.Redis(port=6379)\n\
+             \x20   r.set('k', i)\n\
+             \x20   r.close()\n\
+             keep = redis.Redis(port=6379); keep.ping()\n\
+             print('ready', flush=True)\n\
+             sys.stdin.read()\n",
+        );
+        wait_line(&mut out, "ready");
+        let d = diagnose();
+        let f = findings(&d, "time-wait-client-churn");
+        assert_eq!(f.len(), 1, "{d:#}");
+        assert_eq!(f[0]["subject"], "127.0.0.1:6379");
+        assert_eq!(f[0]["severity"], "warning", "1200 toward one upstream");
+        assert!(
+            text(f[0], "title").contains(&format!("pid {} (python3)", client.pid())),
+            "{}",
+            text(f[0], "title")
+        );
+        let remedy = text(f[0], "remedy");
+        assert!(
+            remedy.contains("Redis") && remedy.contains("pool"),
+            "{remedy}"
+        );
+        assert!(!remedy.contains("nginx"), "{remedy}");
+    })
+    .expect("a private namespace");
+}
+
+/// A redis-py pool keeps 20 idle connections; Redis closes idle clients
+/// after `timeout 1`: the pool's sockets sit in CLOSE_WAIT with Recv-Q 1
+/// (the FIN, unread). Client side: the remedy is the pool's idle timeout.
+#[test]
+#[ignore = "needs root"]
+fn a_pool_keeps_connections_the_server_closed() {
+    run_in_private_netns(|| {
+        let _redis = redis(1);
+        let (client, mut out) = python(
+            "import redis, sys\n\
+             pool = redis.ConnectionPool(port=6379, max_connections=40)\n\
+             conns = [pool.get_connection('PING') for _ in range(20)]\n\
+             for c in conns:\n\
+             \x20   c.send_command('PING'); c.read_response()\n\
+             for c in conns:\n\
+             \x20   pool.release(c)\n\
+             print('ready', flush=True)\n\
+             sys.stdin.read()\n",
+        );
+        wait_line(&mut out, "ready");
+        wait_until("Redis closes the idle connections", || {
+            Ok(count("CLOSE_WAIT", 6379) == 20)
+        })
+        .expect("closed after its timeout");
+        let d = diagnose();
+        let f = findings(&d, "close-wait-leak");
+        assert_eq!(f.len(), 1, "{d:#}");
+        let title = text(f[0], "title");
+        assert!(
+            title.contains(&format!("pid {} (python3)", client.pid())),
+            "{title}"
+        );
+        assert!(title.contains("toward 127.0.0.1:6379"), "{title}");
+        assert_eq!(f[0]["evidence"]["side"], "client");
+        assert_eq!(f[0]["evidence"]["recv_q_1_unread_fin"], 20);
+        let remedy = text(f[0], "remedy");
+        for words in ["idle timeout", "keepalive", "Redis"] {
+            assert!(remedy.contains(words), "{words}: {remedy}");
+        }
+    })
+    .expect("a private namespace");
+}
+
+/// The same churning client with 200 ephemeral ports (and no TIME_WAIT
+/// reuse, as toward a remote host) runs out: redis-py gets EADDRNOTAVAIL,
+/// and port-exhaustion is critical for 127.0.0.1 -> 127.0.0.1:6379.
+#[test]
+#[ignore = "needs root"]
+fn a_churning_client_exhausts_its_ephemeral_ports() {
+    run_in_private_netns(|| {
+        set_netns_sysctl("net.ipv4.ip_local_port_range", "40000 40199").expect("sysctl");
+        set_netns_sysctl("net.ipv4.tcp_tw_reuse", "0").expect("sysctl");
+        let _redis = redis(0);
+        let (_client, mut out) = python(
+            "import redis, sys\n\
+             err = ''\n\
+             for i in range(5000):\n\
+             \x20   try:\n\
+             \x20       r = redis.Redis(port=6379); r.set('k', i); r.close()\n\
+             \x20   except Exception as e:\n\
+             \x20       err = str(e); break\n\
+             print('ready', err, flush=True)\n\
+             sys.stdin.read()\n",
+        );
+        let line = wait_line(&mut out, "ready");
+        assert!(
+            line.contains("99") || line.contains("Cannot assign requested address"),
+            "EADDRNOTAVAIL: {line}"
+        );
+        let d = diagnose();
+        let f = findings(&d, "port-exhaustion");
+        assert_eq!(f.len(), 1, "{d:#}");
+        assert_eq!(f[0]["severity"], "critical");
+        assert_eq!(f[0]["subject"], "127.0.0.1 -> 127.0.0.1:6379");
+        assert!(
+            text(f[0], "remedy").contains("Redis"),
+            "{}",
+            text(f[0], "remedy")
+        );
+        let e = Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+            .args(["explain", "Cannot assign requested address"])
+            .output()
+            .expect("runs");
+        assert!(String::from_utf8_lossy(&e.stdout).contains("connect()"));
+    })
+    .expect("a private namespace");
+}
+
+/// nginx with keep-alive under wrk (20 connections, HTTP/1.1): busy and
+/// healthy. Nothing to say.
+#[test]
+#[ignore = "needs root"]
+fn a_busy_healthy_server_stays_silent() {
+    run_in_private_netns(|| {
+        let dir = Scratch::new("healthy");
+        let _nginx = nginx(&dir.0, 75);
+        let _wrk = spawn(Command::new("wrk").args([
+            "-t",
+            "2",
+            "-c",
+            "20",
+            "-d",
+            "60s",
+            "http://127.0.0.1:8080/",
+        ]));
+        wait_until("wrk's connections are up", || {
+            Ok(count("ESTABLISHED", 8080) >= 40)
+        })
+        .expect("wrk connects");
+        let d = diagnose();
+        assert_eq!(
+            d["findings"].as_array().map(Vec::len),
+            Some(0),
+            "a busy, healthy server: {d:#}"
+        );
+        assert_eq!(d["summary"]["critical"], 0);
+    })
+    .expect("a private namespace");
+}
+
+/// nginx stops accepting (SIGSTOP: stuck, as a server whose workers are
+/// all blocked); 15 curl clients connect, time out after a second and
+/// give up. Their connections sit in nginx's accept queue in CLOSE_WAIT,
+/// with no fd: they belong to nginx, which is not accepting.
+#[test]
+#[ignore = "needs root"]
+fn connections_abandoned_in_the_accept_queue_belong_to_the_listener() {
+    run_in_private_netns(|| {
+        let dir = Scratch::new("stuck");
+        let nginx = nginx(&dir.0, 75);
+        let pid = nginx.pid();
+        // SAFETY: stopping our own child, which we hold.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+        let curls: Vec<Child> = (0..15)
+            .map(|_| {
+                Command::new("curl")
+                    .args(["-s", "--max-time", "1", "http://127.0.0.1:8080/"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("curl runs")
+            })
+            .collect();
+        for mut c in curls {
+            let _ = c.wait();
+        }
+        // 15, and the readiness probe's connection if nginx had not
+        // accepted it yet.
+        wait_until("the clients' FINs arrive", || {
+            Ok(count("CLOSE_WAIT", 8080) >= 15)
+        })
+        .expect("15 CLOSE_WAIT");
+        let d = diagnose();
+        // SAFETY: our own child again.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+        let f = findings(&d, "close-wait-leak");
+        assert_eq!(f.len(), 1, "{d:#}");
+        let title = text(f[0], "title");
+        assert!(
+            title.contains("abandoned in the accept queue of port 8080"),
+            "{title}"
+        );
+        assert!(title.contains(&format!("pid {pid} (nginx)")), "{title}");
+        assert!(
+            text(f[0], "remedy").contains("accept()"),
+            "{}",
+            text(f[0], "remedy")
+        );
+        drop(nginx);
+        let _ = std::io::stdout().flush();
+    })
+    .expect("a private namespace");
+}
