@@ -158,6 +158,7 @@ fn snapshot() -> Snapshot {
             listen_backlog_known: true,
             host,
             tcp_ext_before: before,
+            tcp_before: [("ActiveOpens".to_string(), 8980)].into_iter().collect(),
         }],
         owners,
         sysctl_settings: vec![SysctlSetting {

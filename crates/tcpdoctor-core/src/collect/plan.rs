@@ -322,16 +322,21 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
     // the two samples bracket the whole interval (the dump and the owner
     // scan included): under load a late first sample misses what the
     // kernel counted meanwhile.
-    let mut first_samples: std::collections::HashMap<u64, BTreeMap<String, i64>> =
+    type Sample = (BTreeMap<String, i64>, BTreeMap<String, i64>);
+    let mut first_samples: std::collections::HashMap<u64, Sample> =
         std::collections::HashMap::new();
     let started = Instant::now();
     if rates {
         let (list, _) = namespaces(root, sel)?;
         for ns in list {
-            if let Ok(Ok(Some(sample))) =
-                netns::run_in(&ns, || host::read_counters(root, "netstat", "TcpExt"))
-            {
-                first_samples.insert(ns.inode, sample);
+            let read = netns::run_in(&ns, || {
+                let ext = host::read_counters(root, "netstat", "TcpExt");
+                let tcp = host::read_counters(root, "snmp", "Tcp");
+                (ext, tcp)
+            });
+            if let Ok((Ok(Some(ext)), tcp)) = read {
+                let tcp = tcp.ok().flatten().unwrap_or_default();
+                first_samples.insert(ns.inode, (ext, tcp));
             }
         }
     }
@@ -392,7 +397,7 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
                 ));
                 None
             }
-            None => Some(BTreeMap::new()),
+            None => Some((BTreeMap::new(), BTreeMap::new())),
         };
         first.push((c, sample));
     }
@@ -419,7 +424,8 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
             interval_s = second_at.duration_since(started).as_secs_f64();
         }
         // Without a first sample, no delta: the second counts as both.
-        let tcp_ext_before = tcp_ext_before.unwrap_or_else(|| host.tcp_ext.clone());
+        let (tcp_ext_before, tcp_before) =
+            tcp_ext_before.unwrap_or_else(|| (host.tcp_ext.clone(), host.tcp.clone()));
         notes.extend(
             host.notes
                 .iter()
@@ -437,6 +443,7 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
             listen_backlog_known: c.report.source == SourceUsed::Netlink,
             host,
             tcp_ext_before,
+            tcp_before,
         });
     }
     Ok(Snapshot {

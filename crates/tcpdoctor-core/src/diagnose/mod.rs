@@ -231,6 +231,8 @@ pub struct Context<'a> {
     pub host: &'a HostInfo,
     /// TcpExt and Tcp counters at the start of the interval.
     pub tcp_ext_before: &'a BTreeMap<String, i64>,
+    /// Tcp (snmp) counters at the start of the interval.
+    pub tcp_before: &'a BTreeMap<String, i64>,
     pub interval_s: f64,
     /// Whether LISTEN sockets' `send_q` is their backlog (not from /proc).
     pub listen_backlog_known: bool,
@@ -248,6 +250,14 @@ impl Context<'_> {
         let after = self.host.tcp_ext.get(name).copied().unwrap_or(0);
         let before = self.tcp_ext_before.get(name).copied().unwrap_or(0);
         (after - before).max(0)
+    }
+
+    /// A Tcp (snmp) counter's rate per second over the measured interval,
+    /// when there was one (two samples, a known interval).
+    pub fn tcp_rate(&self, name: &str) -> Option<f64> {
+        let before = *self.tcp_before.get(name)?;
+        let after = *self.host.tcp.get(name)?;
+        (self.interval_s > 0.0).then(|| (after - before).max(0) as f64 / self.interval_s)
     }
 
     pub fn counter(&self, name: &str) -> i64 {
@@ -331,6 +341,7 @@ pub fn run(snap: &Snapshot, thresholds: &Thresholds, selection: Selection) -> Di
             owners: &snap.owners,
             host: &ns.host,
             tcp_ext_before: &ns.tcp_ext_before,
+            tcp_before: &ns.tcp_before,
             interval_s: snap.interval_s,
             listen_backlog_known: ns.listen_backlog_known,
             thresholds,

@@ -137,6 +137,13 @@ impl Host {
         self
     }
 
+    /// A Tcp (snmp) counter at the start and the end of the interval.
+    pub fn tcp_counter(mut self, name: &str, before: i64, after: i64) -> Host {
+        self.ns.tcp_before.insert(name.into(), before);
+        self.ns.host.tcp.insert(name.into(), after);
+        self
+    }
+
     pub fn sockstat(mut self, s: Sockstat) -> Host {
         self.ns.host.sockstat = Some(s);
         self
@@ -196,6 +203,7 @@ impl Host {
             owners: &self.owners,
             host: &self.ns.host,
             tcp_ext_before: &self.ns.tcp_ext_before,
+            tcp_before: &self.ns.tcp_before,
             interval_s: self.interval_s,
             listen_backlog_known: self.ns.listen_backlog_known,
             thresholds: &self.thresholds,

@@ -27,6 +27,10 @@ pub struct NsSnapshot {
     pub host: HostInfo,
     /// TcpExt counters at the start of the interval.
     pub tcp_ext_before: BTreeMap<String, i64>,
+    /// Tcp (snmp) counters at the start of the interval: ActiveOpens and
+    /// PassiveOpens give the host's connection rates.
+    #[serde(default)]
+    pub tcp_before: BTreeMap<String, i64>,
 }
 
 fn yes() -> bool {
@@ -41,6 +45,7 @@ impl Default for NsSnapshot {
             listen_backlog_known: true,
             host: HostInfo::default(),
             tcp_ext_before: BTreeMap::new(),
+            tcp_before: BTreeMap::new(),
         }
     }
 }

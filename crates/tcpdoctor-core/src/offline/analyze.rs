@@ -498,6 +498,7 @@ fn dump_snapshot(report: &DumpReport, sockets: Vec<Socket>, owners: OwnerIndex) 
                 && report.formats.iter().all(|f| *f == Format::Ss),
             host,
             tcp_ext_before: BTreeMap::new(),
+            tcp_before: BTreeMap::new(),
         }],
         owners,
         sysctl_settings: Vec::new(),

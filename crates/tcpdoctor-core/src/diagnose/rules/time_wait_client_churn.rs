@@ -112,7 +112,15 @@ impl Rule for TimeWaitClientChurn {
                         .with("remote", remote.to_string())
                         .with("likely_owners", who.join(", "))
                         .with("new_connections_per_s", (rate * 10.0).round() / 10.0)
-                        .with("rate_window_s", (window * 10.0).round() / 10.0),
+                        .with("rate_window_s", (window * 10.0).round() / 10.0)
+                        // The whole host's outgoing connections per second
+                        // over the measured interval (Tcp ActiveOpens).
+                        .with(
+                            "host_active_opens_per_s",
+                            cx.tcp_rate("ActiveOpens")
+                                .map(|r| (r * 10.0).round() / 10.0),
+                        )
+                        .with("interval_s", (cx.interval_s * 100.0).round() / 100.0),
                 )
                 .explain(format!(
                     "This host closed these connections to {remote} first, as a client, so \
@@ -165,10 +173,17 @@ mod tests {
             s.timer_ms = 55_000 + (i % 5) * 1000;
             s
         });
-        let f = h.findings(&TimeWaitClientChurn);
+        let f = h
+            .tcp_counter("ActiveOpens", 1000, 1061)
+            .findings(&TimeWaitClientChurn);
         assert_eq!(
             f[0].evidence.get("new_connections_per_s"),
             Some(&60.0.into())
+        );
+        assert_eq!(
+            f[0].evidence.get("host_active_opens_per_s"),
+            Some(&61.0.into()),
+            "the host's own count over the measured interval"
         );
         assert_eq!(f[0].evidence.get("rate_window_s"), Some(&5.0.into()));
         assert!(f[0].remedy.contains("PostgreSQL"), "{}", f[0].remedy);
