@@ -434,6 +434,20 @@ fn owners_of_short_connections_survive_churn() {
         poll("the clients churn", Duration::from_secs(60), || {
             (rows().iter().filter(|r| r["state"] == "TIME_WAIT").count() > 500).then_some(())
         });
+        // The churn rate, from the TIME_WAIT ages (each says when its
+        // connection closed): reported, not asserted.
+        let sample = rows();
+        let ages: Vec<f64> = sample
+            .iter()
+            .filter(|r| r["state"] == "TIME_WAIT")
+            .filter_map(|r| r["age_s"].as_f64())
+            .collect();
+        let oldest = ages.iter().copied().fold(1.0f64, f64::max);
+        eprintln!(
+            "churn: {} TIME_WAIT over {oldest:.1} s = {:.0} connections/s",
+            ages.len(),
+            ages.len() as f64 / oldest
+        );
         let (mut had_file, mut orphaned, mut client_named) = (0u64, 0u64, false);
         for _ in 0..20 {
             for r in rows() {
@@ -454,6 +468,7 @@ fn owners_of_short_connections_survive_churn() {
             }
         }
         assert!(had_file > 0, "sockets with files were seen");
+        eprintln!("owners: {orphaned} of {had_file} sockets with a file had no owner");
         assert!(
             orphaned * 100 < had_file,
             "{orphaned} of {had_file} sockets with a file had no owner"
