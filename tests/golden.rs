@@ -92,6 +92,7 @@ fn snapshot() -> Snapshot {
         nofile_soft: Some(nofile),
         nofile_hard: Some(nofile * 4),
         cgroup: Some(format!("/system.slice/{comm}.service")),
+        parent: None,
     };
     owners.processes.insert(
         300,

@@ -8,7 +8,7 @@
 //! they share their process's descriptor table.
 
 use super::ProcRoot;
-use crate::model::{FdRef, Holders, OwnerIndex, Process};
+use crate::model::{FdRef, Holders, OwnerIndex, Parent, Process};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::io;
@@ -274,6 +274,22 @@ pub fn read_process(root: &ProcRoot, pid: u32) -> Process {
         .map(|b| parse_nofile(&String::from_utf8_lossy(&b)))
         .unwrap_or((None, None));
     let cgroup = read("cgroup").and_then(|b| parse_cgroup(&String::from_utf8_lossy(&b)));
+    let parent = status
+        .as_deref()
+        .and_then(parse_status_ppid)
+        .filter(|p| *p > 1)
+        .map(|ppid| {
+            let base = root.path(&ppid.to_string());
+            let read = |name: &str| super::read_small_bytes(&base.join(name)).ok();
+            Parent {
+                pid: ppid,
+                comm: read("comm")
+                    .map(|b| String::from_utf8_lossy(&b).trim_end().to_string())
+                    .unwrap_or_default(),
+                nofile_soft: read("limits")
+                    .and_then(|b| parse_nofile(&String::from_utf8_lossy(&b)).0),
+            }
+        });
     Process {
         pid,
         comm,
@@ -283,7 +299,16 @@ pub fn read_process(root: &ProcRoot, pid: u32) -> Process {
         nofile_soft,
         nofile_hard,
         cgroup,
+        parent,
     }
+}
+
+/// The parent pid from /proc/PID/status ("PPid:\t1234").
+pub fn parse_status_ppid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|rest| rest.trim().parse().ok())
 }
 
 /// NUL-separated argv -> one line, cut to Process::CMDLINE_MAX characters.
@@ -340,6 +365,13 @@ pub fn parse_cgroup(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parent_pid_comes_from_status() {
+        let status = "Name:\tnginx\nState:\tS (sleeping)\nTgid:\t7\nPid:\t7\nPPid:\t6\n";
+        assert_eq!(parse_status_ppid(status), Some(6));
+        assert_eq!(parse_status_ppid("Name:\tx\n"), None);
+    }
 
     #[test]
     fn socket_links_parse_and_others_do_not() {

@@ -27,7 +27,7 @@ pub use host::{
 };
 pub use needs::Needs;
 pub use netns::{NetnsInfo, NetnsSelector};
-pub use owner::{FdRef, Holders, OwnerIndex, Process};
+pub use owner::{FdRef, Holders, OwnerIndex, Parent, Process};
 pub use ports::{TupleUsage, parse_reserved_ports, tuple_usage};
 pub use rows::{
     Attribution, LikelyOwners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS, age_seconds,

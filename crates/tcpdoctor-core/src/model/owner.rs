@@ -35,6 +35,19 @@ pub struct Process {
     /// The cgroup v2 path (or the first v1 path): names the container or
     /// systemd unit.
     pub cgroup: Option<String>,
+    /// The parent process: who started it, with its own RLIMIT_NOFILE (a
+    /// child starts with its parent's limit, so a difference says the
+    /// program set its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Parent>,
+}
+
+/// A process's parent, as far as its open-files limit goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    pub pid: u32,
+    pub comm: String,
+    pub nofile_soft: Option<u64>,
 }
 
 impl Process {

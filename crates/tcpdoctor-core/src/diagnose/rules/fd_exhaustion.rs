@@ -124,6 +124,29 @@ impl Rule for FdExhaustion {
                      /etc/security/limits.conf for login sessions"
                     .to_string(),
             };
+            // A child starts with its parent's limit: a different one was
+            // set by the program itself; a shell's is its ulimit.
+            let origin = match &p.parent {
+                Some(parent) if parent.nofile_soft.is_some_and(|ps| ps != soft) => format!(
+                    " Its parent, pid {} ({}), has a soft limit of {}: {} set its own limit \
+                     ({}), so change it there.",
+                    parent.pid,
+                    parent.comm,
+                    parent.nofile_soft.unwrap_or(0),
+                    p.comm,
+                    "nginx: worker_rlimit_nofile; a JVM or runtime option; a setrlimit() call"
+                ),
+                Some(parent)
+                    if ["bash", "sh", "zsh", "dash", "fish"].contains(&parent.comm.as_str()) =>
+                {
+                    format!(
+                        " It was started from a shell, pid {} ({}): its limit is that shell's \
+                         `ulimit -n` (or the login's /etc/security/limits.conf).",
+                        parent.pid, parent.comm
+                    )
+                }
+                _ => String::new(),
+            };
             let raise = match p.nofile_hard {
                 Some(h) if h == soft => format!(
                     "The soft limit equals the hard limit ({h}): raising it needs the hard limit \
@@ -144,7 +167,8 @@ impl Rule for FdExhaustion {
                 )
             } else {
                 format!(
-                    "Find what holds the fds (ls -l /proc/{pid}/fd); if the load is real: {raise}"
+                    "Find what holds the fds (ls -l /proc/{pid}/fd); if the load is real: \
+                     {raise}{origin}"
                 )
             };
             out.push(
@@ -287,6 +311,42 @@ mod tests {
             "{}",
             f[0].explanation
         );
+    }
+
+    #[test]
+    fn a_limit_the_program_set_itself_is_traced_to_it() {
+        let mut p = process(7, "java", 990, 1024);
+        p.parent = Some(crate::model::Parent {
+            pid: 6,
+            comm: "supervisord".into(),
+            nofile_soft: Some(65536),
+        });
+        let f = Host::new()
+            .process(p)
+            .owned(
+                tcp(TcpState::Established, "10.0.0.1:80", "10.0.0.2:5000"),
+                7,
+            )
+            .findings(&FdExhaustion);
+        assert!(
+            f[0].remedy.contains("java set its own limit"),
+            "{}",
+            f[0].remedy
+        );
+        let mut p = process(7, "app", 990, 1024);
+        p.parent = Some(crate::model::Parent {
+            pid: 6,
+            comm: "bash".into(),
+            nofile_soft: Some(1024),
+        });
+        let f = Host::new()
+            .process(p)
+            .owned(
+                tcp(TcpState::Established, "10.0.0.1:80", "10.0.0.2:5000"),
+                7,
+            )
+            .findings(&FdExhaustion);
+        assert!(f[0].remedy.contains("ulimit -n"), "{}", f[0].remedy);
     }
 
     #[test]
