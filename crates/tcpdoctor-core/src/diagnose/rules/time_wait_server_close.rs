@@ -78,7 +78,14 @@ impl Rule for TimeWaitServerClose {
                         .with("likely_owners", who.join(", "))
                         .with("kernel_memory", human_bytes(n as f64 * TIME_WAIT_BYTES))
                         .with("tcp_max_tw_buckets", max_tw)
-                        .with("new_connections_per_s", (n as f64 / 60.0).round()),
+                        .with("closed_per_s_if_steady", (n as f64 / 60.0).round())
+                        // Accepted connections per second over the measured
+                        // interval, host-wide (Tcp PassiveOpens).
+                        .with(
+                            "host_passive_opens_per_s",
+                            cx.tcp_rate("PassiveOpens")
+                                .map(|r| (r * 10.0).round() / 10.0),
+                        ),
                 )
                 .explain(format!(
                     "TIME_WAIT belongs to whoever closes first; here it is the server on port \
