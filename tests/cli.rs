@@ -963,3 +963,61 @@ fn a_tuning_file_from_a_blog_gets_a_verdict_for_every_line() {
         Some("no_effect")
     );
 }
+
+/// A failing collector was only `success 0`: its error is logged when it
+/// changes (as node_exporter does), not on every scrape.
+#[test]
+fn a_failing_collector_is_logged_once_not_per_scrape() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let empty = std::env::temp_dir().join(format!("tcpdoctor-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let port = 19893;
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+        .args(["--proc-root", empty.to_str().expect("utf-8")])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--census-cache",
+            "0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut err = BufReader::new(serve.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    let mut line = String::new();
+    while err.read_line(&mut line).is_ok_and(|n| n > 0) {
+        seen.push_str(&line);
+        if line.contains("serving") {
+            break;
+        }
+        line.clear();
+    }
+    let scrape = || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").expect("asks");
+        let mut body = String::new();
+        let _ = c.read_to_string(&mut body);
+        body
+    };
+    for _ in 0..3 {
+        let body = scrape();
+        assert!(
+            body.contains("tcpdoctor_scrape_collector_success{collector=\"census\"} 0"),
+            "{body}"
+        );
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let mut rest = String::new();
+    let _ = err.read_to_string(&mut rest);
+    seen.push_str(&rest);
+    let _ = std::fs::remove_dir_all(&empty);
+    assert_eq!(
+        seen.matches("collector census failed").count(),
+        1,
+        "logged once for three failing scrapes: {seen}"
+    );
+    assert!(seen.contains("nothing could be read"), "{seen}");
+}
