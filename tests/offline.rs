@@ -649,3 +649,23 @@ fn counts_alone_get_the_diagnosis_they_allow() {
         "{text}"
     );
 }
+
+/// The census view does not read owners, so it cannot say a `-p` dump has
+/// none ("names no processes" was printed for `ss -tanp` dumps).
+#[test]
+fn the_census_of_a_dump_with_owners_does_not_claim_it_has_none() {
+    for f in ["ss-tanp.txt", "netstat-antp.txt"] {
+        let o = run(&[
+            "analyze",
+            "--view",
+            "census",
+            fixture(f).to_str().expect("utf-8"),
+        ]);
+        assert!(o.status.success(), "{f}: {}", stderr_of(&o));
+        assert!(
+            !stderr_of(&o).contains("names no processes"),
+            "{f}: {}",
+            stderr_of(&o)
+        );
+    }
+}

@@ -52,7 +52,7 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
                 &mut out,
             )?;
         } else {
-            render::diagnose::text(&d, &mut out)?;
+            render::diagnose::text_as(&d, "tcpdoctor sysctl", &mut out)?;
             render::diagnose::lines(&lines, &mut out)?;
         }
         out.flush()?;

@@ -163,10 +163,15 @@ pub fn resolve(root: &ProcRoot, sel: &NetnsSelector) -> Result<(Vec<NetnsInfo>, 
         NetnsSelector::All => {
             let (all, hidden) = enumerate(root)?;
             if hidden > 0 {
+                let processes = if hidden == 1 {
+                    "1 process"
+                } else {
+                    &format!("{hidden} processes")
+                };
                 notes.push(format!(
-                    "the network namespace of {hidden} processes could not be read (needs root; \
-                        some processes are protected even from root): namespaces only they use \
-                        are missed"
+                    "the network namespace of {processes} could not be read (needs root; some \
+                     processes are protected even from root): namespaces only they use are \
+                     missed"
                 ));
             }
             all

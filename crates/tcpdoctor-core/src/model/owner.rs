@@ -106,9 +106,14 @@ impl OwnerIndex {
     /// One line for the user when owners are hidden, else None.
     pub fn hidden_note(&self) -> Option<String> {
         (self.denied > 0).then(|| {
+            let processes = if self.scanned == 1 {
+                "process"
+            } else {
+                "processes"
+            };
             format!(
-                "owners hidden: the fds of {} of {} processes could not be read (other users' \
-                    processes need root or CAP_SYS_PTRACE; some are protected even from root)",
+                "owners hidden: the fds of {} of {} {processes} could not be read (other users' \
+                 processes need root or CAP_SYS_PTRACE; some are protected even from root)",
                 self.denied, self.scanned
             )
         })

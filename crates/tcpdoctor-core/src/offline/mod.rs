@@ -116,6 +116,9 @@ pub struct DumpReport {
     pub notes: Vec<String>,
     /// Whether the dump named owners, timers or tcp_info ages.
     pub has_owners: bool,
+    /// Whether the reader looked for owners at all (the census does not:
+    /// then it cannot say the dump has none).
+    pub owners_read: bool,
     pub has_timers: bool,
 }
 
@@ -464,6 +467,7 @@ pub fn read_dump(
         return Ok(Some(snap));
     }
     let wants = sink.wants_owners();
+    report.owners_read |= wants;
     let mut buf = Vec::with_capacity(512);
     let mut line_no = 0u64;
     let mut other = 0u64;
@@ -593,6 +597,7 @@ pub fn read_dump(
 pub fn limits_of(format: Format, report: &DumpReport) -> Vec<String> {
     let mut v = Vec::new();
     match format {
+        Format::Netstat | Format::Ss if !report.owners_read => {}
         Format::Netstat if !report.has_owners => v.push(
             "netstat -ant names no processes (use netstat -antp or ss -tanp): no owners".into(),
         ),

@@ -30,12 +30,13 @@ fn evidence_line(f: &Finding) -> String {
 /// Findings by severity, each with evidence, explanation and remedy, then
 /// the verdict.
 pub fn text(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
+    text_as(d, "tcpdoctor diagnose", out)
+}
+
+/// `text` under another command's name (`tcpdoctor sysctl`).
+pub fn text_as(d: &Diagnosis, command: &str, out: &mut dyn Write) -> io::Result<()> {
     let ns = d.summary.namespaces.join(", ");
-    writeln!(
-        out,
-        "tcpdoctor diagnose: {ns}: {} finding(s)",
-        d.findings.len()
-    )?;
+    writeln!(out, "{command}: {ns}: {} finding(s)", d.findings.len())?;
     for f in &d.findings {
         writeln!(out)?;
         let where_ = f
