@@ -54,6 +54,26 @@ fn role_line(what: &str, pid: u32, r: &RoleReport) -> String {
     )
 }
 
+/// What a TcpExt counter the lab prints counts.
+fn counter_meaning(name: &str) -> &'static str {
+    match name {
+        "TW" => "connections that entered TIME_WAIT",
+        "TWRecycled" => "TIME_WAIT ports reused by connect() (tcp_tw_reuse)",
+        "TCPTimeWaitOverflow" => "TIME_WAIT destroyed at once: tcp_max_tw_buckets was full",
+        "ListenOverflows" => "handshakes dropped: an accept queue was full",
+        "ListenDrops" => "SYNs dropped by a listener (overflows included)",
+        "TCPAbortOnClose" => "resets sent: closed with unread data",
+        "TCPAbortOnData" => "resets sent: data arrived after close",
+        "TCPAbortOnMemory" => "orphans reset: too many, or out of memory",
+        "TCPAbortOnTimeout" => "connections dropped after retransmission timeouts",
+        "TCPAbortOnLinger" => "resets at close with SO_LINGER 0",
+        "TCPReqQFullDrop" => "SYNs dropped: the SYN queue was full",
+        "TCPReqQFullDoCookies" => "SYNs answered with syncookies: the SYN queue was full",
+        "SyncookiesSent" => "syncookies sent",
+        _ => "",
+    }
+}
+
 /// What a run built and whether it proved what it should.
 pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
     let sc = find(o.scenario);
@@ -70,14 +90,15 @@ pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
     for (s, n) in states {
         writeln!(out, "  {s:<12} {n:>6}")?;
     }
-    let counters: Vec<String> = o
-        .tcp_ext
-        .iter()
-        .filter(|(_, v)| **v != 0)
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
+    let counters: Vec<(&String, &i64)> = o.tcp_ext.iter().filter(|(_, v)| **v != 0).collect();
     if !counters.is_empty() {
-        writeln!(out, "  TcpExt: {}", counters.join(", "))?;
+        writeln!(
+            out,
+            "\nkernel counters of the namespace (TcpExt, counted since it was made):"
+        )?;
+        for (k, v) in counters {
+            writeln!(out, "  {k:<20} {v:>6}  {}", counter_meaning(k))?;
+        }
     }
     writeln!(out, "\nchecks:")?;
     for c in &o.checks {

@@ -679,14 +679,20 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
         netns: name,
         server_pid,
         client_pid,
-        states: obs
-            .census
+        // The census and counters the diagnosis saw: both come from one
+        // snapshot, so they agree (a census taken when the checks passed
+        // could still show FIN_WAIT1 that the diagnosis sees as FIN_WAIT2).
+        states: {
+            let mut m: BTreeMap<String, u64> = BTreeMap::new();
+            for s in snap.namespaces.iter().flat_map(|n| &n.sockets) {
+                *m.entry(s.state.netstat_name().to_string()).or_insert(0) += 1;
+            }
+            m
+        },
+        tcp_ext: snap
+            .namespaces
             .iter()
-            .map(|(s, n)| (s.netstat_name().to_string(), *n))
-            .collect(),
-        tcp_ext: obs
-            .tcp_ext
-            .iter()
+            .flat_map(|n| &n.host.tcp_ext)
             .filter(|(k, _)| keys.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
