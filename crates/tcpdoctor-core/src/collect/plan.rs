@@ -40,14 +40,17 @@ fn namespaces(root: &ProcRoot, sel: &NetnsSelector) -> Result<(Vec<NetnsInfo>, V
 /// Results per namespace, and notes on the namespaces that were skipped.
 type PerNamespace<T> = (Vec<(NetnsInfo, T)>, Vec<String>);
 
-/// Runs `f` in every namespace of `sel`. A namespace that cannot be entered
-/// is a note, unless it was the only one asked for.
+/// The namespaces a command reads, resolved once, and notes on those that
+/// could not be found.
+type Targets = (Vec<NetnsInfo>, Vec<String>);
+
+/// Runs `f` in every namespace of `targets`. A namespace that cannot be
+/// entered is a note, unless it was the only one asked for.
 fn for_each_namespace<T: Send>(
-    root: &ProcRoot,
-    sel: &NetnsSelector,
+    targets: Targets,
     f: impl Fn(&NetnsInfo) -> Result<T> + Sync,
 ) -> Result<PerNamespace<T>> {
-    let (list, mut notes) = namespaces(root, sel)?;
+    let (list, mut notes) = targets;
     let single = list.len() == 1;
     let mut out = Vec::new();
     for ns in list {
@@ -85,11 +88,11 @@ struct Collected {
 /// Collects the sockets `query` asks for in every namespace of `sel`.
 fn sockets(
     root: &ProcRoot,
-    sel: &NetnsSelector,
+    targets: Targets,
     query: &SocketQuery,
     choice: SourceChoice,
 ) -> Result<(Vec<Collected>, Vec<String>)> {
-    let (found, notes) = for_each_namespace(root, sel, |_| {
+    let (found, notes) = for_each_namespace(targets, |_| {
         // Sized from sockstat: growing a vector of a million sockets by
         // doubling copies it again and again.
         let mut v: Vec<Socket> = Vec::with_capacity(estimate_sockets(root));
@@ -113,18 +116,18 @@ fn sockets(
 /// waits for the dump and keeps only the inodes the rows need.
 fn sockets_and_owners(
     root: &ProcRoot,
-    sel: &NetnsSelector,
+    targets: Targets,
     query: &SocketQuery,
     choice: SourceChoice,
     filter: &RowFilter,
     with_owners: bool,
 ) -> Result<(Vec<Collected>, OwnerIndex, Vec<String>)> {
     if !with_owners {
-        let (per_ns, notes) = sockets(root, sel, query, choice)?;
+        let (per_ns, notes) = sockets(root, targets, query, choice)?;
         return Ok((per_ns, OwnerIndex::default(), notes));
     }
     if filter.states.is_some() {
-        let (per_ns, notes) = sockets(root, sel, query, choice)?;
+        let (per_ns, notes) = sockets(root, targets, query, choice)?;
         let mut wanted = HashSet::new();
         for ns in &per_ns {
             wanted.extend(wanted_inodes(&ns.sockets, filter));
@@ -135,7 +138,7 @@ fn sockets_and_owners(
     }
     let (collected, scanned) = std::thread::scope(|s| {
         let scan = s.spawn(|| owners::scan(root, &InodeFilter::All));
-        let collected = sockets(root, sel, query, choice);
+        let collected = sockets(root, targets, query, choice);
         (collected, scan.join())
     });
     let (per_ns, notes) = collected?;
@@ -196,7 +199,7 @@ pub fn census(
     let (mut reports, notes) = if by == Some(GroupBy::Process) {
         census_by_process(root, sel, query, choice, top)?
     } else {
-        let (found, notes) = for_each_namespace(root, sel, |_| {
+        let (found, notes) = for_each_namespace(namespaces(root, sel)?, |_| {
             let mut c = Census::new(by);
             let r = collect_sockets(root, query, choice, &mut c)?;
             Ok(CensusReport::new(&c, top, r))
@@ -252,7 +255,8 @@ fn census_by_process(
         states: (!query.states.is_all()).then_some(query.states),
         ..RowFilter::default()
     };
-    let (per_ns, idx, mut notes) = sockets_and_owners(root, sel, &all, choice, &filter, true)?;
+    let targets = namespaces(root, sel)?;
+    let (per_ns, idx, mut notes) = sockets_and_owners(root, targets, &all, choice, &filter, true)?;
     notes.extend(idx.hidden_note());
     let mut reports = Vec::new();
     for c in per_ns {
@@ -326,10 +330,11 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
     let mut first_samples: std::collections::HashMap<u64, Sample> =
         std::collections::HashMap::new();
     let started = Instant::now();
+    // Resolved once: the first samples and the dump see the same ones.
+    let targets = namespaces(root, sel)?;
     if rates {
-        let (list, _) = namespaces(root, sel)?;
-        for ns in list {
-            let read = netns::run_in(&ns, || {
+        for ns in &targets.0 {
+            let read = netns::run_in(ns, || {
                 let ext = host::read_counters(root, "netstat", "TcpExt");
                 let tcp = host::read_counters(root, "snmp", "Tcp");
                 (ext, tcp)
@@ -345,14 +350,14 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
         let with_owners = needs.owners || plan.filter.needs_owners();
         sockets_and_owners(
             root,
-            sel,
+            targets,
             &query,
             SourceChoice::Auto,
             &plan.filter,
             with_owners,
         )?
     } else {
-        let (list, notes) = namespaces(root, sel)?;
+        let (list, notes) = targets;
         let per_ns = list
             .into_iter()
             .map(|netns| Collected {
