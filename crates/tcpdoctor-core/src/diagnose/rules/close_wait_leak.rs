@@ -356,6 +356,16 @@ fn finding(cx: &Context, holder: Holder, service: Service, rows: &[&SocketRow]) 
         (Holder::Unknown, _) => "Their process is hidden from this user: run tcpdoctor as root \
              to see who holds them."
             .to_string(),
+        // All young: clients that timed out while a slow program worked
+        // look the same as a fresh leak; first ask whether they clear.
+        (Holder::Process(p), Service::Serving(port)) if !young.is_empty() => format!(
+            "First see whether they clear within seconds (tcpdoctor sockets --state close-wait \
+             --sport {port}, again a few seconds later): if they do, {who} is slow, not leaking: \
+             its clients time out and close while it still works on their requests, so look at \
+             its request latency and worker count, not at close(). If they stay and age, its \
+             EOF path misses close(): watch it with strace -f -p {p} -e \
+             trace=read,recvfrom,close."
+        ),
         (Holder::Process(p), Service::Serving(port)) => {
             let what = if reads.read_eof >= reads.unread_fin {
                 "it reads the end of stream (read()/recv() returns 0) and then does not close: \
@@ -506,6 +516,20 @@ mod tests {
             f[0].explanation
         );
         assert!(f[0].remedy.contains("has not even read"), "{}", f[0].remedy);
+    }
+
+    #[test]
+    fn young_ones_point_at_latency_before_close() {
+        let f = holding(20, 3.0).findings(&CloseWaitLeak);
+        assert_eq!(severities(&f), [Severity::Info]);
+        assert!(
+            f[0].explanation.contains("slow handler"),
+            "{}",
+            f[0].explanation
+        );
+        assert!(f[0].remedy.contains("latency"), "{}", f[0].remedy);
+        let old = holding(20, 300.0).findings(&CloseWaitLeak);
+        assert!(!old[0].remedy.contains("latency"), "{}", old[0].remedy);
     }
 
     #[test]
