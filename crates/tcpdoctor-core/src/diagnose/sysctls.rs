@@ -120,8 +120,7 @@ fn max_tw_buckets(v: &str, r: &Review) -> (Level, String) {
 }
 
 fn port_range(v: &str, r: &Review) -> (Level, String) {
-    let mut it = v.split_whitespace().filter_map(|p| p.parse::<u16>().ok());
-    let (Some(lo), Some(hi)) = (it.next(), it.next()) else {
+    let Some((lo, hi)) = crate::model::parse_port_range(v) else {
         return (
             Level::Harmful,
             "not two ports: the kernel rejects the line".into(),

@@ -18,6 +18,16 @@ pub struct Sockstat {
     pub inuse6: Option<u64>,
 }
 
+/// An `ip_local_port_range` value: exactly two ports, in the order given
+/// (a low end above the high one is the caller's to judge).
+pub fn parse_port_range(v: &str) -> Option<(u16, u16)> {
+    let mut it = v.split_whitespace().map(|p| p.parse::<u16>());
+    match (it.next(), it.next(), it.next()) {
+        (Some(Ok(lo)), Some(Ok(hi)), None) => Some((lo, hi)),
+        _ => None,
+    }
+}
+
 /// The TcpExt counters that tell about connection-state trouble: what the
 /// exporter exports and the lab reports.
 pub const COUNTERS_THAT_MATTER: &[&str] = &[
@@ -83,12 +93,8 @@ impl HostInfo {
     /// low end above the high one, so such a value (in a dump or a captured
     /// tree) is no range to judge ports against.
     pub fn local_port_range(&self) -> Option<(u16, u16)> {
-        let v = self.sysctls.get("net.ipv4.ip_local_port_range")?;
-        let mut it = v.split_whitespace().map(|p| p.parse::<u16>());
-        match (it.next(), it.next(), it.next()) {
-            (Some(Ok(lo)), Some(Ok(hi)), None) if lo <= hi => Some((lo, hi)),
-            _ => None,
-        }
+        parse_port_range(self.sysctls.get("net.ipv4.ip_local_port_range")?)
+            .filter(|(lo, hi)| lo <= hi)
     }
 
     /// How many ports `local_port_range` spans.

@@ -23,15 +23,15 @@ pub use collection::{CollectReport, SocketSink, SourceUsed};
 pub use format::{human_age, human_bytes};
 pub use host::{
     COUNTERS_THAT_MATTER, FileNr, HostInfo, Sockstat, TCP_COUNTERS_THAT_MATTER,
-    parse_kernel_version,
+    parse_kernel_version, parse_port_range,
 };
 pub use needs::Needs;
 pub use netns::{NetnsInfo, NetnsSelector};
 pub use owner::{FdRef, Holders, OwnerIndex, Parent, Process};
 pub use ports::{TupleUsage, parse_reserved_ports, tuple_usage};
 pub use rows::{
-    Attribution, LikelyOwners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS, age_seconds,
-    listing_order, rows, rows_of, sort_rows, wanted_inodes,
+    Attribution, LikelyOwners, Listeners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS,
+    age_seconds, listing_order, rows, rows_of, sort_rows, wanted_inodes,
 };
 pub use snapshot::{NsSnapshot, SNAPSHOT_VERSION, Snapshot};
 pub use socket::{Endpoint, Socket, TcpInfo, Timer};

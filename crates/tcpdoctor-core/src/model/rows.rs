@@ -69,13 +69,12 @@ pub struct SocketRow<'a> {
     pub side: Option<Side>,
 }
 
-/// What a TIME_WAIT socket is matched against, built from every socket of
-/// one namespace.
-pub struct Attribution {
+/// The listeners of one namespace, to tell whether a connection's local
+/// address is one they accept on (the server side of it).
+#[derive(Default)]
+pub struct Listeners {
     /// Listening port -> (listener address, inode).
-    listeners: HashMap<u16, Vec<(IpAddr, u64)>>,
-    /// Remote endpoint -> inodes of sockets (with a file) connected to it.
-    by_remote: HashMap<Endpoint, Vec<u64>>,
+    by_port: HashMap<u16, Vec<(IpAddr, u64)>>,
 }
 
 fn same_addr(listener: IpAddr, local: IpAddr) -> bool {
@@ -85,16 +84,56 @@ fn same_addr(listener: IpAddr, local: IpAddr) -> bool {
     listener.to_canonical() == local.to_canonical()
 }
 
+impl Listeners {
+    /// From sockets; only the LISTEN ones count.
+    pub fn of<'a>(sockets: impl IntoIterator<Item = &'a Socket>) -> Listeners {
+        let mut l = Listeners::default();
+        for s in sockets {
+            l.add(s);
+        }
+        l
+    }
+
+    fn add(&mut self, s: &Socket) {
+        if s.state == TcpState::Listen {
+            self.by_port
+                .entry(s.local.port)
+                .or_default()
+                .push((s.local.ip, s.inode));
+        }
+    }
+
+    /// The inodes of the listeners that accept on `local`.
+    pub fn inodes_for<'a>(&'a self, local: &'a Endpoint) -> impl Iterator<Item = u64> + 'a {
+        self.by_port
+            .get(&local.port)
+            .into_iter()
+            .flatten()
+            .filter(|(ip, _)| same_addr(*ip, local.ip))
+            .map(|(_, ino)| *ino)
+    }
+
+    /// Whether a listener accepts on `local`.
+    pub fn cover(&self, local: &Endpoint) -> bool {
+        self.inodes_for(local).next().is_some()
+    }
+}
+
+/// What a TIME_WAIT socket is matched against, built from every socket of
+/// one namespace.
+pub struct Attribution {
+    listeners: Listeners,
+    /// Remote endpoint -> inodes of sockets (with a file) connected to it.
+    by_remote: HashMap<Endpoint, Vec<u64>>,
+}
+
 impl Attribution {
     pub fn new(sockets: &[Socket]) -> Attribution {
-        let mut listeners: HashMap<u16, Vec<(IpAddr, u64)>> = HashMap::new();
+        let mut listeners = Listeners::default();
         let mut by_remote: HashMap<Endpoint, Vec<u64>> = HashMap::new();
         for s in sockets {
             if s.state == TcpState::Listen {
-                listeners
-                    .entry(s.local.port)
-                    .or_default()
-                    .push((s.local.ip, s.inode));
+                listeners.add(s);
             } else if s.inode != 0 {
                 by_remote.entry(s.remote).or_default().push(s.inode);
             }
@@ -108,22 +147,13 @@ impl Attribution {
     /// The inodes whose owners the attribution of `tw` needs.
     pub fn evidence_inodes(&self, tw: &Socket) -> Vec<u64> {
         match self.side(tw) {
-            Side::Inbound => self.listener_inodes(tw).collect(),
+            Side::Inbound => self.listeners.inodes_for(&tw.local).collect(),
             Side::Outbound => self.by_remote.get(&tw.remote).cloned().unwrap_or_default(),
         }
     }
 
-    fn listener_inodes<'a>(&'a self, tw: &'a Socket) -> impl Iterator<Item = u64> + 'a {
-        self.listeners
-            .get(&tw.local.port)
-            .into_iter()
-            .flatten()
-            .filter(|(ip, _)| same_addr(*ip, tw.local.ip))
-            .map(|(_, ino)| *ino)
-    }
-
     pub fn side(&self, tw: &Socket) -> Side {
-        if self.listener_inodes(tw).next().is_some() {
+        if self.listeners.cover(&tw.local) {
             Side::Inbound
         } else {
             Side::Outbound

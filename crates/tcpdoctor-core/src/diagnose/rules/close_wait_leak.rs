@@ -6,7 +6,7 @@ use crate::diagnose::{
     Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit, tally,
 };
 use crate::model::Needs;
-use crate::model::{Endpoint, SocketRow, TcpState, human_age};
+use crate::model::{Endpoint, Listeners, SocketRow, TcpState, human_age};
 use std::collections::BTreeMap;
 
 pub static DOC: RuleDoc = RuleDoc {
@@ -155,21 +155,11 @@ impl Reads {
     }
 }
 
-/// Whether a listener of this namespace takes connections on `local`.
-fn listening(cx: &Context, local: &Endpoint) -> bool {
-    cx.rows_in(TcpState::Listen).any(|l| {
-        l.socket.local.port == local.port
-            && (l.socket.local.ip.is_unspecified()
-                || l.socket.local.ip.to_canonical() == local.ip.to_canonical())
-    })
-}
-
-/// The processes that hold the listener of `port`.
-fn listener_pids(cx: &Context, port: u16) -> Vec<u32> {
-    let mut pids: Vec<u32> = cx
-        .rows_in(TcpState::Listen)
-        .filter(|l| l.socket.local.port == port)
-        .flat_map(|l| l.owners.iter().map(|o| o.pid))
+/// The processes that hold a listener accepting on `local`.
+fn listener_pids(cx: &Context, listeners: &Listeners, local: &Endpoint) -> Vec<u32> {
+    let mut pids: Vec<u32> = listeners
+        .inodes_for(local)
+        .flat_map(|ino| cx.owners.holders(ino).iter().map(|o| o.pid))
         .collect();
     pids.sort_unstable();
     pids.dedup();
@@ -182,9 +172,12 @@ impl Rule for CloseWaitLeak {
     }
 
     fn check(&self, cx: &Context) -> Vec<Finding> {
+        // Built once: a per-socket scan of the listeners would make this
+        // rule quadratic on a host with many CLOSE_WAIT.
+        let listeners = Listeners::of(cx.rows_in(TcpState::Listen).map(|r| r.socket));
         let mut groups: BTreeMap<(Holder, Service), Vec<&SocketRow>> = BTreeMap::new();
         for r in cx.rows_in(TcpState::CloseWait) {
-            let serving = listening(cx, &r.socket.local);
+            let serving = listeners.cover(&r.socket.local);
             let holder = match r.owners.first() {
                 Some(o) => Holder::Process(o.pid),
                 None if serving => Holder::Queued,
@@ -199,7 +192,7 @@ impl Rule for CloseWaitLeak {
         }
         let mut out = Vec::new();
         for ((holder, service), rows) in groups {
-            if let Some(f) = finding(cx, holder, service, &rows) {
+            if let Some(f) = finding(cx, &listeners, holder, service, &rows) {
                 out.push(f);
             }
         }
@@ -207,7 +200,13 @@ impl Rule for CloseWaitLeak {
     }
 }
 
-fn finding(cx: &Context, holder: Holder, service: Service, rows: &[&SocketRow]) -> Option<Finding> {
+fn finding(
+    cx: &Context,
+    listeners: &Listeners,
+    holder: Holder,
+    service: Service,
+    rows: &[&SocketRow],
+) -> Option<Finding> {
     let th = cx.thresholds;
     let n = rows.len() as u64;
     let oldest = rows
@@ -256,7 +255,11 @@ fn finding(cx: &Context, holder: Holder, service: Service, rows: &[&SocketRow]) 
         format!("oldest {}", human_age(a))
     });
     let listener = match service {
-        Service::Serving(port) => listener_pids(cx, port),
+        // Every socket of a serving group is on a listener of this port.
+        Service::Serving(_) => rows
+            .first()
+            .map(|r| listener_pids(cx, listeners, &r.socket.local))
+            .unwrap_or_default(),
         Service::ClientOf(_) => Vec::new(),
     };
     let who = match holder {
