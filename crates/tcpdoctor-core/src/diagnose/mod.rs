@@ -18,7 +18,7 @@ use crate::model::{
 };
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 pub use thresholds::{Threshold, Thresholds, Unit};
 
 /// How bad a finding is. Ordered: Info < Warning < Critical.
@@ -425,6 +425,56 @@ impl Summary {
 pub struct Diagnosis {
     pub findings: Vec<Finding>,
     pub summary: Summary,
+}
+
+/// A group of TIME_WAIT sockets (one server port, one upstream): how many,
+/// who likely closed them, and the oldest age, which says when the
+/// group's closing began.
+#[derive(Default)]
+pub struct TimeWaitGroup {
+    pub count: u64,
+    pub likely_owners: BTreeSet<u32>,
+    pub oldest_age_s: Option<f64>,
+}
+
+impl TimeWaitGroup {
+    pub fn add(&mut self, r: &SocketRow<'_>) {
+        self.count += 1;
+        self.likely_owners.extend(r.likely_owners.iter().copied());
+        if let Some(a) = r.age_s {
+            self.oldest_age_s = Some(self.oldest_age_s.map_or(a, |o| o.max(a)));
+        }
+    }
+
+    /// How fast this group's connections closed: each TIME_WAIT's age says
+    /// when its connection closed, so `count` of them with the oldest `a`
+    /// seconds old closed over the last `a` s (TIME_WAIT's whole 60 s once
+    /// the churn is older than that). Without ages (a dump without timers)
+    /// the 60 s gives a lower bound.
+    pub fn closing_rate(&self) -> ClosingRate {
+        let n = self.count;
+        let window_s = self.oldest_age_s.map_or(60.0, |a| a.clamp(1.0, 60.0));
+        let said = match self.oldest_age_s {
+            Some(_) => format!("{n} closed in the last {window_s:.0} s (TIME_WAIT ages)"),
+            None => format!(
+                "{n} in TIME_WAIT's 60 s (no ages in this source: a lower bound if the churn \
+                 began less than a minute ago)"
+            ),
+        };
+        ClosingRate {
+            per_s: n as f64 / window_s,
+            window_s,
+            said,
+        }
+    }
+}
+
+/// A closing rate and the measured window it was taken over.
+pub struct ClosingRate {
+    pub per_s: f64,
+    pub window_s: f64,
+    /// "N closed in the last W s (TIME_WAIT ages)", or what is assumed.
+    pub said: String,
 }
 
 /// Counts equal items, most frequent first (ties by item).

@@ -4,12 +4,12 @@
 use super::time_wait_server_close::TIME_WAIT_INFO;
 use crate::diagnose::services;
 use crate::diagnose::{
-    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, TimeWaitGroup, Unit,
 };
 use crate::model::Needs;
 use crate::model::Side;
 use crate::model::{Endpoint, TcpState};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "time-wait-client-churn",
@@ -40,37 +40,21 @@ impl Rule for TimeWaitClientChurn {
     }
 
     fn check(&self, cx: &Context) -> Vec<Finding> {
-        // Per upstream: the count, the likely owners, and the oldest age
-        // (each TIME_WAIT's age says when its connection closed).
-        let mut by_remote: BTreeMap<Endpoint, (u64, BTreeSet<u32>, Option<f64>)> = BTreeMap::new();
+        let mut by_remote: BTreeMap<Endpoint, TimeWaitGroup> = BTreeMap::new();
         for r in cx
             .rows_in(TcpState::TimeWait)
             .filter(|r| r.side == Some(Side::Outbound))
         {
-            let e = by_remote.entry(r.socket.remote).or_default();
-            e.0 += 1;
-            e.1.extend(r.likely_owners.iter().copied());
-            if let Some(a) = r.age_s {
-                e.2 = Some(e.2.map_or(a, |o: f64| o.max(a)));
-            }
+            by_remote.entry(r.socket.remote).or_default().add(r);
         }
         let th = cx.thresholds;
         by_remote
             .into_iter()
-            .filter(|(_, (n, _, _))| *n >= th.count(&TIME_WAIT_INFO))
-            .map(|(remote, (n, pids, oldest))| {
-                // n connections closed within the last `window` seconds:
-                // the oldest age when the churn began less than a minute
-                // ago, else TIME_WAIT's whole 60 s.
-                let window = oldest.map_or(60.0, |a| a.clamp(1.0, 60.0));
-                let rate = n as f64 / window;
-                let window_text = match oldest {
-                    Some(_) => format!("{n} closed in the last {window:.0} s (TIME_WAIT ages)"),
-                    None => format!(
-                        "{n} in TIME_WAIT's 60 s (no ages in this source: a lower bound if \
-                         the churn began less than a minute ago)"
-                    ),
-                };
+            .filter(|(_, g)| g.count >= th.count(&TIME_WAIT_INFO))
+            .map(|(remote, group)| {
+                let closing = group.closing_rate();
+                let (n, pids) = (group.count, group.likely_owners);
+                let (rate, window, window_text) = (closing.per_s, closing.window_s, closing.said);
                 let severity = if n >= th.count(&TIME_WAIT_CHURN) {
                     Severity::Warning
                 } else {

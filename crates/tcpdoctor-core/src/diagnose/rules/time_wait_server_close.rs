@@ -1,12 +1,12 @@
 //! TIME_WAIT on a listening port: this host closes first as a server.
 
 use crate::diagnose::{
-    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, Unit,
+    Category, Context, Evidence, Finding, Rule, RuleDoc, Severity, Threshold, TimeWaitGroup, Unit,
 };
 use crate::model::Needs;
 use crate::model::TcpState;
 use crate::model::{Side, human_bytes};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub static DOC: RuleDoc = RuleDoc {
     id: "time-wait-server-close",
@@ -42,20 +42,20 @@ impl Rule for TimeWaitServerClose {
     }
 
     fn check(&self, cx: &Context) -> Vec<Finding> {
-        let mut by_port: BTreeMap<u16, (u64, BTreeSet<u32>)> = BTreeMap::new();
+        let mut by_port: BTreeMap<u16, TimeWaitGroup> = BTreeMap::new();
         for r in cx
             .rows_in(TcpState::TimeWait)
             .filter(|r| r.side == Some(Side::Inbound))
         {
-            let e = by_port.entry(r.socket.local.port).or_default();
-            e.0 += 1;
-            e.1.extend(r.likely_owners.iter().copied());
+            by_port.entry(r.socket.local.port).or_default().add(r);
         }
         let max_tw = cx.sysctl("net.ipv4.tcp_max_tw_buckets");
         by_port
             .into_iter()
-            .filter(|(_, (n, _))| *n >= cx.thresholds.count(&TIME_WAIT_INFO))
-            .map(|(port, (n, pids))| {
+            .filter(|(_, g)| g.count >= cx.thresholds.count(&TIME_WAIT_INFO))
+            .map(|(port, group)| {
+                let closing = group.closing_rate();
+                let (n, pids) = (group.count, group.likely_owners);
                 let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
                 let likely = if who.is_empty() {
                     "an unknown process".to_string()
@@ -78,7 +78,8 @@ impl Rule for TimeWaitServerClose {
                         .with("likely_owners", who.join(", "))
                         .with("kernel_memory", human_bytes(n as f64 * TIME_WAIT_BYTES))
                         .with("tcp_max_tw_buckets", max_tw)
-                        .with("closed_per_s_if_steady", (n as f64 / 60.0).round())
+                        .with("closed_per_s", (closing.per_s * 10.0).round() / 10.0)
+                        .with("rate_window_s", (closing.window_s * 10.0).round() / 10.0)
                         // Accepted connections per second over the measured
                         // interval, host-wide (Tcp PassiveOpens).
                         .with(
@@ -90,10 +91,11 @@ impl Rule for TimeWaitServerClose {
                 .explain(format!(
                     "TIME_WAIT belongs to whoever closes first; here it is the server on port \
                             {port}, so every connection it closes stays 60 s in TIME_WAIT on its \
-                            side (about {:.0} closed per second). On the server side this is \
+                            side ({}, about {:.0} per second). On the server side this is \
                             harmless: it uses no ephemeral port, no file descriptor and ~{} of \
                             memory in all. It only matters near tcp_max_tw_buckets.",
-                    n as f64 / 60.0,
+                    closing.said,
+                    closing.per_s,
                     human_bytes(n as f64 * TIME_WAIT_BYTES)
                 ))
                 .remedy(
