@@ -87,12 +87,27 @@ pub struct Scenario {
     pub checks: fn(&Observation, u64) -> Vec<Check>,
 }
 
-fn checks_server_close(o: &Observation, n: u64) -> Vec<Check> {
-    let tw = o.rows_where(|r| r.socket.state == TcpState::TimeWait && is_server_side(r.socket));
+/// The TIME_WAIT scenarios' checks: the client got `n` responses, and at
+/// least `n` TIME_WAIT sockets `at` a place, each on `side` and likely
+/// owned by `closer` (who, pid): the side that closed first.
+fn time_wait_checks(
+    o: &Observation,
+    n: u64,
+    at: (&str, fn(&Socket) -> bool),
+    side: Side,
+    closer: (&str, u32),
+) -> Vec<Check> {
+    let (place, is_at) = at;
+    let (who, pid) = closer;
+    let tw = o.rows_where(|r| r.socket.state == TcpState::TimeWait && is_at(r.socket));
     let likely = tw
         .iter()
-        .filter(|r| r.side == Some(Side::Inbound) && r.likely_owners.contains(&o.server_pid))
+        .filter(|r| r.side == Some(side) && r.likely_owners.contains(&pid))
         .count();
+    let side_name = match side {
+        Side::Inbound => "inbound",
+        Side::Outbound => "outbound",
+    };
     vec![
         check(
             o.client.ok == n,
@@ -100,49 +115,28 @@ fn checks_server_close(o: &Observation, n: u64) -> Vec<Check> {
         ),
         check(
             tw.len() as u64 >= n,
-            format!(
-                "at least {n} TIME_WAIT on the server's port {SERVER_PORT} (saw {})",
-                tw.len()
-            ),
+            format!("at least {n} TIME_WAIT {place} (saw {})", tw.len()),
         ),
         check(
             likely == tw.len() && !tw.is_empty(),
             format!(
-                "each is inbound and likely the server's, pid {} ({likely} of {})",
-                o.server_pid,
+                "each is {side_name} and likely the {who}'s, pid {pid} ({likely} of {})",
                 tw.len()
             ),
         ),
     ]
 }
 
+fn checks_server_close(o: &Observation, n: u64) -> Vec<Check> {
+    let place = format!("on the server's port {SERVER_PORT}");
+    let closer = ("server", o.server_pid);
+    time_wait_checks(o, n, (&place, is_server_side), Side::Inbound, closer)
+}
+
 fn checks_client_churn(o: &Observation, n: u64) -> Vec<Check> {
-    let tw = o.rows_where(|r| r.socket.state == TcpState::TimeWait && to_server(r.socket));
-    let likely = tw
-        .iter()
-        .filter(|r| r.side == Some(Side::Outbound) && r.likely_owners.contains(&o.client_pid))
-        .count();
-    vec![
-        check(
-            o.client.ok == n,
-            format!("the client got {n} responses (got {})", o.client.ok),
-        ),
-        check(
-            tw.len() as u64 >= n,
-            format!(
-                "at least {n} TIME_WAIT toward the upstream {SERVER_ADDR} (saw {})",
-                tw.len()
-            ),
-        ),
-        check(
-            likely == tw.len() && !tw.is_empty(),
-            format!(
-                "each is outbound and likely the client's, pid {} ({likely} of {})",
-                o.client_pid,
-                tw.len()
-            ),
-        ),
-    ]
+    let place = format!("toward the upstream {SERVER_ADDR}");
+    let closer = ("client", o.client_pid);
+    time_wait_checks(o, n, (&place, to_server), Side::Outbound, closer)
 }
 
 fn checks_port_exhaustion(o: &Observation, n: u64) -> Vec<Check> {

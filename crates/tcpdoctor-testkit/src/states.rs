@@ -27,7 +27,7 @@ use std::net::{Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 use tcpdoctor_core::collect::netlink::parse_tcp_info;
-use tcpdoctor_core::model::TcpState;
+use tcpdoctor_core::model::{TcpInfo, TcpState};
 use tcpdoctor_lab::wait_until;
 
 /// How long a state may take to settle before building fails.
@@ -64,8 +64,8 @@ impl Population {
     }
 }
 
-/// The state byte of getsockopt(TCP_INFO).
-pub fn kernel_state(s: &Socket) -> io::Result<u8> {
+/// getsockopt(TCP_INFO) on a socket, read by the collector's own parser.
+pub fn tcp_info(s: &Socket) -> io::Result<TcpInfo> {
     let mut buf = [0u8; 256];
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: buf and len are valid for the kernel to write into.
@@ -81,7 +81,12 @@ pub fn kernel_state(s: &Socket) -> io::Result<u8> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(parse_tcp_info(&buf[..len as usize]).state)
+    Ok(parse_tcp_info(&buf[..len as usize]))
+}
+
+/// The state byte of getsockopt(TCP_INFO).
+pub fn kernel_state(s: &Socket) -> io::Result<u8> {
+    Ok(tcp_info(s)?.state)
 }
 
 fn wait_state(s: &Socket, want: TcpState, what: &str) -> io::Result<()> {
@@ -241,22 +246,7 @@ pub fn build_every_state(base_port: u16, per_state: u64) -> io::Result<Populatio
     queued.connect(&full_addr.into())?;
     // The listener's tcp_info "unacked" is its accept queue length.
     wait_until("accept queue of the backlog-0 listener holds one", || {
-        let mut buf = [0u8; 256];
-        let mut len = buf.len() as libc::socklen_t;
-        // SAFETY: valid buffer and length.
-        let rc = unsafe {
-            libc::getsockopt(
-                full.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_INFO,
-                buf.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(parse_tcp_info(&buf[..len as usize]).unacked >= 1)
+        Ok(tcp_info(&full)?.unacked >= 1)
     })?;
     p.keep(queued);
     p.add(TcpState::Established, 2); // the client and the queued server side
