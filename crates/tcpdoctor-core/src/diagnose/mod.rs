@@ -13,8 +13,8 @@ pub(crate) mod testkit;
 pub mod thresholds;
 
 use crate::model::{
-    HostInfo, Needs, NetnsInfo, OwnerIndex, Process, RowFilter, Snapshot, SocketRow, SysctlSetting,
-    TcpState, rows_of,
+    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, RowFilter, Snapshot, SocketRow,
+    SysctlSetting, TcpState, rows_of,
 };
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -319,6 +319,18 @@ impl Selection {
 /// Runs the selected rules on every namespace of a snapshot, live or read
 /// back from a file; findings most severe first.
 pub fn run(snap: &Snapshot, thresholds: &Thresholds, selection: Selection) -> Diagnosis {
+    run_seeing_rows(snap, thresholds, selection, |_, _| {})
+}
+
+/// As [`run`], and hands each namespace's rows to `see` once the rules have
+/// read them, so a caller that needs the rows too (the exporter) does not
+/// build them a second time.
+pub fn run_seeing_rows(
+    snap: &Snapshot,
+    thresholds: &Thresholds,
+    selection: Selection,
+    mut see: impl FnMut(&NsSnapshot, &[SocketRow<'_>]),
+) -> Diagnosis {
     let several = snap.namespaces.len() > 1;
     let mut findings = Vec::new();
     for ns in &snap.namespaces {
@@ -353,6 +365,7 @@ pub fn run(snap: &Snapshot, thresholds: &Thresholds, selection: Selection) -> Di
                 findings.push(f);
             }
         }
+        see(ns, &rows);
     }
     findings.sort_by(|a, b| {
         b.severity

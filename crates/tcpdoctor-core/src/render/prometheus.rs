@@ -2,10 +2,10 @@
 //! built from a census, host counters and a cached full diagnosis. Pure:
 //! data in, text out.
 
-use crate::diagnose::Diagnosis;
+use crate::diagnose::{self, Diagnosis, Selection, Thresholds};
 use crate::model::{
-    COUNTERS_THAT_MATTER, HostInfo, RowFilter, Snapshot, SocketRow, TCP_COUNTERS_THAT_MATTER,
-    TcpState, rows_of, tuple_usage,
+    COUNTERS_THAT_MATTER, HostInfo, NsSnapshot, Snapshot, SocketRow, TCP_COUNTERS_THAT_MATTER,
+    TcpState, tuple_usage,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -100,27 +100,45 @@ fn comm(snap: &Snapshot, pid: u32) -> String {
         .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
 }
 
-/// Builds the full metrics from a snapshot and its diagnosis.
-pub fn full_metrics(snap: &Snapshot, diagnosis: Diagnosis, top: usize) -> FullMetrics {
-    let mut m = FullMetrics {
-        diagnosis: Some(diagnosis),
-        ..FullMetrics::default()
-    };
-    let several = snap.namespaces.len() > 1;
-    let rows_per_ns: Vec<(String, Vec<SocketRow>)> = snap
-        .namespaces
-        .iter()
-        .map(|ns| {
-            let label = if several {
-                ns.netns.short_label()
-            } else {
-                String::new()
-            };
-            let rows = rows_of(ns, &snap.owners, None, &RowFilter::default());
-            (label, rows)
-        })
-        .collect();
-    for (ns, rows) in &rows_per_ns {
+/// Diagnoses a snapshot with every rule and builds the full metrics from
+/// the same rows the rules read, so they are built once per refresh.
+pub fn full_metrics(snap: &Snapshot, thresholds: &Thresholds, top: usize) -> FullMetrics {
+    let mut full = FullMetricsBuilder::new(snap, top);
+    let diagnosis = diagnose::run_seeing_rows(snap, thresholds, Selection::All, |ns, rows| {
+        full.add_namespace(ns, rows)
+    });
+    full.finish(diagnosis)
+}
+
+/// The full metrics, built namespace by namespace, then finished with the
+/// diagnosis.
+struct FullMetricsBuilder<'s> {
+    snap: &'s Snapshot,
+    top: usize,
+    m: FullMetrics,
+    /// Every tuple's port use (netns, local ip, remote, ratio), whether or
+    /// not a finding fired for it; the highest `top` are kept at the end.
+    ports: Vec<(String, String, String, f64)>,
+}
+
+impl<'s> FullMetricsBuilder<'s> {
+    fn new(snap: &'s Snapshot, top: usize) -> FullMetricsBuilder<'s> {
+        FullMetricsBuilder {
+            snap,
+            top,
+            m: FullMetrics::default(),
+            ports: Vec::new(),
+        }
+    }
+
+    /// Adds one namespace of the snapshot, from its rows.
+    fn add_namespace(&mut self, nsnap: &NsSnapshot, rows: &[SocketRow<'_>]) {
+        let (snap, top) = (self.snap, self.top);
+        let ns = if snap.namespaces.len() > 1 {
+            nsnap.netns.short_label()
+        } else {
+            String::new()
+        };
         let mut cw: BTreeMap<String, u64> = BTreeMap::new();
         let mut tw_owned: BTreeMap<String, u64> = BTreeMap::new();
         for r in rows {
@@ -142,20 +160,16 @@ pub fn full_metrics(snap: &Snapshot, diagnosis: Diagnosis, top: usize) -> FullMe
                 _ => {}
             }
         }
-        m.close_wait
+        self.m
+            .close_wait
             .extend(cap(cw, top).into_iter().map(|(p, n)| (ns.clone(), p, n)));
-        m.time_wait.extend(
+        self.m.time_wait.extend(
             cap(tw_owned, top)
                 .into_iter()
                 .map(|(p, n)| (ns.clone(), p.clone(), p != "unknown" && p != "other", n)),
         );
-    }
-    // Every tuple's port use, the highest first, whether or not a finding
-    // fired for it.
-    let mut ports: Vec<(String, String, String, f64)> = Vec::new();
-    for ((ns, rows), nsnap) in rows_per_ns.iter().zip(&snap.namespaces) {
         for t in tuple_usage(rows, &nsnap.host) {
-            ports.push((
+            self.ports.push((
                 ns.clone(),
                 t.local_ip.to_string(),
                 t.remote.to_string(),
@@ -163,25 +177,31 @@ pub fn full_metrics(snap: &Snapshot, diagnosis: Diagnosis, top: usize) -> FullMe
             ));
         }
     }
-    ports.sort_by(|a, b| b.3.total_cmp(&a.3));
-    ports.truncate(top);
-    m.port_utilization = ports;
-    let mut fds: Vec<(String, u32, f64)> = snap
-        .owners
-        .processes
-        .values()
-        .filter_map(|p| {
-            Some((
-                p.comm.clone(),
-                p.pid,
-                f64::from(p.fd_count) / p.nofile_soft.filter(|n| *n > 0)? as f64,
-            ))
-        })
-        .collect();
-    fds.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
-    fds.truncate(top);
-    m.fd_utilization = fds;
-    m
+
+    fn finish(self, diagnosis: Diagnosis) -> FullMetrics {
+        let (mut m, mut ports, top) = (self.m, self.ports, self.top);
+        m.diagnosis = Some(diagnosis);
+        ports.sort_by(|a, b| b.3.total_cmp(&a.3));
+        ports.truncate(top);
+        m.port_utilization = ports;
+        let mut fds: Vec<(String, u32, f64)> = self
+            .snap
+            .owners
+            .processes
+            .values()
+            .filter_map(|p| {
+                Some((
+                    p.comm.clone(),
+                    p.pid,
+                    f64::from(p.fd_count) / p.nofile_soft.filter(|n| *n > 0)? as f64,
+                ))
+            })
+            .collect();
+        fds.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+        fds.truncate(top);
+        m.fd_utilization = fds;
+        m
+    }
 }
 
 /// Writes every family.

@@ -8,7 +8,7 @@ pub mod http;
 
 use crate::collect::plan::{self, SnapshotPlan};
 use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
-use crate::diagnose::{self, Selection, Thresholds};
+use crate::diagnose::{Selection, Thresholds};
 use crate::model::{Census, NetnsSelector};
 use crate::render::prometheus::{self as metrics, FastSample, FullMetrics};
 use std::collections::BTreeMap;
@@ -116,8 +116,7 @@ impl Exporter {
             if !self.opts.show_cmdline {
                 snap.owners.hide_arguments();
             }
-            let diagnosis = diagnose::run(&snap, &self.opts.thresholds, Selection::All);
-            metrics::full_metrics(&snap, diagnosis, self.opts.top)
+            metrics::full_metrics(&snap, &self.opts.thresholds, self.opts.top)
         });
         let seconds = started.elapsed().as_secs_f64();
         let ok = result.is_ok();
