@@ -288,10 +288,6 @@ pub fn parse_endpoint_bytes(s: &[u8], ss_style: bool) -> Option<crate::model::En
 }
 
 /// A decimal port, "0" to "65535".
-pub fn parse_port(s: &str) -> Option<u16> {
-    parse_port_bytes(s.as_bytes())
-}
-
 fn parse_port_bytes(s: &[u8]) -> Option<u16> {
     if s.is_empty() || s.len() > 5 {
         return None;

@@ -8,21 +8,6 @@ use tcpdoctor_core::model::Census;
 use tcpdoctor_core::model::TcpState;
 use tcpdoctor_testkit::wait_until;
 
-/// True when the test may make network namespaces. Without root it says
-/// the test was skipped and why; under CI (which runs as root) a missing
-/// privilege is a failure, so a misconfigured CI cannot pass silently.
-pub fn require_root(test: &str) -> bool {
-    if tcpdoctor_testkit::have_privileges() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: needs root (CAP_SYS_ADMIN) to create network namespaces, and CI must run as root"
-    );
-    eprintln!("skipped {test}: needs root (CAP_SYS_ADMIN) to create network namespaces");
-    false
-}
-
 pub fn census_counts(choice: SourceChoice) -> BTreeMap<TcpState, u64> {
     let mut c = Census::new(None);
     collect::collect_sockets(&ProcRoot::live(), &SocketQuery::default(), choice, &mut c)
