@@ -28,6 +28,9 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
 fi
 
+# What the build links statically (libelf, zlib, zstd), as install.sh does.
+./build-deps.sh
+
 # redis-py, the client library of the Redis situations (PyPI).
 if ! python3 -c 'import redis' >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check redis >/dev/null 2>&1 \

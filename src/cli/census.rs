@@ -37,8 +37,9 @@ pub struct Args {
     #[command(flatten)]
     pub family: FamilyArg,
 
-    /// Where to read sockets from: auto (netlink, falling back to /proc),
-    /// netlink, or proc.
+    /// Where to read sockets from: auto (for a plain census the eBPF
+    /// iterator, counting in the kernel where the host allows it; else
+    /// netlink, falling back to /proc), bpf, netlink, or proc.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
 
@@ -50,6 +51,7 @@ pub struct Args {
 pub enum SourceArg {
     #[default]
     Auto,
+    Bpf,
     Netlink,
     Proc,
 }
@@ -65,6 +67,7 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         SourceArg::Auto => SourceChoice::Auto,
         SourceArg::Netlink => SourceChoice::Netlink,
         SourceArg::Proc => SourceChoice::Proc,
+        SourceArg::Bpf => SourceChoice::Bpf,
     };
     let outcome = plan::census(
         root,

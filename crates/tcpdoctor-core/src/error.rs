@@ -27,6 +27,9 @@ pub enum Error {
     },
     #[error("netlink sock_diag: {0}")]
     Netlink(Box<dyn std::error::Error + Send + Sync>),
+    /// A source the user asked for cannot be used here, and why.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{context}: {cause}")]
     Os {
         context: String,

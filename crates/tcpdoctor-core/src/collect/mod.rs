@@ -3,6 +3,7 @@
 //! put them together (`plan`). Every path is built from one `ProcRoot`, so
 //! tests can point a collector at a captured /proc tree.
 
+pub mod bpf;
 pub mod host;
 pub mod netlink;
 pub mod netns;
@@ -103,12 +104,15 @@ impl Default for SocketQuery {
 /// How to get the socket list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SourceChoice {
-    /// sock_diag, falling back to /proc/net/tcp{,6} when it is unavailable.
+    /// sock_diag, falling back to /proc/net/tcp{,6} when it is unavailable;
+    /// for a plain census, the eBPF iterator first when the host allows it.
     /// A non-live proc root always reads its files.
     #[default]
     Auto,
     Netlink,
     Proc,
+    /// The eBPF iterator (a plain census only; an error where unavailable).
+    Bpf,
 }
 
 /// How many times an inconsistent (NLM_F_DUMP_INTR) dump is retried before
@@ -124,7 +128,7 @@ pub fn collect_sockets<S: SocketSink + ?Sized>(
 ) -> Result<CollectReport> {
     let mut notes = Vec::new();
     let use_netlink = match choice {
-        SourceChoice::Netlink => true,
+        SourceChoice::Netlink | SourceChoice::Bpf => true,
         SourceChoice::Proc => false,
         SourceChoice::Auto => root.is_live(),
     };

@@ -23,7 +23,7 @@ pub enum InodeFilter {
 }
 
 impl InodeFilter {
-    fn wants(&self, inode: u64) -> bool {
+    pub(crate) fn wants(&self, inode: u64) -> bool {
         match self {
             InodeFilter::All => true,
             InodeFilter::Only(set) => set.contains(&inode),
@@ -228,33 +228,58 @@ pub fn scan(root: &ProcRoot, filter: &InodeFilter) -> io::Result<OwnerIndex> {
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     drop(proc_dir);
-    let mut idx = OwnerIndex {
-        scanned: pids.len() as u32,
-        ..OwnerIndex::default()
-    };
+    let mut by_inode = HashMap::new();
     let mut fd_counts = HashMap::new();
+    let mut denied = 0;
     for p in parts {
-        idx.denied += p.denied;
+        denied += p.denied;
         fd_counts.extend(p.fd_counts);
-        if idx.by_inode.is_empty() {
-            idx.by_inode = p.by_inode;
+        if by_inode.is_empty() {
+            by_inode = p.by_inode;
         } else {
             for (ino, h) in p.by_inode {
-                idx.by_inode.entry(ino).or_default().extend(h);
+                by_inode.entry(ino).or_default().extend(h);
             }
         }
     }
-    let owners: HashSet<u32> = idx
-        .by_inode
+    Ok(index_of(
+        root,
+        by_inode,
+        &fd_counts,
+        pids.len() as u32,
+        denied,
+    ))
+}
+
+/// The owner index of a finished scan: holders in (pid, fd) order, so that
+/// every scan of the same host gives the same first owner, and the details
+/// of each holding process with its fd count.
+pub(crate) fn index_of(
+    root: &ProcRoot,
+    mut by_inode: HashMap<u64, Holders>,
+    fd_counts: &HashMap<u32, u32>,
+    scanned: u32,
+    denied: u32,
+) -> OwnerIndex {
+    for h in by_inode.values_mut() {
+        h.sort_unstable();
+    }
+    let owners: HashSet<u32> = by_inode
         .values()
         .flat_map(|h| h.iter().map(|r| r.pid))
         .collect();
+    let mut idx = OwnerIndex {
+        by_inode,
+        scanned,
+        denied,
+        ..OwnerIndex::default()
+    };
     for pid in owners {
         let mut p = read_process(root, pid);
         p.fd_count = fd_counts.get(&pid).copied().unwrap_or(0);
         idx.processes.insert(pid, p);
     }
-    Ok(idx)
+    idx
 }
 
 /// Reads comm, cmdline, uid, limits and cgroup of one process. A process

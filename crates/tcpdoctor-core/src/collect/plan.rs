@@ -10,6 +10,8 @@
 //! One owner scan serves every namespace: socket inodes are unique across
 //! namespaces, and /proc/*/fd spans them all.
 
+use super::bpf::census::IterCensus;
+use super::bpf::owners::IterOwners;
 use super::netns;
 use super::owners::{self, InodeFilter};
 use super::{ProcRoot, SocketQuery, SourceChoice, collect_sockets, host, sysctl_conf};
@@ -132,20 +134,20 @@ fn sockets_and_owners(
         for ns in &per_ns {
             wanted.extend(wanted_inodes(&ns.sockets, filter));
         }
-        let idx = owners::scan(root, &InodeFilter::Only(wanted))
-            .map_err(|e| Error::io(root.root(), e))?;
-        return Ok((per_ns, idx, notes));
+        let (idx, note) = scan_owners(root, &InodeFilter::Only(wanted))?;
+        return Ok((per_ns, idx, notes.into_iter().chain(note).collect()));
     }
     let (collected, scanned) = std::thread::scope(|s| {
-        let scan = s.spawn(|| owners::scan(root, &InodeFilter::All));
+        let scan = s.spawn(|| scan_owners(root, &InodeFilter::All));
         let collected = sockets(root, targets, query, choice);
         (collected, scan.join())
     });
-    let (per_ns, notes) = collected?;
-    let mut idx = match scanned {
-        Ok(r) => r.map_err(|e| Error::io(root.root(), e))?,
+    let (per_ns, mut notes) = collected?;
+    let (mut idx, note) = match scanned {
+        Ok(r) => r?,
         Err(p) => std::panic::resume_unwind(p),
     };
+    notes.extend(note);
     keep_owners_of(&mut idx, &per_ns);
     Ok((per_ns, idx, notes))
 }
@@ -199,11 +201,24 @@ pub fn census(
     let (mut reports, notes) = if by == Some(GroupBy::Process) {
         census_by_process(root, sel, query, choice, top)?
     } else {
-        let (found, notes) = for_each_namespace(namespaces(root, sel)?, |_| {
+        let (iter, why_not) = census_iterator(root, choice, by)?;
+        let (found, mut notes) = for_each_namespace(namespaces(root, sel)?, |_| {
             let mut c = Census::new(by);
+            if let Some(it) = iter {
+                let counts = it
+                    .count()
+                    .map_err(|e| Error::io("eBPF census iterator", e))?;
+                counts.add_to(&mut c, query.states, query.ipv4, query.ipv6);
+                let r = CollectReport {
+                    source: SourceUsed::BpfIter,
+                    notes: Vec::new(),
+                };
+                return Ok(CensusReport::new(&c, top, r));
+            }
             let r = collect_sockets(root, query, choice, &mut c)?;
             Ok(CensusReport::new(&c, top, r))
         })?;
+        notes.extend(why_not);
         let reports = found
             .into_iter()
             .map(|(ns, mut r)| {
@@ -237,6 +252,56 @@ pub fn census(
         namespaces: reports,
         notes,
     }))
+}
+
+/// The eBPF census for a plain census of the live host, when it loads; else
+/// why not, as a note when the user left the choice to us.
+fn census_iterator(
+    root: &ProcRoot,
+    choice: SourceChoice,
+    by: Option<GroupBy>,
+) -> Result<(Option<&'static IterCensus>, Option<String>)> {
+    let wanted = match choice {
+        SourceChoice::Bpf if by.is_some() || !root.is_live() => {
+            return Err(Error::Unsupported(
+                "the eBPF census counts states only: no --by, and a live host".into(),
+            ));
+        }
+        SourceChoice::Bpf => true,
+        SourceChoice::Auto => by.is_none() && root.is_live(),
+        SourceChoice::Netlink | SourceChoice::Proc => false,
+    };
+    if !wanted {
+        return Ok((None, None));
+    }
+    match IterCensus::shared() {
+        Ok(it) => Ok((Some(it), None)),
+        Err(why) if choice == SourceChoice::Auto => Ok((
+            None,
+            Some(format!(
+                "counted over netlink: the eBPF census is unavailable ({why})"
+            )),
+        )),
+        Err(why) => Err(Error::Unsupported(format!("the eBPF census: {why}"))),
+    }
+}
+
+/// One owner scan, from the kernel's fd tables when the eBPF iterator
+/// loads on a live host, else from /proc/*/fd (with a note saying why).
+fn scan_owners(root: &ProcRoot, filter: &InodeFilter) -> Result<(OwnerIndex, Option<String>)> {
+    let mut why_not = None;
+    if root.is_live() {
+        match IterOwners::shared().map(|it| it.scan(root, filter)) {
+            Ok(Ok(idx)) => return Ok((idx, None)),
+            Ok(Err(e)) => why_not = Some(format!("the eBPF fd iterator failed: {e}")),
+            Err(why) => why_not = Some(why.to_string()),
+        }
+    }
+    let idx = owners::scan(root, filter).map_err(|e| Error::io(root.root(), e))?;
+    Ok((
+        idx,
+        why_not.map(|w| format!("owners read from /proc/*/fd: {w}")),
+    ))
 }
 
 fn census_by_process(

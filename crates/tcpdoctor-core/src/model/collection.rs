@@ -28,6 +28,8 @@ impl SocketSink for Vec<Socket> {
 pub enum SourceUsed {
     Netlink,
     Proc,
+    /// Counted in the kernel by an eBPF iterator (iter/tcp).
+    BpfIter,
 }
 
 /// How a collection went, besides the sockets themselves.

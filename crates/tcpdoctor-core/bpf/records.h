@@ -1,0 +1,46 @@
+/* Records shared by tcpdoctor.bpf.c and src/collect/bpf/ (Rust, #[repr(C)]).
+ * Change both together; the Rust side checks the sizes. */
+#ifndef TCPDOCTOR_BPF_H
+#define TCPDOCTOR_BPF_H
+
+#define TCPD_FAMILIES 2
+#define TCPD_STATES 16
+#define TCPD_CLOSERS_MAX 262144
+#define TCPD_SIDE_FIRST 1
+#define TCPD_SIDE_LAST 2
+
+/* One open fd; inode is 0 unless the fd is a socket. 16 bytes. */
+struct tcpd_fd_record {
+	__u32 pid;
+	__u32 fd;
+	__u64 inode;
+};
+
+/* Who closed a connection. 40 bytes. */
+struct tcpd_closer {
+	__u64 ts_ns;
+	__u64 cgroup_id;
+	__u32 pid;
+	__u8 side;
+	__u8 pad[3];
+	char comm[16];
+};
+
+/* The end of a connection. 112 bytes. */
+struct tcpd_event {
+	__u64 ts_ns;
+	__u64 cookie;
+	__u64 lifetime_ns;
+	struct tcpd_closer closer;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 oldstate;
+	__u8 pad;
+	__u32 netns;
+	__u32 pad2;
+};
+
+#endif

@@ -1,0 +1,160 @@
+//! eBPF sources, each optional: the census counted in the kernel
+//! (`census`, iter/tcp), owners from the kernel's fd tables (`owners`,
+//! iter/task_file), and who closed each connection (`closers`,
+//! tp_btf/inet_sock_set_state). The programs are compiled once from
+//! `crates/tcpdoctor-core/bpf/*.bpf.c` and embedded, so nothing is compiled
+//! on the host; libbpf relocates their field accesses against the running
+//! kernel's BTF. When one cannot be used (no BTF, no privilege, an old
+//! kernel, a verifier refusal, lockdown), loading returns `Unavailable`
+//! saying why, and the caller falls back to netlink or /proc with one note.
+
+pub mod census;
+pub mod closers;
+pub mod owners;
+
+use libbpf_rs::{ErrorKind, Link, MapCore, Object, ObjectBuilder, PrintLevel};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, Once};
+
+/// Why an eBPF source cannot be used on this host, in a few words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailable(pub String);
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Set to any value, turns every eBPF source off (the fallback on demand).
+pub const DISABLE_ENV: &str = "TCPDOCTOR_NO_BPF";
+
+/// libbpf's last warnings: the verifier's or loader's reason for a refusal,
+/// kept for the note instead of being printed over the output.
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn capture_libbpf(_level: PrintLevel, msg: String) {
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        if log.len() >= 64 {
+            log.remove(0);
+        }
+        log.push(msg.trim_end().to_string());
+    }
+}
+
+fn quiet_libbpf() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        libbpf_rs::set_print(Some((PrintLevel::Warn, capture_libbpf)));
+    });
+}
+
+/// The level of this process's pid namespace (0 = the host's), from the
+/// NSpid line of /proc/self/status: the programs report pids as this
+/// process's /proc numbers them.
+fn pidns_level() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .map(|rest| rest.split_whitespace().count().saturating_sub(1) as u32)
+        })
+        .unwrap_or(0)
+}
+
+fn why(what: &str, e: &libbpf_rs::Error) -> Unavailable {
+    if e.kind() == ErrorKind::PermissionDenied {
+        return Unavailable(format!(
+            "loading the {what} program was refused: it needs CAP_BPF and CAP_PERFMON \
+             (or root), and no kernel lockdown"
+        ));
+    }
+    let detail = LIBBPF_LOG
+        .lock()
+        .ok()
+        .and_then(|log| log.iter().rev().find(|l| !l.is_empty()).cloned())
+        .unwrap_or_else(|| e.to_string());
+    Unavailable(format!("the {what} program could not be loaded: {detail}"))
+}
+
+/// A loaded object with its one program attached.
+pub(crate) struct Attached {
+    pub obj: Object,
+    pub link: Link,
+}
+
+/// Opens an embedded object, tells it the reader's pid namespace level,
+/// loads it and attaches `program`. `what` names it in notes.
+pub(crate) fn load(what: &str, bytes: &[u8], program: &str) -> Result<Attached, Unavailable> {
+    if std::env::var_os(DISABLE_ENV).is_some() {
+        return Err(Unavailable(format!("eBPF turned off by {DISABLE_ENV}")));
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(Unavailable(
+            "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)".into(),
+        ));
+    }
+    quiet_libbpf();
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        log.clear();
+    }
+    let mut open = ObjectBuilder::default()
+        .open_memory(bytes)
+        .map_err(|e| why(what, &e))?;
+    let level = pidns_level();
+    for mut m in open.maps_mut() {
+        if m.name().to_string_lossy().ends_with(".rodata")
+            && let Some(v) = m.initial_value_mut()
+            && v.len() >= 4
+        {
+            // The object's only read-only global is reader_pidns_level.
+            v[..4].copy_from_slice(&level.to_ne_bytes());
+        }
+    }
+    let obj = open.load().map_err(|e| why(what, &e))?;
+    let prog = obj
+        .progs_mut()
+        .find(|p| p.name() == program)
+        .ok_or_else(|| Unavailable(format!("the {what} object has no program {program}")))?;
+    let link = prog.attach().map_err(|e| why(what, &e))?;
+    Ok(Attached { obj, link })
+}
+
+/// The map `name` of a loaded object.
+pub(crate) fn map<'a>(obj: &'a Object, name: &str) -> std::io::Result<libbpf_rs::Map<'a>> {
+    obj.maps().find(|m| m.name() == name).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the BPF object has no map {name}"),
+        )
+    })
+}
+
+/// The size of an iterator's output record (`struct tcpd_fd_record`).
+pub(crate) const RECORD: usize = 16;
+
+/// Reads an iterator to its end, handing `each` whole records. A read may
+/// stop with EAGAIN after about a million objects without output; the
+/// next read goes on from there.
+pub(crate) fn drain_iter(link: &Link, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
+    use std::io::{ErrorKind, Read};
+    let mut it = libbpf_rs::Iter::new(link).map_err(std::io::Error::other)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut filled = 0;
+    loop {
+        match it.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                filled += n;
+                let whole = filled / RECORD * RECORD;
+                each(&buf[..whole]);
+                buf.copy_within(whole..filled, 0);
+                filled -= whole;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
