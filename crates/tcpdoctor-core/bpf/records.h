@@ -8,6 +8,9 @@
 #define TCPD_CLOSERS_MAX 262144
 #define TCPD_SIDE_FIRST 1
 #define TCPD_SIDE_LAST 2
+#define TCPD_OPENED_CONNECTED 1
+#define TCPD_OPENED_ACCEPTED 2
+#define TCPD_OPEN_GROUPS_MAX 16384
 
 /* One open fd; inode is 0 unless the fd is a socket. 16 bytes. */
 struct tcpd_fd_record {
@@ -22,7 +25,8 @@ struct tcpd_closer {
 	__u64 cgroup_id;
 	__u32 pid;
 	__u8 side;
-	__u8 pad[3];
+	__u8 pad;
+	__u16 sport; /* the local port: at CLOSE the kernel has zeroed it */
 	char comm[16];
 };
 
@@ -38,9 +42,28 @@ struct tcpd_event {
 	__u16 dport;
 	__u16 family;
 	__u8 oldstate;
-	__u8 pad;
+	__u8 opened; /* TCPD_OPENED_*, 0 when established before tracing */
 	__u32 netns;
-	__u32 pad2;
+	__u32 pad;
+};
+
+/* When a connection was established, and whether by connect or accept. */
+struct tcpd_birth {
+	__u64 ts_ns;
+	__u32 dir;
+	__u16 sport;
+	__u16 pad;
+};
+
+/* A group of opened connections: remote ip:port of a connect, or the local
+ * port of an accept (addr zero). 28 bytes. */
+struct tcpd_open_key {
+	__u8 addr[16];
+	__u32 netns;
+	__u16 port;
+	__u16 family;
+	__u8 dir;
+	__u8 pad[3];
 };
 
 #endif

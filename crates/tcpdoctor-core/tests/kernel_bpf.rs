@@ -6,15 +6,23 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use support::converge;
 use tcpdoctor_core::collect::bpf::census::IterCensus;
+use tcpdoctor_core::collect::bpf::closers::Tracer;
 use tcpdoctor_core::collect::bpf::owners::IterOwners;
 use tcpdoctor_core::collect::owners::{self, InodeFilter};
+use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
 use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
 use tcpdoctor_core::model::{Census, OwnerIndex, StateSet};
+use tcpdoctor_core::model::{
+    CloseOrder, ConnectionEnd, EndKind, Needs, NetnsSelector, Opened, RowFilter, TcpState, rows,
+};
 use tcpdoctor_testkit::netns::run_in_private_netns;
 use tcpdoctor_testkit::states::build_every_state;
+use tcpdoctor_testkit::wait_until;
 
 #[test]
 #[ignore = "needs root"]
@@ -120,4 +128,126 @@ fn task_file_owners_equal_the_proc_scan_across_namespaces() {
         "same details and fd count"
     );
     assert!(details(&by_iter).is_some_and(|p| p.fd_count >= 8 && p.comm == "python3"));
+}
+
+/// The inode of the calling thread's network namespace.
+fn thread_netns() -> u64 {
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .expect("reads the thread's namespace")
+}
+
+#[test]
+#[ignore = "needs root"]
+fn trace_reports_active_and_passive_closes_with_their_processes() {
+    let mut tracer = Tracer::start().expect("the tracer loads (root, BTF)");
+    run_in_private_netns(|| {
+        let ns = thread_netns();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listens");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connects");
+        let client_port = client.local_addr().expect("addr").port();
+        let (mut server, _) = listener.accept().expect("accepts");
+        drop(client); // closes first
+        let mut buf = [0u8; 16];
+        assert_eq!(server.read(&mut buf).expect("reads"), 0, "EOF");
+        drop(server); // closes last
+        let mut ends: Vec<ConnectionEnd> = Vec::new();
+        wait_until("both ends traced", || {
+            ends.extend(tracer.drain()?.into_iter().filter(|e| e.netns == ns));
+            Ok(ends.len() >= 2)
+        })
+        .expect("the tracer reports both ends");
+        let me = std::process::id();
+        let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+        let first = ends
+            .iter()
+            .find(|e| e.local.port == client_port)
+            .unwrap_or_else(|| panic!("the client's end (port {client_port}) in {ends:#?}"));
+        assert_eq!(first.end, EndKind::ClosedFirst, "{first:?}");
+        assert_eq!(first.opened, Some(Opened::Connected));
+        assert!(first.lifetime_s.is_some_and(|l| l >= 0.0));
+        let c = first.closer.as_ref().expect("who closed first");
+        assert_eq!((c.pid, c.comm.as_str()), (me, comm.trim_end()));
+        assert_eq!(c.order, CloseOrder::First);
+        let last = ends
+            .iter()
+            .find(|e| e.remote.port == client_port)
+            .expect("the server's end");
+        assert_eq!(last.end, EndKind::ClosedLast, "{last:?}");
+        assert_eq!(last.opened, Some(Opened::Accepted));
+        let c = last.closer.as_ref().expect("who closed last");
+        assert_eq!((c.pid, c.order), (me, CloseOrder::Last));
+        assert_eq!(tracer.lost(), 0);
+        let opens = tracer.opens().expect("reads the open counts");
+        let accepted = opens
+            .iter()
+            .find(|o| o.netns == ns && o.opened == Opened::Accepted)
+            .expect("the accept is counted under the listening port");
+        assert_eq!(
+            (accepted.endpoint.port, accepted.count),
+            (listener.local_addr().expect("addr").port(), 1)
+        );
+    })
+    .expect("private namespace");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_closer_of_a_time_wait_is_exact_after_its_process_exited() {
+    let _tracer = Tracer::start().expect("the tracer loads (root, BTF)");
+    run_in_private_netns(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listens");
+        let port = listener.local_addr().expect("addr").port();
+        // A client that connects, closes first and exits at once.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                &format!(
+                    "import socket\ns = socket.create_connection(('127.0.0.1', {port}))\n\
+                     s.close()"
+                ),
+            ])
+            .spawn()
+            .expect("starts python3");
+        let (mut server, _) = listener.accept().expect("accepts");
+        let mut buf = [0u8; 16];
+        assert_eq!(server.read(&mut buf).expect("reads"), 0, "EOF");
+        drop(server);
+        assert!(child.wait().expect("python3 exits").success());
+        let pid = child.id();
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "it is gone"
+        );
+        let filter = RowFilter {
+            states: Some([TcpState::TimeWait].into_iter().collect()),
+            ..RowFilter::default()
+        };
+        let mut snap = None;
+        wait_until("the client's socket is in TIME_WAIT", || {
+            let plan = SnapshotPlan {
+                filter: filter.clone(),
+                ..SnapshotPlan::new(Needs::OWNERS)
+            };
+            let s = plan::snapshot(&ProcRoot::live(), &NetnsSelector::Current, &plan)
+                .map_err(std::io::Error::other)?;
+            let found = rows(&s, &filter).rows.len() == 1;
+            snap = Some(s);
+            Ok(found)
+        })
+        .expect("one TIME_WAIT");
+        let snap = snap.expect("a snapshot");
+        let listing = rows(&snap, &filter);
+        let row = &listing.rows[0];
+        let c = row.closed_by.expect("an exact closer");
+        assert_eq!(
+            (c.pid, c.comm.as_str(), c.order),
+            (pid, "python3", CloseOrder::First)
+        );
+        assert!(
+            row.likely_owners.is_empty(),
+            "no guess where the kernel told"
+        );
+    })
+    .expect("private namespace");
 }

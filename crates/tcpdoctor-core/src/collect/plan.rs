@@ -11,6 +11,7 @@
 //! namespaces, and /proc/*/fd spans them all.
 
 use super::bpf::census::IterCensus;
+use super::bpf::closers;
 use super::bpf::owners::IterOwners;
 use super::netns;
 use super::owners::{self, InodeFilter};
@@ -134,7 +135,8 @@ fn sockets_and_owners(
         for ns in &per_ns {
             wanted.extend(wanted_inodes(&ns.sockets, filter));
         }
-        let (idx, note) = scan_owners(root, &InodeFilter::Only(wanted))?;
+        let (mut idx, note) = scan_owners(root, &InodeFilter::Only(wanted))?;
+        add_closers(root, &mut idx, &per_ns);
         return Ok((per_ns, idx, notes.into_iter().chain(note).collect()));
     }
     let (collected, scanned) = std::thread::scope(|s| {
@@ -149,7 +151,29 @@ fn sockets_and_owners(
     };
     notes.extend(note);
     keep_owners_of(&mut idx, &per_ns);
+    add_closers(root, &mut idx, &per_ns);
     Ok((per_ns, idx, notes))
+}
+
+/// The exact closers of the TIME_WAIT sockets, from the tables of the
+/// tracers running on the host (none is the usual case: then TIME_WAIT
+/// keeps its likely owners).
+fn add_closers(root: &ProcRoot, idx: &mut OwnerIndex, per_ns: &[Collected]) {
+    if !root.is_live() {
+        return;
+    }
+    let cookies: HashSet<u64> = per_ns
+        .iter()
+        .flat_map(|n| n.sockets.iter())
+        .filter(|s| s.state == TcpState::TimeWait)
+        .filter_map(|s| s.cookie)
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    if let Ok(Some(found)) = closers::running_closers(&cookies) {
+        idx.closers = found;
+    }
 }
 
 /// Drops the owners of sockets that were not collected (the scan saw every

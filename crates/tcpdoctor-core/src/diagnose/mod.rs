@@ -59,6 +59,16 @@ impl Evidence {
         self
     }
 
+    /// `with`, unless the text is empty (evidence that only some sources
+    /// give, such as the closers a tracer saw).
+    pub fn with_text(self, key: &str, text: String) -> Evidence {
+        if text.is_empty() {
+            self
+        } else {
+            self.with(key, text)
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
@@ -447,15 +457,53 @@ pub struct Diagnosis {
 pub struct TimeWaitGroup {
     pub count: u64,
     pub likely_owners: BTreeSet<u32>,
+    /// Exact closers seen by a tracer: (pid, comm) -> sockets.
+    pub closed_by: BTreeMap<(u32, String), u64>,
     pub oldest_age_s: Option<f64>,
 }
 
 impl TimeWaitGroup {
     pub fn add(&mut self, r: &SocketRow<'_>) {
         self.count += 1;
-        self.likely_owners.extend(r.likely_owners.iter().copied());
+        match r.closed_by {
+            Some(c) => *self.closed_by.entry((c.pid, c.comm.clone())).or_insert(0) += 1,
+            None => self.likely_owners.extend(r.likely_owners.iter().copied()),
+        }
         if let Some(a) = r.age_s {
             self.oldest_age_s = Some(self.oldest_age_s.map_or(a, |o| o.max(a)));
+        }
+    }
+
+    /// The exact closers, most sockets first: "7/nginx (90), 8/curl (3)".
+    pub fn closed_by_list(&self) -> String {
+        let mut v: Vec<(&(u32, String), &u64)> = self.closed_by.iter().collect();
+        v.sort_by_key(|(k, n)| (std::cmp::Reverse(**n), *k));
+        let items: Vec<String> = v
+            .iter()
+            .map(|((pid, comm), n)| format!("{pid}/{comm} ({n})"))
+            .collect();
+        items.join(", ")
+    }
+
+    /// Who closed them, as a title says it: exact where a tracer saw the
+    /// close, "likely" for the rest.
+    pub fn closers_said(&self, name_of: impl Fn(u32) -> String) -> String {
+        let exact: u64 = self.closed_by.values().sum();
+        let likely: Vec<String> = self.likely_owners.iter().map(|p| name_of(*p)).collect();
+        let rest = self.count - exact;
+        match (exact, likely.is_empty()) {
+            (0, true) => "an unknown process".to_string(),
+            (0, false) => format!("likely {}", likely.join(", ")),
+            (_, _) if rest == 0 => format!("closed by {}", self.closed_by_list()),
+            (_, true) => format!(
+                "closed by {}; {rest} closed before tracing",
+                self.closed_by_list()
+            ),
+            (_, false) => format!(
+                "closed by {}; likely {} for the {rest} closed before tracing",
+                self.closed_by_list(),
+                likely.join(", ")
+            ),
         }
     }
 

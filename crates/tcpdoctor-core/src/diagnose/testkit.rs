@@ -4,8 +4,8 @@
 
 use super::{Context, Finding, Rule, Thresholds};
 use crate::model::{
-    Endpoint, FdRef, FileNr, NsSnapshot, OwnerIndex, Process, RowFilter, Socket, Sockstat,
-    SysctlSetting, TcpInfo, TcpState, rows_of,
+    CloseOrder, Closer, Endpoint, FdRef, FileNr, NsSnapshot, OwnerIndex, Process, RowFilter,
+    Socket, Sockstat, SysctlSetting, TcpInfo, TcpState, rows_of,
 };
 
 /// One network namespace (the current one) and its owners.
@@ -97,6 +97,24 @@ impl Host {
         for i in 0..n {
             self.ns.sockets.push(f(i));
         }
+        self
+    }
+
+    /// A TIME_WAIT socket a tracer saw `pid` (`comm`) close first.
+    pub fn closed_by(mut self, mut s: Socket, pid: u32, comm: &str) -> Host {
+        let cookie = 1 + self.owners.closers.len() as u64;
+        s.cookie = Some(cookie);
+        self.owners.closers.insert(
+            cookie,
+            Closer {
+                pid,
+                comm: comm.into(),
+                cgroup: None,
+                order: CloseOrder::First,
+                closed_s_ago: 1.0,
+            },
+        );
+        self.ns.sockets.push(s);
         self
     }
 

@@ -3,7 +3,7 @@
 //! sockets, so memory stays flat however many there are.
 
 use super::{
-    CollectReport, Endpoint, NetnsInfo, OwnerIndex, Process, Socket, SocketRow, SocketSink,
+    Closer, CollectReport, Endpoint, NetnsInfo, OwnerIndex, Process, Socket, SocketRow, SocketSink,
     SourceUsed, TcpState,
 };
 use serde::ser::{SerializeMap, SerializeStruct};
@@ -70,6 +70,8 @@ pub enum GroupKey {
     Process(u32),
     /// A process that likely closed a TIME_WAIT socket.
     LikelyProcess(u32),
+    /// The process that closed a TIME_WAIT socket, seen by the tracer.
+    ClosedBy(u32),
     /// No owner found (none exists, or it is hidden from this user).
     NoOwner,
 }
@@ -87,6 +89,7 @@ impl GroupKey {
             GroupKey::Ip(ip) => ip.to_string(),
             GroupKey::Process(pid) => proc_name(pid),
             GroupKey::LikelyProcess(pid) => format!("{} (likely)", proc_name(pid)),
+            GroupKey::ClosedBy(pid) => format!("{} (closed it)", proc_name(pid)),
             GroupKey::NoOwner => "(no owner found)".to_string(),
         }
     }
@@ -218,10 +221,15 @@ pub fn by_process<'a>(
     collected: CollectReport,
 ) -> CensusReport {
     let mut c = Census::new(Some(GroupBy::Process));
+    let mut closers: HashMap<u32, &Closer> = HashMap::new();
     for row in rows {
-        let key = match (row.owners.first(), row.likely_owners.first()) {
-            (Some(o), _) => GroupKey::Process(o.pid),
-            (None, Some(p)) => GroupKey::LikelyProcess(*p),
+        let key = match (row.owners.first(), row.closed_by, row.likely_owners.first()) {
+            (Some(o), _, _) => GroupKey::Process(o.pid),
+            (None, Some(c), _) => {
+                closers.entry(c.pid).or_insert(c);
+                GroupKey::ClosedBy(c.pid)
+            }
+            (None, None, Some(p)) => GroupKey::LikelyProcess(*p),
             _ => GroupKey::NoOwner,
         };
         c.add_keyed(row.socket.state, key);
@@ -232,13 +240,23 @@ pub fn by_process<'a>(
         .iter()
         .flat_map(|g| g.top.iter())
         .filter_map(|(k, _)| match k {
-            GroupKey::Process(p) | GroupKey::LikelyProcess(p) => Some(*p),
+            GroupKey::Process(p) | GroupKey::LikelyProcess(p) | GroupKey::ClosedBy(p) => Some(*p),
             _ => None,
         })
         .collect();
+    // A closer may have exited: the tracer kept its name and cgroup.
     r.processes = shown
         .iter()
-        .filter_map(|p| owners.process(*p).cloned())
+        .filter_map(|p| {
+            owners.process(*p).cloned().or_else(|| {
+                closers.get(p).map(|c| Process {
+                    pid: c.pid,
+                    comm: c.comm.clone(),
+                    cgroup: c.cgroup.clone(),
+                    ..Process::default()
+                })
+            })
+        })
         .collect();
     r
 }
@@ -333,6 +351,9 @@ impl Serialize for GroupsJson<'_> {
             pid: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             likely: Option<bool>,
+            /// A tracer saw this process close them.
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            exact: bool,
         }
         #[derive(Serialize)]
         struct Of {
@@ -346,7 +367,7 @@ impl Serialize for GroupsJson<'_> {
                 .iter()
                 .map(|(key, count)| {
                     let (pid, likely) = match key {
-                        GroupKey::Process(p) => (Some(*p), Some(false)),
+                        GroupKey::Process(p) | GroupKey::ClosedBy(p) => (Some(*p), Some(false)),
                         GroupKey::LikelyProcess(p) => (Some(*p), Some(true)),
                         _ => (None, None),
                     };
@@ -355,6 +376,7 @@ impl Serialize for GroupsJson<'_> {
                         count: *count,
                         pid,
                         likely,
+                        exact: matches!(key, GroupKey::ClosedBy(_)),
                     }
                 })
                 .collect();

@@ -2,6 +2,7 @@
 //! rules and renderers read them.
 
 mod census;
+mod closer;
 mod collection;
 mod format;
 mod host;
@@ -19,6 +20,7 @@ pub use census::{
     Census, CensusOutcome, CensusReport, GroupBy, GroupKey, HINT_DOMINANT_SHARE, HINT_MIN_COUNT,
     MultiCensus, StateGroups, by_process, dominance_hint,
 };
+pub use closer::{CloseOrder, Closer, ConnectionEnd, EndKind, Opened};
 pub use collection::{CollectReport, SocketSink, SourceUsed};
 pub use format::{human_age, human_bytes};
 pub use host::{

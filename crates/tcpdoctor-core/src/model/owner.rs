@@ -1,5 +1,6 @@
 //! Who holds a socket: processes and their file descriptors.
 
+use super::Closer;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -80,11 +81,15 @@ impl OwnerIndex {
 /// The fds that hold one socket; nearly always one.
 pub type Holders = SmallVec<[FdRef; 1]>;
 
-/// The result of a scan: socket inode -> holders, and the holding processes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The result of a scan: socket inode -> holders, and the holding processes;
+/// and, when a tracer ran, who closed each TIME_WAIT socket (by cookie).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OwnerIndex {
     pub by_inode: HashMap<u64, Holders>,
     pub processes: HashMap<u32, Process>,
+    /// Socket cookie -> the process that closed it first (exact, from the
+    /// tracer); only for the snapshot's TIME_WAIT sockets.
+    pub closers: HashMap<u64, Closer>,
     /// Processes whose fds we may not read (other users', without root).
     pub denied: u32,
     /// Processes seen in all.
@@ -101,6 +106,11 @@ impl OwnerIndex {
 
     pub fn process(&self, pid: u32) -> Option<&Process> {
         self.processes.get(&pid)
+    }
+
+    /// Who closed the socket with this cookie, when a tracer saw it.
+    pub fn closer(&self, cookie: Option<u64>) -> Option<&Closer> {
+        cookie.and_then(|c| self.closers.get(&c))
     }
 
     /// One line for the user when owners are hidden, else None.

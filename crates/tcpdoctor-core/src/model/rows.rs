@@ -12,15 +12,18 @@
 //!   process to call close() (unless the process kept sending and the peer
 //!   kept acknowledging). tests/kernel_owners.rs checks this on the kernel.
 //!
-//! TIME_WAIT has no owner: the process closed it. Which process did is
-//! inferred, and labelled "likely" (so is the owner of a short connection
+//! TIME_WAIT has no owner: the process closed it. While a tracer runs, the
+//! kernel tells which process did (`closed_by`, exact, by socket cookie).
+//! Otherwise it is inferred, and labelled "likely" (so is the owner of a short connection
 //! closed between the dump and the owner scan): an inbound one (its local port is a
 //! listening port: this host closed first as a server) belongs to the
 //! listener's processes; an outbound one (an ephemeral port: this host
 //! closed first as a client) to the processes that now hold connections to
 //! the same remote ip:port.
 
-use super::{Endpoint, FdRef, NsSnapshot, OwnerIndex, Snapshot, Socket, StateSet, TcpState, Timer};
+use super::{
+    Closer, Endpoint, FdRef, NsSnapshot, OwnerIndex, Snapshot, Socket, StateSet, TcpState, Timer,
+};
 use serde::Serialize;
 use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
@@ -66,6 +69,9 @@ pub struct SocketRow<'a> {
     /// The fds that hold it (pid and fd; names come from the owner index).
     pub owners: &'a [FdRef],
     pub likely_owners: LikelyOwners,
+    /// The process that closed it, seen by the tracer (TIME_WAIT only);
+    /// when known, `likely_owners` is left empty.
+    pub closed_by: Option<&'a Closer>,
     pub side: Option<Side>,
 }
 
@@ -217,14 +223,16 @@ impl RowFilter {
             return true;
         }
         let comm_of = |pid: u32| idx.process(pid).map_or("", |p| p.comm.as_str());
+        let passes = |pid: u32, comm: &str| {
+            (self.pids.is_empty() || self.pids.contains(&pid))
+                && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm))
+        };
         row.owners
             .iter()
             .map(|o| o.pid)
             .chain(row.likely_owners.iter().copied())
-            .any(|pid| {
-                (self.pids.is_empty() || self.pids.contains(&pid))
-                    && (self.comms.is_empty() || self.comms.iter().any(|c| c == comm_of(pid)))
-            })
+            .any(|pid| passes(pid, comm_of(pid)))
+            || row.closed_by.is_some_and(|c| passes(c.pid, &c.comm))
     }
 }
 
@@ -256,12 +264,16 @@ pub fn rows_of<'a>(
             age_s: age_seconds(s),
             owners: owners.holders(s.inode),
             likely_owners: LikelyOwners::new(),
+            closed_by: None,
             side: None,
         };
         if let Some(a) = &attribution {
             if s.state == TcpState::TimeWait {
                 row.side = Some(a.side(s));
-                row.likely_owners = a.likely_owners(s, owners);
+                row.closed_by = owners.closer(s.cookie);
+                if row.closed_by.is_none() {
+                    row.likely_owners = a.likely_owners(s, owners);
+                }
             } else if !owners.by_inode.is_empty() && lost(s) {
                 row.likely_owners = a.likely_owners(s, owners);
             }

@@ -5,7 +5,7 @@
 //! exporter read one. `tcpdoctor snapshot` writes it as JSON (the format
 //! below) and `tcpdoctor analyze` reads it back to the same findings.
 
-use super::{FdRef, HostInfo, NetnsInfo, OwnerIndex, Process, Socket, SysctlSetting};
+use super::{Closer, FdRef, HostInfo, NetnsInfo, OwnerIndex, Process, Socket, SysctlSetting};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -86,6 +86,9 @@ struct SnapshotFile {
     processes: Vec<Process>,
     owners_denied: u32,
     owners_scanned: u32,
+    /// (cookie, closer) pairs, sorted; absent when no tracer ran.
+    #[serde(default)]
+    closers: Vec<(u64, Closer)>,
     sysctl_settings: Vec<SysctlSetting>,
     notes: Vec<String>,
 }
@@ -102,6 +105,8 @@ struct SnapshotFileRef<'a> {
     processes: Vec<&'a Process>,
     owners_denied: u32,
     owners_scanned: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    closers: Vec<(u64, &'a Closer)>,
     sysctl_settings: &'a [SysctlSetting],
     notes: &'a [String],
 }
@@ -117,6 +122,9 @@ impl Serialize for Snapshot {
         owners.sort_unstable_by_key(|(ino, _)| *ino);
         let mut processes: Vec<&Process> = self.owners.processes.values().collect();
         processes.sort_by_key(|p| p.pid);
+        let mut closers: Vec<(u64, &Closer)> =
+            self.owners.closers.iter().map(|(c, w)| (*c, w)).collect();
+        closers.sort_unstable_by_key(|(c, _)| *c);
         SnapshotFileRef {
             tcpdoctor_snapshot: SNAPSHOT_VERSION,
             hostname: &self.hostname,
@@ -127,6 +135,7 @@ impl Serialize for Snapshot {
             processes,
             owners_denied: self.owners.denied,
             owners_scanned: self.owners.scanned,
+            closers,
             sysctl_settings: &self.sysctl_settings,
             notes: &self.notes,
         }
@@ -154,6 +163,7 @@ impl<'de> Deserialize<'de> for Snapshot {
         for p in f.processes {
             owners.processes.insert(p.pid, p);
         }
+        owners.closers.extend(f.closers);
         Ok(Snapshot {
             hostname: f.hostname,
             taken_at: f.taken_at,

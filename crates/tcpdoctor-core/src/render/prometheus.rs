@@ -65,17 +65,27 @@ pub struct FastSample {
     pub host: HostInfo,
 }
 
-/// Keeps the `top` largest counts and sums the rest into "other", so label
+/// Keeps the `top` largest counts and sums the rest under `other`, so label
 /// cardinality stays bounded whatever runs on the host.
-pub fn cap(counts: BTreeMap<String, u64>, top: usize) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+pub fn cap<K: Ord + Clone>(counts: BTreeMap<K, u64>, top: usize, other: K) -> Vec<(K, u64)> {
+    let mut v: Vec<(K, u64)> = counts.into_iter().collect();
     v.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.clone()));
     if v.len() > top {
-        let other: u64 = v[top..].iter().map(|(_, n)| n).sum();
+        let rest: u64 = v[top..].iter().map(|(_, n)| n).sum();
         v.truncate(top);
-        v.push(("other".into(), other));
+        v.push((other, rest));
     }
     v
+}
+
+/// How the closer of a TIME_WAIT socket is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Attributed {
+    /// A tracer saw the close.
+    Exact,
+    /// Inferred from listeners and connections to the same upstream.
+    Likely,
+    Unknown,
 }
 
 /// What the full refresh computes (owners, findings), per namespace.
@@ -83,8 +93,8 @@ pub fn cap(counts: BTreeMap<String, u64>, top: usize) -> Vec<(String, u64)> {
 pub struct FullMetrics {
     /// (netns, process, count)
     pub close_wait: Vec<(String, String, u64)>,
-    /// (netns, process, likely, count)
-    pub time_wait: Vec<(String, String, bool, u64)>,
+    /// (netns, process, how it is known, count)
+    pub time_wait: Vec<(String, String, Attributed, u64)>,
     /// (netns, local ip, remote, ratio)
     pub port_utilization: Vec<(String, String, String, f64)>,
     /// (process, pid, ratio of RLIMIT_NOFILE in use)
@@ -140,7 +150,7 @@ impl<'s> FullMetricsBuilder<'s> {
             String::new()
         };
         let mut cw: BTreeMap<String, u64> = BTreeMap::new();
-        let mut tw_owned: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tw_owned: BTreeMap<(String, Attributed), u64> = BTreeMap::new();
         for r in rows {
             match r.socket.state {
                 TcpState::CloseWait => {
@@ -151,22 +161,25 @@ impl<'s> FullMetricsBuilder<'s> {
                     *cw.entry(who).or_insert(0) += 1;
                 }
                 TcpState::TimeWait => {
-                    let who = r
-                        .likely_owners
-                        .first()
-                        .map_or_else(|| "unknown".to_string(), |p| comm(snap, *p));
+                    let who = match (r.closed_by, r.likely_owners.first()) {
+                        (Some(c), _) => (c.comm.clone(), Attributed::Exact),
+                        (None, Some(p)) => (comm(snap, *p), Attributed::Likely),
+                        (None, None) => ("unknown".to_string(), Attributed::Unknown),
+                    };
                     *tw_owned.entry(who).or_insert(0) += 1;
                 }
                 _ => {}
             }
         }
-        self.m
-            .close_wait
-            .extend(cap(cw, top).into_iter().map(|(p, n)| (ns.clone(), p, n)));
-        self.m.time_wait.extend(
-            cap(tw_owned, top)
+        self.m.close_wait.extend(
+            cap(cw, top, "other".into())
                 .into_iter()
-                .map(|(p, n)| (ns.clone(), p.clone(), p != "unknown" && p != "other", n)),
+                .map(|(p, n)| (ns.clone(), p, n)),
+        );
+        self.m.time_wait.extend(
+            cap(tw_owned, top, ("other".into(), Attributed::Unknown))
+                .into_iter()
+                .map(|((p, how), n)| (ns.clone(), p, how, n)),
         );
         for t in tuple_usage(rows, &nsnap.host) {
             self.ports.push((
@@ -313,15 +326,17 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
             &mut out,
             "tcpdoctor_time_wait_sockets",
             "gauge",
-            "TIME_WAIT sockets per likely owning process name (top N, then other; likely=false \
-                when unknown).",
+            "TIME_WAIT sockets per name of the process that closed them (top N, then other): \
+                exact=true when a tracer saw the close (serve --trace), likely=true when inferred.",
         );
-        for (ns, p, likely, n) in &full.time_wait {
+        for (ns, p, how, n) in &full.time_wait {
+            let yes = |b: bool| if b { "true" } else { "false" };
             f.sample(
                 &[
                     ("netns", ns),
                     ("process", p),
-                    ("likely", if *likely { "true" } else { "false" }),
+                    ("likely", yes(*how == Attributed::Likely)),
+                    ("exact", yes(*how == Attributed::Exact)),
                 ],
                 *n as f64,
             );
@@ -442,7 +457,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         assert_eq!(
-            cap(m, 2),
+            cap(m, 2, "other".into()),
             vec![("a".into(), 5), ("b".into(), 3), ("other".into(), 2)]
         );
     }

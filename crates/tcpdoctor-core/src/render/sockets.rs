@@ -1,6 +1,8 @@
 //! `tcpdoctor sockets` as a table or as JSON.
 
-use crate::model::{Endpoint, FdRef, Listing, Process, Side, SocketRow, TcpInfo, Timer, human_age};
+use crate::model::{
+    Closer, Endpoint, FdRef, Listing, Process, Side, SocketRow, TcpInfo, Timer, human_age,
+};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -18,6 +20,10 @@ fn write_owner(out: &mut String, l: &Listing<'_>, r: &SocketRow) {
                 let _ = write!(out, " fd {}", o.fd);
             }
         }
+        return;
+    }
+    if let Some(c) = r.closed_by {
+        let _ = write!(out, "closed by {}/{}", c.pid, c.comm);
         return;
     }
     if !r.likely_owners.is_empty() {
@@ -183,6 +189,9 @@ struct RowJson<'a> {
     age_s: Option<f64>,
     owners: Vec<OwnerJson<'a>>,
     likely_owners: Vec<LikelyJson<'a>>,
+    /// The process that closed it, seen by a tracer (exact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closed_by: Option<&'a Closer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     side: Option<Side>,
     inode: u64,
@@ -226,6 +235,7 @@ pub fn json(l: &Listing<'_>, wide: bool, out: &mut dyn Write) -> io::Result<()> 
                     comm: comm(l, *p),
                 })
                 .collect(),
+            closed_by: r.closed_by,
             side: r.side,
             inode: r.socket.inode,
             uid: r.socket.uid,

@@ -1,1 +1,449 @@
-//! placeholder
+//! Who closed each connection, from a tp_btf/inet_sock_set_state program
+//! (`bpf/closers.bpf.c`). While a `Tracer` runs:
+//! - the kernel remembers the closer of every connection by socket cookie
+//!   (a TIME_WAIT socket keeps its full socket's cookie), so any tcpdoctor
+//!   on the host names TIME_WAIT closers exactly (`running_closers`), also
+//!   for processes that have exited since;
+//! - every connection's end arrives as a `ConnectionEnd` (`Tracer::drain`);
+//! - opens are counted per upstream and per listening port (`opens`).
+
+use super::{Attached, Unavailable};
+use crate::model::{CloseOrder, Closer, ConnectionEnd, EndKind, Endpoint, Opened, TcpState};
+use libbpf_rs::query::MapInfoIter;
+use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBuffer, RingBufferBuilder};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+static OBJECT: &[u8] = include_bytes!("../../../bpf/closers.bpf.o");
+
+/// The map every tracer's closers live in, found by name from any process.
+const CLOSERS_MAP: &str = "tcpd_closers";
+const CLOSER_SIZE: usize = 40;
+const EVENT_SIZE: usize = 112;
+const OPEN_KEY_SIZE: usize = 28;
+const AF_INET6: u16 = 10;
+
+/// `struct tcpd_closer` as the kernel wrote it.
+struct RawCloser {
+    ts_ns: u64,
+    cgroup_id: u64,
+    pid: u32,
+    side: u8,
+    comm: String,
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_ne_bytes([b[i], b[i + 1]])
+}
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_ne_bytes(a)
+}
+
+fn parse_closer(b: &[u8]) -> Option<RawCloser> {
+    if b.len() < CLOSER_SIZE {
+        return None;
+    }
+    let comm = &b[24..40];
+    let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
+    Some(RawCloser {
+        ts_ns: u64_at(b, 0),
+        cgroup_id: u64_at(b, 8),
+        pid: u32_at(b, 16),
+        side: b[20],
+        comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+    })
+}
+
+fn ip_of(family: u16, raw: &[u8]) -> IpAddr {
+    if family == AF_INET6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&raw[..16]);
+        IpAddr::V6(Ipv6Addr::from(a))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+    }
+}
+
+/// CLOCK_MONOTONIC now, in ns: the clock of bpf_ktime_get_ns.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn unix_now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// cgroup v2 ids (the inode of the cgroup's directory) to their paths,
+/// read from the cgroup2 mount on a miss, at most once a second.
+#[derive(Default)]
+pub struct CgroupNames {
+    paths: HashMap<u64, String>,
+    walked: Option<Instant>,
+}
+
+impl CgroupNames {
+    /// Directories walked at most (a host with more cgroups than this gets
+    /// the first ones named, the rest unnamed).
+    const MAX_DIRS: usize = 100_000;
+
+    pub fn name(&mut self, id: u64) -> Option<String> {
+        if id == 0 {
+            return None;
+        }
+        if !self.paths.contains_key(&id) && self.walked.is_none_or(|t| t.elapsed().as_secs() >= 1) {
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            match cgroup2_mount(&mounts) {
+                Some(root) => self.walk(Path::new(&root)),
+                None => self.walked = Some(Instant::now()),
+            }
+        }
+        self.paths.get(&id).cloned()
+    }
+
+    fn walk(&mut self, root: &Path) {
+        self.walked = Some(Instant::now());
+        self.paths.clear();
+        let Ok(dev) = std::fs::metadata(root).map(|m| m.dev()) else {
+            return;
+        };
+        let mut stack = vec![(root.to_path_buf(), String::from("/"))];
+        while let Some((dir, name)) = stack.pop() {
+            if self.paths.len() >= Self::MAX_DIRS {
+                break;
+            }
+            // Another file system mounted below is not a cgroup.
+            let Ok(meta) = std::fs::metadata(&dir) else {
+                continue;
+            };
+            if meta.dev() != dev {
+                continue;
+            }
+            self.paths.insert(meta.ino(), name.clone());
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let child = e.file_name().to_string_lossy().into_owned();
+                    let path = if name == "/" {
+                        format!("/{child}")
+                    } else {
+                        format!("{name}/{child}")
+                    };
+                    stack.push((e.path(), path));
+                }
+            }
+        }
+    }
+}
+
+/// Where the cgroup2 hierarchy is mounted, from /proc/self/mountinfo
+/// (`/sys/fs/cgroup` on most hosts, `/sys/fs/cgroup/unified` on hybrid
+/// ones).
+fn cgroup2_mount(mountinfo: &str) -> Option<String> {
+    mountinfo.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        left.split_whitespace().nth(4).map(str::to_string)
+    })
+}
+
+fn closer_of(raw: RawCloser, now_ns: u64, cgroups: &mut CgroupNames) -> Option<Closer> {
+    let order = match raw.side {
+        1 => CloseOrder::First,
+        2 => CloseOrder::Last,
+        _ => return None,
+    };
+    Some(Closer {
+        pid: raw.pid,
+        comm: raw.comm,
+        cgroup: cgroups.name(raw.cgroup_id),
+        order,
+        closed_s_ago: now_ns.saturating_sub(raw.ts_ns) as f64 / 1e9,
+    })
+}
+
+/// Parses one `struct tcpd_event`.
+fn parse_event(
+    b: &[u8],
+    now_ns: u64,
+    now_unix: f64,
+    cgroups: &mut CgroupNames,
+) -> Option<ConnectionEnd> {
+    if b.len() < EVENT_SIZE {
+        return None;
+    }
+    let ts_ns = u64_at(b, 0);
+    let lifetime_ns = u64_at(b, 16);
+    let closer = parse_closer(&b[24..64]).and_then(|c| closer_of(c, ts_ns, cgroups));
+    let family = u16_at(b, 100);
+    let last_state = TcpState::from_kernel(b[102]).unwrap_or(TcpState::Established);
+    let opened = match b[103] {
+        1 => Some(Opened::Connected),
+        2 => Some(Opened::Accepted),
+        _ => None,
+    };
+    Some(ConnectionEnd {
+        at_unix_s: now_unix - now_ns.saturating_sub(ts_ns) as f64 / 1e9,
+        netns: u64::from(u32_at(b, 104)),
+        local: Endpoint::new(ip_of(family, &b[64..80]), u16_at(b, 96)),
+        remote: Endpoint::new(ip_of(family, &b[80..96]), u16_at(b, 98)),
+        end: EndKind::from_last_state(last_state),
+        closer,
+        opened,
+        lifetime_s: (opened.is_some() && lifetime_ns > 0).then(|| lifetime_ns as f64 / 1e9),
+        cookie: u64_at(b, 8),
+    })
+}
+
+/// Connections opened in one group since the tracer started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenCount {
+    pub netns: u64,
+    pub opened: Opened,
+    /// The upstream (remote ip:port) of connects; for accepts, the
+    /// listening port with an unspecified address.
+    pub endpoint: Endpoint,
+    pub count: u64,
+}
+
+/// A running tracer: the program attached, the ring of connection ends.
+pub struct Tracer {
+    // Fields drop in order: the ring before the object whose map it reads.
+    ring: RingBuffer<'static>,
+    attached: Attached,
+    pending: Arc<Mutex<Vec<u8>>>,
+    cgroups: CgroupNames,
+    started: Instant,
+}
+
+impl Tracer {
+    /// Loads and attaches the tracer. From here on, the kernel remembers
+    /// who closes each connection.
+    pub fn start() -> Result<Tracer, Unavailable> {
+        let attached = super::load("tracer", OBJECT, "on_state")?;
+        let pending = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&pending);
+        let ring = {
+            let map =
+                super::map(&attached.obj, "tcpd_events").map_err(|e| Unavailable(e.to_string()))?;
+            let mut b = RingBufferBuilder::new();
+            b.add(&map, move |data: &[u8]| {
+                if let Ok(mut p) = sink.lock() {
+                    p.extend_from_slice(&data[..data.len().min(EVENT_SIZE)]);
+                    let whole = p.len().next_multiple_of(EVENT_SIZE);
+                    p.resize(whole, 0);
+                }
+                0
+            })
+            .map_err(|e| Unavailable(format!("the tracer's ring: {e}")))?;
+            b.build()
+                .map_err(|e| Unavailable(format!("the tracer's ring: {e}")))?
+        };
+        Ok(Tracer {
+            attached,
+            ring,
+            pending,
+            cgroups: CgroupNames::default(),
+            started: Instant::now(),
+        })
+    }
+
+    /// When tracing began.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The connection ends reported since the last call, oldest first.
+    pub fn drain(&mut self) -> io::Result<Vec<ConnectionEnd>> {
+        self.ring.consume().map_err(io::Error::other)?;
+        let raw = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let (now_ns, now_unix) = (monotonic_ns(), unix_now_s());
+        Ok(raw
+            .chunks_exact(EVENT_SIZE)
+            .filter_map(|e| parse_event(e, now_ns, now_unix, &mut self.cgroups))
+            .collect())
+    }
+
+    /// Connection ends the ring had no room for (0 unless the reader fell
+    /// far behind).
+    pub fn lost(&self) -> u64 {
+        super::map(&self.attached.obj, "tcpd_lost")
+            .ok()
+            .and_then(|m| m.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok().flatten())
+            .map_or(0, |v| u64_at(&v, 0))
+    }
+
+    /// Connections opened per upstream and per listening port so far.
+    pub fn opens(&self) -> io::Result<Vec<OpenCount>> {
+        let map = super::map(&self.attached.obj, "tcpd_opens")?;
+        let mut out = Vec::new();
+        for key in map.keys() {
+            if key.len() < OPEN_KEY_SIZE {
+                continue;
+            }
+            let Some(v) = map.lookup(&key, MapFlags::ANY).map_err(io::Error::other)? else {
+                continue;
+            };
+            let family = u16_at(&key, 22);
+            let opened = if key[24] == 2 {
+                Opened::Accepted
+            } else {
+                Opened::Connected
+            };
+            let ip = match opened {
+                Opened::Accepted if family == AF_INET6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                Opened::Accepted => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                Opened::Connected => ip_of(family, &key[..16]),
+            };
+            out.push(OpenCount {
+                netns: u64::from(u32_at(&key, 16)),
+                opened,
+                endpoint: Endpoint::new(ip, u16_at(&key, 20)),
+                count: u64_at(&v, 0),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Who closed the sockets with these cookies, from the closers table of
+/// every tracer running on this host (this process's, another `tcpdoctor
+/// trace`, `serve --trace`). `Ok(None)` when no tracer runs; an error when
+/// the tables cannot be listed (listing needs CAP_SYS_ADMIN).
+pub fn running_closers(
+    cookies: &HashSet<u64>,
+) -> Result<Option<HashMap<u64, Closer>>, Unavailable> {
+    if std::env::var_os(super::DISABLE_ENV).is_some() {
+        return Ok(None);
+    }
+    let ids: Vec<u32> = MapInfoIter::default()
+        .filter(|m| {
+            m.name.to_bytes() == CLOSERS_MAP.as_bytes()
+                && m.key_size == 8
+                && m.value_size as usize == CLOSER_SIZE
+        })
+        .map(|m| m.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let now_ns = monotonic_ns();
+    let mut cgroups = CgroupNames::default();
+    let mut out = HashMap::new();
+    for id in ids {
+        let map = MapHandle::from_map_id(id)
+            .map_err(|e| Unavailable(format!("opening the tracer's closers table: {e}")))?;
+        for c in cookies {
+            if out.contains_key(c) {
+                continue;
+            }
+            if let Ok(Some(v)) = map.lookup(&c.to_ne_bytes(), MapFlags::ANY)
+                && let Some(raw) = parse_closer(&v)
+                && let Some(closer) = closer_of(raw, now_ns, &mut cgroups)
+            {
+                out.insert(*c, closer);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closer_bytes(ts: u64, pid: u32, side: u8, comm: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&ts.to_ne_bytes());
+        b.extend_from_slice(&0u64.to_ne_bytes());
+        b.extend_from_slice(&pid.to_ne_bytes());
+        b.extend_from_slice(&[side, 0]);
+        b.extend_from_slice(&43210u16.to_ne_bytes());
+        let mut c = [0u8; 16];
+        c[..comm.len()].copy_from_slice(comm.as_bytes());
+        b.extend_from_slice(&c);
+        b
+    }
+
+    #[test]
+    fn an_event_reads_as_the_kernel_wrote_it() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&5_000_000_000u64.to_ne_bytes()); // ts
+        b.extend_from_slice(&77u64.to_ne_bytes()); // cookie
+        b.extend_from_slice(&250_000_000u64.to_ne_bytes()); // lifetime
+        b.extend_from_slice(&closer_bytes(4_900_000_000, 42, 1, "curl"));
+        let mut saddr = [0u8; 16];
+        saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let mut daddr = [0u8; 16];
+        daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        b.extend_from_slice(&saddr);
+        b.extend_from_slice(&daddr);
+        b.extend_from_slice(&43210u16.to_ne_bytes());
+        b.extend_from_slice(&80u16.to_ne_bytes());
+        b.extend_from_slice(&2u16.to_ne_bytes()); // AF_INET
+        b.extend_from_slice(&[5, 1]); // from FIN_WAIT2, connected
+        b.extend_from_slice(&4026531840u32.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(b.len(), EVENT_SIZE);
+        let e =
+            parse_event(&b, 6_000_000_000, 1000.0, &mut CgroupNames::default()).expect("parses");
+        assert_eq!(e.cookie, 77);
+        assert_eq!(e.local.to_string(), "10.0.0.1:43210");
+        assert_eq!(e.remote.to_string(), "10.0.0.2:80");
+        assert_eq!(e.end, EndKind::ClosedFirst);
+        assert_eq!(e.opened, Some(Opened::Connected));
+        assert_eq!(e.lifetime_s, Some(0.25));
+        assert_eq!(e.netns, 4026531840);
+        assert!((e.at_unix_s - 999.0).abs() < 1e-9, "1 s before now");
+        let c = e.closer.expect("a closer");
+        assert_eq!(
+            (c.pid, c.comm.as_str(), c.order),
+            (42, "curl", CloseOrder::First)
+        );
+        assert!(
+            (c.closed_s_ago - 0.1).abs() < 1e-9,
+            "closed 0.1 s before the end"
+        );
+    }
+
+    #[test]
+    fn the_cgroup2_mount_is_found_on_hybrid_and_unified_hosts() {
+        let hybrid = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw\n\
+                      41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            cgroup2_mount(hybrid).as_deref(),
+            Some("/sys/fs/cgroup/unified")
+        );
+        let unified = "25 23 0:22 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw\n";
+        assert_eq!(cgroup2_mount(unified).as_deref(), Some("/sys/fs/cgroup"));
+        assert_eq!(cgroup2_mount("1 2 0:3 / /proc rw - proc proc rw\n"), None);
+    }
+
+    #[test]
+    fn a_closer_of_no_side_is_none() {
+        let raw = parse_closer(&closer_bytes(1, 2, 0, "x")).expect("parses");
+        assert!(closer_of(raw, 5, &mut CgroupNames::default()).is_none());
+        assert!(parse_closer(&[0u8; 10]).is_none(), "short");
+    }
+}

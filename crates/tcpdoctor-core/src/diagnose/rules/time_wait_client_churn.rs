@@ -53,7 +53,7 @@ impl Rule for TimeWaitClientChurn {
             .filter(|(_, g)| g.count >= th.count(&TIME_WAIT_INFO))
             .map(|(remote, group)| {
                 let closing = group.closing_rate();
-                let (n, pids) = (group.count, group.likely_owners);
+                let (n, pids) = (group.count, &group.likely_owners);
                 let (rate, window, window_text) = (closing.per_s, closing.window_s, closing.said);
                 let severity = if n >= th.count(&TIME_WAIT_CHURN) {
                     Severity::Warning
@@ -61,15 +61,21 @@ impl Rule for TimeWaitClientChurn {
                     Severity::Info
                 };
                 let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
-                let proxy = pids
-                    .iter()
-                    .find_map(|p| services::proxy_upstream_advice(&cx.process(*p)?.comm));
-                let likely = if who.is_empty() {
+                let proxy = group
+                    .closed_by
+                    .keys()
+                    .map(|(_, comm)| comm.as_str())
+                    .chain(
+                        pids.iter()
+                            .filter_map(|p| Some(cx.process(*p)?.comm.as_str())),
+                    )
+                    .find_map(services::proxy_upstream_advice);
+                let likely = if who.is_empty() && group.closed_by.is_empty() {
                     "owner unknown: no process holds a connection to \
                     it now"
                         .to_string()
                 } else {
-                    format!("likely {}", who.join(", "))
+                    group.closers_said(|p| cx.name_of(p))
                 };
                 let mut remedy = format!(
                     "Reuse connections to {remote} instead of opening one per request; for {}. \
@@ -95,6 +101,7 @@ impl Rule for TimeWaitClientChurn {
                         .with("time_wait", n)
                         .with("remote", remote.to_string())
                         .with("likely_owners", who.join(", "))
+                        .with_text("closed_by", group.closed_by_list())
                         .with("new_connections_per_s", (rate * 10.0).round() / 10.0)
                         .with("rate_window_s", (window * 10.0).round() / 10.0)
                         // The whole host's outgoing connections per second

@@ -55,13 +55,9 @@ impl Rule for TimeWaitServerClose {
             .filter(|(_, g)| g.count >= cx.thresholds.count(&TIME_WAIT_INFO))
             .map(|(port, group)| {
                 let closing = group.closing_rate();
-                let (n, pids) = (group.count, group.likely_owners);
-                let who: Vec<String> = pids.iter().map(|p| cx.name_of(*p)).collect();
-                let likely = if who.is_empty() {
-                    "an unknown process".to_string()
-                } else {
-                    format!("likely {}", who.join(", "))
-                };
+                let n = group.count;
+                let who: Vec<String> = group.likely_owners.iter().map(|p| cx.name_of(*p)).collect();
+                let likely = group.closers_said(|p| cx.name_of(p));
                 Finding::new(
                     DOC.id,
                     Severity::Info,
@@ -76,6 +72,7 @@ impl Rule for TimeWaitServerClose {
                         .with("time_wait", n)
                         .with("listening_port", port)
                         .with("likely_owners", who.join(", "))
+                        .with_text("closed_by", group.closed_by_list())
                         .with("kernel_memory", human_bytes(n as f64 * TIME_WAIT_BYTES))
                         .with("tcp_max_tw_buckets", max_tw)
                         .with("closed_per_s", (closing.per_s * 10.0).round() / 10.0)
@@ -134,5 +131,43 @@ mod tests {
         assert_eq!(sev(5000), [Severity::Info]);
         let f = closing(100).findings(&TimeWaitServerClose);
         assert!(f[0].title.contains("likely pid 7"), "{}", f[0].title);
+    }
+
+    #[test]
+    fn closers_a_tracer_saw_are_named_exactly_and_the_rest_likely() {
+        let mut h = closing(100);
+        for i in 0..30 {
+            let mut s = tcp(TcpState::TimeWait, "10.0.0.1:80", "10.0.0.3:1");
+            s.remote.port = 2000 + i;
+            h = h.closed_by(s, 9, "nginx");
+        }
+        let f = h.findings(&TimeWaitServerClose);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].title.contains("closed by 9/nginx (30); likely pid 7"),
+            "{}",
+            f[0].title
+        );
+        assert_eq!(
+            f[0].evidence.get("closed_by").and_then(|v| v.as_str()),
+            Some("9/nginx (30)")
+        );
+        let mut only_exact = Host::new()
+            .owned(tcp(TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0"), 7)
+            .closed_by(
+                tcp(TcpState::TimeWait, "10.0.0.1:80", "10.0.0.3:1"),
+                9,
+                "nginx",
+            );
+        only_exact
+            .thresholds
+            .set(TIME_WAIT_INFO.flag, 1.0)
+            .expect("a known flag");
+        let f = only_exact.findings(&TimeWaitServerClose);
+        assert!(
+            f[0].title.ends_with("(closed by 9/nginx (1))"),
+            "{}",
+            f[0].title
+        );
     }
 }
