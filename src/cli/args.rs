@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tcpdoctor_core::collect::bpf::closers::Tracer;
 use tcpdoctor_core::collect::plan::SnapshotPlan;
 use tcpdoctor_core::diagnose::{Selection, Threshold, Thresholds, thresholds};
 use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
@@ -96,12 +97,49 @@ impl Default for IntervalArg {
     }
 }
 
+/// `--trace`: watch closes with the eBPF tracer before collecting.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct TraceArg {
+    /// Trace closes for this many seconds before collecting, so that the
+    /// TIME_WAIT made meanwhile is named by the process that closed it,
+    /// exactly, instead of a likely one (eBPF: needs root; without it, a
+    /// note and the likely owners as before). Not needed while `tcpdoctor
+    /// trace` or `serve --trace` runs on the host.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds(0.1, 3600.0))]
+    pub trace: Option<Duration>,
+}
+
+impl TraceArg {
+    /// Starts the tracer and waits out `--trace`, saying so on stderr. The
+    /// tracer returned must live until the collection is done: its table
+    /// is what names the closers.
+    pub fn observe(&self) -> Option<Tracer> {
+        let wait = self.trace?;
+        match Tracer::start() {
+            Ok(t) => {
+                eprintln!(
+                    "tcpdoctor: tracing closes for {:.1} s before collecting",
+                    wait.as_secs_f64()
+                );
+                std::thread::sleep(wait);
+                Some(t)
+            }
+            Err(why) => {
+                eprintln!("note: --trace: cannot trace ({why}); TIME_WAIT closers stay likely");
+                None
+            }
+        }
+    }
+}
+
 /// What a snapshot of this host reads: `--interval`, `--netns`,
-/// `--sysctl-file` (diagnose and snapshot).
+/// `--sysctl-file`, `--trace` (diagnose and snapshot).
 #[derive(Args, Debug, Clone, Default)]
 pub struct HostSnapshotArgs {
     #[command(flatten)]
     pub interval: IntervalArg,
+    #[command(flatten)]
+    pub trace: TraceArg,
     #[command(flatten)]
     pub netns: NetnsArg,
     #[command(flatten)]

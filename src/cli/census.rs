@@ -1,6 +1,8 @@
 //! `tcpdoctor census`: counts per state, optionally per group.
 
-use super::args::{FamilyArg, JsonArg, NetnsArg, StatesArg, parse_group_by, print_notes, stdout};
+use super::args::{
+    FamilyArg, JsonArg, NetnsArg, StatesArg, TraceArg, parse_group_by, print_notes, stdout,
+};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use std::io::Write;
@@ -22,12 +24,16 @@ pub struct Args {
 
     /// Also count each state per group: remote (ip:port of the peer),
     /// local-port, local-ip, or process (the owning process; TIME_WAIT
-    /// under the process that likely closed it, marked "likely").
+    /// under the process that closed it: exact while a tracer runs,
+    /// otherwise the likely one, marked "likely").
     #[arg(long, value_name = "KEY", value_parser = parse_group_by)]
     pub by: Option<GroupBy>,
 
     #[command(flatten)]
     pub netns: NetnsArg,
+
+    #[command(flatten)]
+    pub trace: TraceArg,
 
     /// With --by: how many groups to show per state.
     #[arg(long, value_name = "N", default_value_t = 10,
@@ -69,6 +75,12 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         SourceArg::Proc => SourceChoice::Proc,
         SourceArg::Bpf => SourceChoice::Bpf,
     };
+    if a.trace.trace.is_some() && a.by != Some(GroupBy::Process) {
+        return Err(super::exit::usage(
+            "--trace names the processes that closed TIME_WAIT: it goes with --by process",
+        ));
+    }
+    let _tracer = a.trace.observe();
     let outcome = plan::census(
         root,
         &a.netns.selector,

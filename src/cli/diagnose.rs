@@ -39,6 +39,7 @@ pub fn print(d: &Diagnosis, json: bool) -> Result<ExitCode> {
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     let plan = a.host.plan(Selection::All);
+    let _tracer = a.host.trace.observe();
     let snap = plan::snapshot(root, &a.host.netns.selector, &plan).context("diagnosing")?;
     let d = diagnose::run(&snap, &a.thresholds.0, Selection::All);
     print(&d, a.output.json)

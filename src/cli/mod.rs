@@ -14,6 +14,7 @@ mod serve;
 mod snapshot;
 mod sockets;
 mod sysctl;
+mod trace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ tcpdoctor census --netns all           every network namespace (container) on th
 tcpdoctor sockets --state close-wait   who leaks CLOSE_WAIT: pid, fd, peer, age\n  \
 tcpdoctor sockets -s time-wait --dport 5432   who churns connections to an upstream\n  \
 tcpdoctor host                         kernel, counters, limits and TCP sysctls\n  \
+sudo tcpdoctor trace --for 30          who closes each connection, live; summary at the end\n  \
+sudo tcpdoctor sockets -s time-wait --trace 10   exact TIME_WAIT closers, not likely ones\n  \
 tcpdoctor lab list                     problems the lab reproduces for real\n  \
 sudo tcpdoctor lab run close-wait-leak watch one happen in a private namespace\n\n\
 EXIT STATUS:\n  \
@@ -143,6 +146,15 @@ pub enum Command {
     /// Show the kernel release, socket totals, TCP counters, file-handle
     /// limits and the TCP sysctls of this network namespace.
     Host(host::Args),
+    /// Trace connection ends live: for each, the process that closed it
+    /// (first, making TIME_WAIT here, or last), its cgroup, the addresses
+    /// and the lifetime; on exit, per upstream and listening port, opens
+    /// per second and who made the TIME_WAIT.
+    ///
+    /// Exact where `sockets` and `census` can only say "likely": the kernel
+    /// reports the closing process (eBPF; needs root). While it runs, every
+    /// other tcpdoctor on the host names TIME_WAIT closers exactly too.
+    Trace(trace::Args),
 }
 
 /// Parses the command line and runs it.
@@ -161,6 +173,7 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Snapshot(a)) => snapshot::run(&root, &a),
         Some(Command::Serve(a)) => serve::run(&root, &a),
         Some(Command::Host(a)) => host::run(&root, &a),
+        Some(Command::Trace(a)) => trace::run(&root, &a),
     }
 }
 

@@ -52,6 +52,14 @@ pub struct Args {
     #[arg(long)]
     pub show_cmdline: bool,
 
+    /// Trace connection closes for as long as it serves (eBPF, needs
+    /// root): TIME_WAIT is exported under the process that closed it
+    /// (exact="true") instead of a likely one, and
+    /// tcpdoctor_connection_ends_total counts ends per closing process.
+    /// Where eBPF cannot be used it says why and serves without it.
+    #[arg(long)]
+    pub trace: bool,
+
     #[command(flatten)]
     pub netns: NetnsArg,
 
@@ -71,6 +79,11 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         show_cmdline: a.show_cmdline,
     };
     let exporter = Exporter::new(root.clone(), opts);
+    if a.trace
+        && let Err(why) = exporter.start_tracer()
+    {
+        eprintln!("tcpdoctor: --trace: cannot trace ({why}); TIME_WAIT closers stay likely");
+    }
     exporter.refresh_full();
     exporter.start_refresher();
     eprintln!(

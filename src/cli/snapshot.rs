@@ -22,6 +22,7 @@ pub struct Args {
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     // Everything any rule reads, so that `analyze` of the file can run them.
     let plan = a.host.plan(Selection::All);
+    let _tracer = a.host.trace.observe();
     let snap =
         plan::snapshot(root, &a.host.netns.selector, &plan).context("taking the snapshot")?;
     offline::snapshot::write(&snap, &a.output)?;

@@ -1,6 +1,8 @@
 //! `tcpdoctor sockets`: every socket with its owner and age.
 
-use super::args::{FamilyArg, JsonArg, NetnsArg, StatesArg, parse_remote, print_notes, stdout};
+use super::args::{
+    FamilyArg, JsonArg, NetnsArg, StatesArg, TraceArg, parse_remote, print_notes, stdout,
+};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::net::IpAddr;
@@ -14,7 +16,8 @@ use tcpdoctor_core::render;
 #[command(
     after_help = "JSON: an array of sockets: {\"state\", \"local\", \"remote\", \
 \"recv_q\", \"send_q\", \"age_s\", \"owners\": [{\"pid\", \"comm\", \"fd\"}], \"likely_owners\": \
-[{\"pid\", \"comm\"}], \"side\", \"inode\", \"uid\", \"timer\", \"timer_ms\", \"cookie\"}; with \
+[{\"pid\", \"comm\"}], \"closed_by\": {\"pid\", \"comm\", \"cgroup\", \"order\", \
+\"closed_s_ago\"} (when a tracer saw the close), \"side\", \"inode\", \"uid\", \"timer\", \"timer_ms\", \"cookie\"}; with \
 --wide each owner's process and the socket's tcp_info"
 )]
 pub struct Args {
@@ -64,6 +67,9 @@ pub struct Args {
     pub netns: NetnsArg,
 
     #[command(flatten)]
+    pub trace: TraceArg,
+
+    #[command(flatten)]
     pub family: FamilyArg,
 
     #[command(flatten)]
@@ -92,6 +98,7 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         ipv6: a.family.ipv6(),
         ..SnapshotPlan::new(needs)
     };
+    let _tracer = a.trace.observe();
     let snap = plan::snapshot(root, &a.netns.selector, &plan).context("listing TCP sockets")?;
     let mut listing = rows(&snap, &filter);
     if let Some(n) = a.limit {

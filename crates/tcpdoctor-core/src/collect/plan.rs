@@ -228,18 +228,7 @@ pub fn census(
         let (iter, why_not) = census_iterator(root, choice, by)?;
         let (found, mut notes) = for_each_namespace(namespaces(root, sel)?, |_| {
             let mut c = Census::new(by);
-            if let Some(it) = iter {
-                let counts = it
-                    .count()
-                    .map_err(|e| Error::io("eBPF census iterator", e))?;
-                counts.add_to(&mut c, query.states, query.ipv4, query.ipv6);
-                let r = CollectReport {
-                    source: SourceUsed::BpfIter,
-                    notes: Vec::new(),
-                };
-                return Ok(CensusReport::new(&c, top, r));
-            }
-            let r = collect_sockets(root, query, choice, &mut c)?;
+            let r = count_into(root, query, choice, iter, &mut c)?;
             Ok(CensusReport::new(&c, top, r))
         })?;
         notes.extend(why_not);
@@ -278,9 +267,32 @@ pub fn census(
     }))
 }
 
+/// Counts the sockets of the calling thread's namespace into `census`: in
+/// the kernel when `iter` is given (states and families only), else
+/// streamed from `choice`'s source.
+pub fn count_into(
+    root: &ProcRoot,
+    query: &SocketQuery,
+    choice: SourceChoice,
+    iter: Option<&IterCensus>,
+    census: &mut Census,
+) -> Result<CollectReport> {
+    if let Some(it) = iter {
+        let counts = it
+            .count()
+            .map_err(|e| Error::io("the eBPF census iterator", e))?;
+        counts.add_to(census, query.states, query.ipv4, query.ipv6);
+        return Ok(CollectReport {
+            source: SourceUsed::BpfIter,
+            notes: Vec::new(),
+        });
+    }
+    collect_sockets(root, query, choice, census)
+}
+
 /// The eBPF census for a plain census of the live host, when it loads; else
 /// why not, as a note when the user left the choice to us.
-fn census_iterator(
+pub fn census_iterator(
     root: &ProcRoot,
     choice: SourceChoice,
     by: Option<GroupBy>,

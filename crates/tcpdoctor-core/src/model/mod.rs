@@ -15,6 +15,7 @@ mod snapshot;
 mod socket;
 mod state;
 mod sysctl;
+mod trace;
 
 pub use census::{
     Census, CensusOutcome, CensusReport, GroupBy, GroupKey, HINT_DOMINANT_SHARE, HINT_MIN_COUNT,
@@ -39,3 +40,4 @@ pub use snapshot::{NsSnapshot, SNAPSHOT_VERSION, Snapshot};
 pub use socket::{Endpoint, Socket, TcpInfo, Timer};
 pub use state::{StateSet, TcpState, UnknownState};
 pub use sysctl::SysctlSetting;
+pub use trace::{GroupSummary, OpenCount, TraceSummary, TraceTally};

@@ -9,6 +9,7 @@ pub mod html;
 pub mod prometheus;
 pub mod sockets;
 pub mod text;
+pub mod trace;
 
 use serde::Serialize;
 use std::io::{self, Write};

@@ -4,8 +4,8 @@
 
 use crate::diagnose::{self, Diagnosis, Selection, Thresholds};
 use crate::model::{
-    COUNTERS_THAT_MATTER, HostInfo, NsSnapshot, Snapshot, SocketRow, TCP_COUNTERS_THAT_MATTER,
-    TcpState, tuple_usage,
+    COUNTERS_THAT_MATTER, ConnectionEnd, EndKind, HostInfo, NsSnapshot, Snapshot, SocketRow,
+    TCP_COUNTERS_THAT_MATTER, TcpState, tuple_usage,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -76,6 +76,64 @@ pub fn cap<K: Ord + Clone>(counts: BTreeMap<K, u64>, top: usize, other: K) -> Ve
         v.push((other, rest));
     }
     v
+}
+
+/// Connection ends seen by `serve --trace`'s tracer since it started:
+/// (process that closed, how it ended) -> count, and the ends lost.
+#[derive(Clone, Debug, Default)]
+pub struct TracedEnds {
+    pub by_closer: BTreeMap<(String, EndKind), u64>,
+    pub lost: u64,
+}
+
+impl TracedEnds {
+    /// Distinct process names kept before the rest count as "other".
+    pub const MAX_PROCESSES: usize = 100;
+
+    pub fn add(&mut self, e: &ConnectionEnd) {
+        let mut who = e
+            .closer
+            .as_ref()
+            .map_or_else(|| "unknown".to_string(), |c| c.comm.clone());
+        let known = self.by_closer.keys().any(|(p, _)| *p == who);
+        if !known {
+            let distinct: std::collections::BTreeSet<&String> =
+                self.by_closer.keys().map(|(p, _)| p).collect();
+            if distinct.len() >= Self::MAX_PROCESSES {
+                who = "other".into();
+            }
+        }
+        *self.by_closer.entry((who, e.end)).or_insert(0) += 1;
+    }
+}
+
+/// The families of `serve --trace`, appended to the /metrics body.
+pub fn render_traced(t: &TracedEnds, out: &mut String) {
+    {
+        let mut f = Family::new(
+            out,
+            "tcpdoctor_connection_ends_total",
+            "counter",
+            "Connections ended since the tracer started, per name of the process that closed \
+                them (exact, from the kernel) and how they ended: closed_first (TIME_WAIT on \
+                this host), closed_last (the peer's TIME_WAIT), reset.",
+        );
+        for ((p, end), n) in &t.by_closer {
+            let end = match end {
+                EndKind::ClosedFirst => "closed_first",
+                EndKind::ClosedLast => "closed_last",
+                EndKind::Reset => "reset",
+            };
+            f.sample(&[("process", p), ("end", end)], *n as f64);
+        }
+    }
+    let mut f = Family::new(
+        out,
+        "tcpdoctor_connection_ends_lost_total",
+        "counter",
+        "Connection ends the tracer's ring had no room for.",
+    );
+    f.sample(&[], t.lost as f64);
 }
 
 /// How the closer of a TIME_WAIT socket is known.

@@ -2,15 +2,17 @@
 //! and reads sockstat and the counters of each namespace (shared by scrapes
 //! that arrive within a second); owners and findings cost far more, so a
 //! background thread recomputes them every --full-interval and scrapes
-//! read that cache.
+//! read that cache. With --trace, a tracer runs for the exporter's life.
 
 pub mod http;
 
+use crate::collect::bpf::Unavailable;
+use crate::collect::bpf::closers::Tracer;
 use crate::collect::plan::{self, SnapshotPlan};
 use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
 use crate::diagnose::{Selection, Thresholds};
 use crate::model::{Census, NetnsSelector};
-use crate::render::prometheus::{self as metrics, FastSample, FullMetrics};
+use crate::render::prometheus::{self as metrics, FastSample, FullMetrics, TracedEnds};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -29,6 +31,9 @@ pub struct ExporterOptions {
     /// default: arguments may hold secrets; then only argv[0]'s base name.
     pub show_cmdline: bool,
 }
+
+/// How often `serve --trace` drains the tracer's ring.
+const TRACE_DRAIN_EVERY: Duration = Duration::from_secs(1);
 
 impl Default for ExporterOptions {
     fn default() -> Self {
@@ -69,6 +74,8 @@ pub struct Exporter {
     /// is logged when its error changes, not on every scrape (as
     /// node_exporter does).
     logged: Mutex<BTreeMap<&'static str, String>>,
+    /// Connection ends by closer, while `start_tracer` runs one.
+    traced: Mutex<Option<TracedEnds>>,
 }
 
 fn now_unix() -> u64 {
@@ -86,7 +93,36 @@ impl Exporter {
             full_outcome: RwLock::new(FullOutcome::default()),
             fast: Mutex::new(None),
             logged: Mutex::new(BTreeMap::new()),
+            traced: Mutex::new(None),
         })
+    }
+
+    /// Traces connection closes for the exporter's whole life: TIME_WAIT
+    /// closers become exact in every refresh, and connection ends are
+    /// counted per closing process. Fails when eBPF cannot be used here.
+    pub fn start_tracer(self: &Arc<Self>) -> Result<(), Unavailable> {
+        let mut tracer = Tracer::start()?;
+        if let Ok(mut t) = self.traced.lock() {
+            *t = Some(TracedEnds::default());
+        }
+        let me = Arc::clone(self);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(TRACE_DRAIN_EVERY);
+                let ends = tracer.drain();
+                me.log_outcome("trace", ends.as_ref().err().map(|e| e.to_string()));
+                let lost = tracer.lost();
+                if let (Ok(ends), Ok(mut t)) = (ends, me.traced.lock())
+                    && let Some(t) = t.as_mut()
+                {
+                    for e in &ends {
+                        t.add(e);
+                    }
+                    t.lost = lost;
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Logs a collector's error to stderr when it differs from the last
@@ -164,6 +200,10 @@ impl Exporter {
         let mut host_error: Option<String> = None;
         let t = Instant::now();
         let mut host_time = 0.0;
+        // In the kernel when the eBPF iterator loads (once per process).
+        let iter = plan::census_iterator(&self.root, SourceChoice::Auto, None)
+            .ok()
+            .and_then(|(it, _)| it);
         match netns::resolve(&self.root, &self.opts.netns) {
             Ok((list, _)) => {
                 let several = list.len() > 1;
@@ -175,10 +215,11 @@ impl Exporter {
                     };
                     let r = netns::run_in(&ns, || {
                         let mut c = Census::new(None);
-                        let collected = collect::collect_sockets(
+                        let collected = plan::count_into(
                             &self.root,
                             &SocketQuery::default(),
                             SourceChoice::Auto,
+                            iter,
                             &mut c,
                         );
                         let h = Instant::now();
@@ -232,7 +273,13 @@ impl Exporter {
     pub fn metrics(&self) -> String {
         let fast = self.fast_samples();
         let full = self.full.read().map(|f| Arc::clone(&f)).unwrap_or_default();
-        metrics::render(&fast.samples, &full, &fast.collectors)
+        let mut body = metrics::render(&fast.samples, &full, &fast.collectors);
+        if let Ok(t) = self.traced.lock()
+            && let Some(t) = t.as_ref()
+        {
+            metrics::render_traced(t, &mut body);
+        }
+        body
     }
 
     /// The / page: current findings and a link to the metrics.

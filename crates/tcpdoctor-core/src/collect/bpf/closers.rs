@@ -8,7 +8,9 @@
 //! - opens are counted per upstream and per listening port (`opens`).
 
 use super::{Attached, Unavailable};
-use crate::model::{CloseOrder, Closer, ConnectionEnd, EndKind, Endpoint, Opened, TcpState};
+use crate::model::{
+    CloseOrder, Closer, ConnectionEnd, EndKind, Endpoint, OpenCount, Opened, TcpState,
+};
 use libbpf_rs::query::MapInfoIter;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBuffer, RingBufferBuilder};
 use std::collections::{HashMap, HashSet};
@@ -214,17 +216,6 @@ fn parse_event(
         lifetime_s: (opened.is_some() && lifetime_ns > 0).then(|| lifetime_ns as f64 / 1e9),
         cookie: u64_at(b, 8),
     })
-}
-
-/// Connections opened in one group since the tracer started.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpenCount {
-    pub netns: u64,
-    pub opened: Opened,
-    /// The upstream (remote ip:port) of connects; for accepts, the
-    /// listening port with an unspecified address.
-    pub endpoint: Endpoint,
-    pub count: u64,
 }
 
 /// A running tracer: the program attached, the ring of connection ends.

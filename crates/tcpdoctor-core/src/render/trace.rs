@@ -1,0 +1,138 @@
+//! `tcpdoctor trace`: one line per connection end, and the summary.
+
+use crate::model::{ConnectionEnd, GroupSummary, TraceSummary, human_age};
+use std::io::{self, Write};
+
+/// "HH:MM:SS.mmm" of a Unix time, in UTC.
+fn utc_time(unix_s: f64) -> String {
+    let ms = (unix_s.max(0.0) * 1000.0).round() as u64;
+    let day_ms = ms % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_ms / 3_600_000,
+        (day_ms / 60_000) % 60,
+        (day_ms / 1000) % 60,
+        day_ms % 1000
+    )
+}
+
+/// A lifetime as people read it: 850us, 12.3ms, 4.2s, 5m03s.
+fn lifetime(s: Option<f64>) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) if s < 0.001 => format!("{:.0}us", s * 1e6),
+        Some(s) if s < 1.0 => format!("{:.1}ms", s * 1e3),
+        Some(s) if s < 60.0 => format!("{s:.1}s"),
+        Some(s) => human_age(s),
+    }
+}
+
+/// The column heads of `line`.
+pub fn header(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<12}  {:<22} {:<26} {:<22} {:<22} {:>8}  {:<12} CGROUP",
+        "TIME(UTC)", "CLOSED BY", "END", "LOCAL", "REMOTE", "LIFETIME", "NETNS"
+    )
+}
+
+/// One connection end.
+pub fn line(e: &ConnectionEnd, out: &mut dyn Write) -> io::Result<()> {
+    let who = e
+        .closer
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |c| format!("{}/{}", c.pid, c.comm));
+    let cgroup = e
+        .closer
+        .as_ref()
+        .and_then(|c| c.cgroup.as_deref())
+        .unwrap_or("-");
+    writeln!(
+        out,
+        "{:<12}  {:<22} {:<26} {:<22} {:<22} {:>8}  {:<12} {cgroup}",
+        utc_time(e.at_unix_s),
+        who,
+        e.end.label(),
+        e.local.to_string(),
+        e.remote.to_string(),
+        lifetime(e.lifetime_s),
+        e.netns,
+    )
+}
+
+fn pairs(v: &[(String, u64)]) -> String {
+    if v.is_empty() {
+        return "-".into();
+    }
+    v.iter()
+        .take(3)
+        .map(|(who, n)| format!("{who} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn groups(title: &str, v: &[GroupSummary], out: &mut dyn Write) -> io::Result<()> {
+    if v.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n{title}")?;
+    for g in v {
+        writeln!(
+            out,
+            "  {}  opened {} ({:.1}/s), ended {}, resets {}  [netns {}]",
+            g.endpoint, g.opened, g.opens_per_s, g.ended, g.resets, g.netns
+        )?;
+        writeln!(
+            out,
+            "    TIME_WAIT here, closed first by: {}",
+            pairs(&g.time_wait_made_by)
+        )?;
+        writeln!(
+            out,
+            "    closed after the peer by:        {}",
+            pairs(&g.closed_after_peer_by)
+        )?;
+    }
+    Ok(())
+}
+
+/// The summary printed when a trace ends.
+pub fn summary(s: &TraceSummary, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "\ntraced {:.1} s: {} connection end(s), {:.1}/s; {} lost",
+        s.window_s,
+        s.ends,
+        if s.window_s > 0.0 {
+            s.ends as f64 / s.window_s
+        } else {
+            0.0
+        },
+        s.lost
+    )?;
+    groups("per upstream (this host connected):", &s.upstreams, out)?;
+    groups(
+        "per listening port (this host accepted):",
+        &s.listening_ports,
+        out,
+    )?;
+    for n in &s.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_lifetimes_read_as_people_write_them() {
+        assert_eq!(utc_time(86_400.0 * 3.0 + 3723.5), "01:02:03.500");
+        assert_eq!(lifetime(Some(0.00085)), "850us");
+        assert_eq!(lifetime(Some(0.0123)), "12.3ms");
+        assert_eq!(lifetime(Some(4.21)), "4.2s");
+        assert_eq!(lifetime(Some(303.0)), "5m03s");
+        assert_eq!(lifetime(None), "-");
+    }
+}
