@@ -17,7 +17,8 @@ use tcpdoctor_core::render;
     after_help = "JSON: an array of sockets: {\"state\", \"local\", \"remote\", \
 \"recv_q\", \"send_q\", \"age_s\", \"owners\": [{\"pid\", \"comm\", \"fd\"}], \"likely_owners\": \
 [{\"pid\", \"comm\"}], \"closed_by\": {\"pid\", \"comm\", \"cgroup\", \"order\", \
-\"closed_s_ago\"} (when a tracer saw the close), \"side\", \"inode\", \"uid\", \"timer\", \"timer_ms\", \"cookie\"}; with \
+\"closed_s_ago\"} (when a tracer saw the close), \"side\", \"inode\", \"uid\", \"timer\", \
+\"timer_ms\", \"cookie\"}; with \
 --wide each owner's process and the socket's tcp_info"
 )]
 pub struct Args {
