@@ -808,7 +808,9 @@ fn the_exporter_survives_running_out_of_fds() {
     use std::io::{BufRead, BufReader, Read, Write};
     let port = 19891;
     let mut serve = Command::new("prlimit")
-        .arg("--nofile=24")
+        // 24 for the exporter itself and 10 for its eBPF objects (BTF,
+        // programs, links and maps of the census and owners iterators).
+        .arg("--nofile=34")
         .arg(env!("CARGO_BIN_EXE_tcpdoctor"))
         .args([
             "serve",
@@ -1020,4 +1022,89 @@ fn a_failing_collector_is_logged_once_not_per_scrape() {
         "logged once for three failing scrapes: {seen}"
     );
     assert!(seen.contains("nothing could be read"), "{seen}");
+}
+
+/// Runs the binary as root without the capabilities eBPF needs (CAP_BPF,
+/// CAP_PERFMON, CAP_SYS_ADMIN): what a container or a hardened host gives.
+fn run_without_bpf(args: &[&str]) -> std::process::Output {
+    let drop = "-bpf,-perfmon,-sys_admin";
+    Command::new("setpriv")
+        .args([
+            &format!("--bounding-set={drop}"),
+            &format!("--inh-caps={drop}"),
+        ])
+        .arg(env!("CARGO_BIN_EXE_tcpdoctor"))
+        .args(args)
+        .output()
+        .expect("setpriv runs")
+}
+
+/// Without the privileges eBPF needs, the census, owners and trace fall
+/// back (or refuse, for trace) with one note saying why, and the results
+/// are those the eBPF sources give.
+#[test]
+#[ignore = "needs root"]
+fn with_ebpf_privileges_dropped_results_are_the_same_and_a_note_says_why() {
+    run_in_private_netns(|| {
+        let pop = build_every_state(9300, 2).expect("builds");
+        let json = |o: &std::process::Output| -> serde_json::Value {
+            assert!(o.status.success(), "{}", stderr(o));
+            serde_json::from_slice(&o.stdout).expect("JSON")
+        };
+        let mut pair = (serde_json::Value::Null, serde_json::Value::Null);
+        wait_until("both censuses see the population", || {
+            pair = (
+                json(&run(&["census", "--json"])),
+                json(&run_without_bpf(&["census", "--json"])),
+            );
+            Ok(pair.0["total"] == serde_json::json!(pop.total())
+                && pair.0["states"] == pair.1["states"])
+        })
+        .unwrap_or_else(|e| panic!("{e}: {pair:?}"));
+        let (with, without) = pair;
+        assert_eq!(with["source"], "bpf_iter", "{with}");
+        assert_eq!(with["notes"], serde_json::json!([]));
+        assert_eq!(without["source"], "netlink");
+        let note = without["notes"][0].as_str().unwrap_or_default();
+        assert!(
+            note.contains("eBPF census is unavailable") && note.contains("CAP_BPF"),
+            "{note}"
+        );
+
+        // Owners: the fd iterator and the /proc scan name the same holders.
+        let owners = |o: std::process::Output| -> Vec<String> {
+            let rows = json(&o);
+            let mut v: Vec<String> = rows
+                .as_array()
+                .expect("rows")
+                .iter()
+                .filter(|r| r["state"] != "TIME_WAIT")
+                .map(|r| {
+                    format!(
+                        "{} {} {} {}",
+                        r["state"], r["local"], r["remote"], r["owners"]
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let dropped = run_without_bpf(&["sockets", "--json"]);
+        assert!(
+            stderr(&dropped).contains("owners read from /proc/*/fd"),
+            "{}",
+            stderr(&dropped)
+        );
+        assert_eq!(owners(run(&["sockets", "--json"])), owners(dropped));
+
+        // Tracing cannot fall back: it says what is missing and exits 3.
+        let o = run_without_bpf(&["trace", "--for", "0.1"]);
+        assert_eq!(o.status.code(), Some(3));
+        assert!(
+            stderr(&o).contains("cannot trace") && stderr(&o).contains("CAP_BPF"),
+            "{}",
+            stderr(&o)
+        );
+    })
+    .expect("private namespace");
 }

@@ -429,3 +429,134 @@ fn connections_abandoned_in_the_accept_queue_belong_to_the_listener() {
     })
     .expect("a private namespace");
 }
+
+/// `tcpdoctor trace` while curl fetches from Python's http.server
+/// (HTTP/1.0: both sides close once the response is sent, whichever is
+/// first makes the TIME_WAIT). Every end on port 8000 is closed by python3,
+/// every end on curl's side by curl, exactly, though curl has exited; and
+/// while the trace runs, `sockets` names the exact closer of each TIME_WAIT.
+#[test]
+#[ignore = "needs root"]
+fn trace_names_who_closed_each_connection_between_curl_and_a_server() {
+    run_in_private_netns(|| {
+        let server = spawn(Command::new("python3").args([
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            "127.0.0.1",
+        ]));
+        listening(8000);
+        let mut trace = Proc(
+            Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+                .args(["trace", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("starts tcpdoctor trace"),
+        );
+        let mut err = BufReader::new(trace.0.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        err.read_line(&mut line)
+            .expect("reads the trace's first line");
+        assert!(line.starts_with("tcpdoctor trace: started"), "{line}");
+        for _ in 0..3 {
+            let curl = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "http://127.0.0.1:8000/"])
+                .status()
+                .expect("curl runs");
+            assert!(curl.success());
+        }
+        // Both sides finished closing: only the listener and TIME_WAIT left.
+        let census = || {
+            let o = Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+                .args(["census", "--json"])
+                .output()
+                .expect("census");
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            v["states"].clone()
+        };
+        let mut last = serde_json::Value::Null;
+        wait_until("only LISTEN and TIME_WAIT", || {
+            last = census();
+            let m = last.as_object().cloned().unwrap_or_default();
+            Ok(m.len() == 2 && m.get("TIME_WAIT").is_some_and(|n| n.as_u64() >= Some(3)))
+        })
+        .unwrap_or_else(|e| panic!("{e}: {last}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
+            .args(["sockets", "--json", "-s", "time-wait"])
+            .output()
+            .expect("sockets");
+        let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        // SAFETY: the pid is our own child's, not yet reaped.
+        unsafe { libc::kill(trace.0.id() as libc::pid_t, libc::SIGINT) };
+        let mut out = String::new();
+        std::io::Read::read_to_string(trace.0.stdout.as_mut().expect("stdout"), &mut out)
+            .expect("reads the trace");
+        assert!(trace.0.wait().expect("trace ends").success());
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        let (summary, ends) = lines.split_last().expect("a summary line");
+        let on = |side: &str| -> Vec<&serde_json::Value> {
+            ends.iter()
+                .filter(|e| e[side] == "127.0.0.1:8000")
+                .collect()
+        };
+        assert_eq!(on("local").len(), 3, "{out}");
+        for e in on("local") {
+            assert_eq!(e["closer"]["pid"], server.pid(), "{e}");
+            assert_eq!(e["closer"]["comm"], "python3");
+            assert_eq!(e["opened"], "accepted");
+            assert_ne!(e["end"], "reset");
+        }
+        assert_eq!(on("remote").len(), 3, "{out}");
+        for e in on("remote") {
+            assert_eq!(e["closer"]["comm"], "curl", "{e}");
+            assert_eq!(e["opened"], "connected");
+        }
+        // Each TIME_WAIT made while tracing names its closer exactly (curl's
+        // too, though curl has exited); the one the test's readiness probe
+        // made before the trace began has none.
+        let made_here: Vec<&serde_json::Value> =
+            ends.iter().filter(|e| e["end"] == "closed_first").collect();
+        let rows = rows.as_array().expect("an array");
+        assert_eq!(rows.len(), made_here.len() + 1, "{rows:?}\n{out}");
+        for r in rows {
+            match made_here.iter().find(|e| e["cookie"] == r["cookie"]) {
+                Some(e) => {
+                    assert_eq!(r["closed_by"]["pid"], e["closer"]["pid"], "{r}");
+                    let want = if r["local"] == "127.0.0.1:8000" {
+                        "python3"
+                    } else {
+                        "curl"
+                    };
+                    assert_eq!(r["closed_by"]["comm"], want, "{r}");
+                    assert_eq!(r["likely_owners"], serde_json::json!([]));
+                }
+                None => assert!(r["closed_by"].is_null(), "closed before tracing: {r}"),
+            }
+        }
+        let port = &summary["summary"]["listening_ports"][0];
+        assert_eq!(port["endpoint"], "0.0.0.0:8000", "{summary}");
+        assert_eq!(
+            (port["opened"].as_u64(), port["ended"].as_u64()),
+            (Some(3), Some(3))
+        );
+        let by_server = |key: &str| -> u64 {
+            port[key]
+                .as_array()
+                .map_or(0, |v| v.iter().filter_map(|p| p[1].as_u64()).sum())
+        };
+        assert_eq!(
+            by_server("time_wait_made_by") + by_server("closed_after_peer_by"),
+            3
+        );
+        assert_eq!(
+            summary["summary"]["upstreams"][0]["endpoint"],
+            "127.0.0.1:8000"
+        );
+    })
+    .expect("a private namespace");
+}

@@ -80,7 +80,8 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     }
     let started = Instant::now();
     let mut tracer = Tracer::start().map_err(|why| anyhow!("cannot trace: {why}"))?;
-    if !a.output.json {
+    // On stderr also with --json: a script may wait for this line.
+    {
         eprintln!(
             "tcpdoctor trace: started in {} ms; {}",
             started.elapsed().as_millis(),
