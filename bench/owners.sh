@@ -2,6 +2,8 @@
 # Times owner lookups: `tcpdoctor sockets` (every socket with its process
 # and fd) against `ss -tanp` on the same population, plus the narrower
 # CLOSE_WAIT query and `census --by process`, and the bare /proc/*/fd scan.
+# Owners come from the eBPF fd iterator where allowed (the default); the
+# `-proc` variants force the /proc/*/fd scan (TCPDOCTOR_NO_BPF=1).
 #
 #   bench/owners.sh [SCALE...]      SCALE: 10k 200k 1m (default: 10k 200k)
 #
@@ -17,12 +19,27 @@ for s in ${@:-10k 200k}; do
     in_farm hyperfine --warmup 1 "${runs[@]}" --export-json "$OUT/owners-$s.json" \
         -n tcpdoctor-sockets "$TD sockets > /dev/null" \
         -n ss-tanp "ss -tanp > /dev/null" \
+        -n tcpdoctor-sockets-proc "TCPDOCTOR_NO_BPF=1 $TD sockets > /dev/null" \
         -n tcpdoctor-census-by-process "$TD census --by process > /dev/null" \
+        -n tcpdoctor-census-by-process-proc "TCPDOCTOR_NO_BPF=1 $TD census --by process > /dev/null" \
         -n tcpdoctor-close-wait "$TD sockets --state close-wait > /dev/null" \
         -n ss-tanp-close-wait "ss -tanp state close-wait > /dev/null" \
         -n owner-scan "$EXAMPLES/owner_scan > /dev/null" >&2
     {
         table "$OUT/owners-$s.json" "$s" "$n" tcpdoctor-sockets
+        python3 - "$OUT/owners-$s.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"ss -tanp / census --by process: {r['ss-tanp'] / r['tcpdoctor-census-by-process']:.1f}x "
+      f"with the eBPF fd iterator, {r['ss-tanp'] / r['tcpdoctor-census-by-process-proc']:.1f}x "
+      f"with the /proc scan")
+PY
+        # The two owner sources must agree on this population.
+        diff <(in_farm "$TD" census --by process --top 1000 --json) \
+             <(in_farm env TCPDOCTOR_NO_BPF=1 "$TD" census --by process --top 1000 --json \
+               | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("notes"); d["notes"]=[]; print(json.dumps(d, indent=2))') \
+            >/dev/null && echo "owners: the eBPF iterator and the /proc scan agree" \
+            || echo "owners: the eBPF iterator and the /proc scan DIFFER"
         echo "open fds in the farm: $(in_farm bash -c 'ls /proc/[0-9]*/fd 2>/dev/null | grep -c "^[0-9]"')"
         echo "peak RSS: tcpdoctor sockets $(($(peak_rss "/usr/bin/time -v $TD sockets") / 1024)) MiB," \
             "ss -tanp $(($(peak_rss "/usr/bin/time -v ss -tanp") / 1024)) MiB"

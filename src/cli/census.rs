@@ -75,6 +75,11 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         SourceArg::Proc => SourceChoice::Proc,
         SourceArg::Bpf => SourceChoice::Bpf,
     };
+    if matches!(a.source, SourceArg::Bpf) && a.by.is_some() {
+        return Err(super::exit::usage(
+            "--source bpf counts states in the kernel: it cannot group (--by)",
+        ));
+    }
     if a.trace.trace.is_some() && a.by != Some(GroupBy::Process) {
         return Err(super::exit::usage(
             "--trace names the processes that closed TIME_WAIT: it goes with --by process",

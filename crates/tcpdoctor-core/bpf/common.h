@@ -27,23 +27,37 @@ enum {
 	TCP_NEW_SYN_RECV = 12,
 };
 
-/* The pid namespace level of the reader, set before load: pids are
- * reported as the reader's /proc shows them, not as the host sees them. */
-const volatile __u32 reader_pidns_level = 0;
+/* The inode of the pid namespace whose numbers the reader's /proc shows,
+ * set before load: pids are reported as that /proc numbers them, not as
+ * the host does (0: report the host's). */
+const volatile __u32 reader_pidns_ino = 0;
+
+/* A pid namespace nests at most 32 deep; 8 covers containers in containers. */
+#define TCPD_PIDNS_DEPTH 8
 
 static __always_inline __u32 pid_in_reader_ns(struct task_struct *task)
 {
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	struct pid *pid = BPF_CORE_READ(leader, thread_pid);
-	__u32 level = reader_pidns_level;
-	struct upid up = {};
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	__u32 want = reader_pidns_ino;
 
-	if (!pid || BPF_CORE_READ(pid, level) < level)
+	if (!pid)
 		return 0;
-	__u64 off = bpf_core_field_offset(struct pid, numbers) +
-		    (__u64)level * bpf_core_type_size(struct upid);
-	bpf_probe_read_kernel(&up, sizeof(up), (char *)pid + off);
-	return up.nr;
+	if (!want)
+		return BPF_CORE_READ(task, tgid);
+	__u32 level = BPF_CORE_READ(pid, level);
+	__u64 base = bpf_core_field_offset(struct pid, numbers);
+	__u64 size = bpf_core_type_size(struct upid);
+	__u32 found = 0;
+#pragma unroll
+	for (__u32 i = 0; i < TCPD_PIDNS_DEPTH; i++) {
+		struct upid up = {};
+		if (i <= level && !found) {
+			bpf_probe_read_kernel(&up, sizeof(up), (char *)pid + base + i * size);
+			if (up.ns && BPF_CORE_READ(up.ns, ns.inum) == want)
+				found = up.nr;
+		}
+	}
+	return found;
 }
 
 #endif

@@ -87,9 +87,13 @@ struct inet_timewait_sock {
 	volatile unsigned char tw_substate;
 };
 
+struct pid_namespace {
+	struct ns_common ns;
+};
+
 struct upid {
 	int nr;
-	void *ns;
+	struct pid_namespace *ns;
 };
 
 struct pid {

@@ -225,7 +225,14 @@ pub fn census(
     let (mut reports, notes) = if by == Some(GroupBy::Process) {
         census_by_process(root, sel, query, choice, top)?
     } else {
-        let (iter, why_not) = census_iterator(root, choice, by)?;
+        // Loading the iterator costs ~5 ms; below ~12k sockets the netlink
+        // dump is done sooner (docs/benchmarks.md).
+        let small = *sel == NetnsSelector::Current && estimate_sockets(root) < ITER_MIN_SOCKETS;
+        let (iter, why_not) = if small && choice == SourceChoice::Auto {
+            (None, None)
+        } else {
+            census_iterator(root, choice, by)?
+        };
         let (found, mut notes) = for_each_namespace(namespaces(root, sel)?, |_| {
             let mut c = Census::new(by);
             let r = count_into(root, query, choice, iter, &mut c)?;
@@ -266,6 +273,11 @@ pub fn census(
         notes,
     }))
 }
+
+/// Below this many sockets (sockstat's estimate) a one-off census of the
+/// current namespace goes over netlink: loading and verifying the iterator
+/// costs about what the dump of ~12,000 sockets does.
+pub const ITER_MIN_SOCKETS: usize = 20_000;
 
 /// Counts the sockets of the calling thread's namespace into `census`: in
 /// the kernel when `iter` is given (states and families only), else

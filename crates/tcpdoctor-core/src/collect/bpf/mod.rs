@@ -50,18 +50,15 @@ fn quiet_libbpf() {
     });
 }
 
-/// The level of this process's pid namespace (0 = the host's), from the
-/// NSpid line of /proc/self/status: the programs report pids as this
-/// process's /proc numbers them.
-fn pidns_level() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("NSpid:"))
-                .map(|rest| rest.split_whitespace().count().saturating_sub(1) as u32)
-        })
-        .unwrap_or(0)
+/// The inode of the pid namespace /proc numbers processes in: that of its
+/// pid 1 (the init of the namespace the proc mount belongs to), else this
+/// process's own. The programs report pids in it, so that they match
+/// /proc/PID even inside a container.
+fn reader_pidns_ino() -> u32 {
+    ["/proc/1/ns/pid", "/proc/self/ns/pid"]
+        .iter()
+        .find_map(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
 }
 
 fn why(what: &str, e: &libbpf_rs::Error) -> Unavailable {
@@ -85,7 +82,7 @@ pub(crate) struct Attached {
     pub link: Link,
 }
 
-/// Opens an embedded object, tells it the reader's pid namespace level,
+/// Opens an embedded object, tells it the reader's pid namespace,
 /// loads it and attaches `program`. `what` names it in notes.
 pub(crate) fn load(what: &str, bytes: &[u8], program: &str) -> Result<Attached, Unavailable> {
     if std::env::var_os(DISABLE_ENV).is_some() {
@@ -103,14 +100,14 @@ pub(crate) fn load(what: &str, bytes: &[u8], program: &str) -> Result<Attached, 
     let mut open = ObjectBuilder::default()
         .open_memory(bytes)
         .map_err(|e| why(what, &e))?;
-    let level = pidns_level();
+    let pidns = reader_pidns_ino();
     for mut m in open.maps_mut() {
         if m.name().to_string_lossy().ends_with(".rodata")
             && let Some(v) = m.initial_value_mut()
             && v.len() >= 4
         {
-            // The object's only read-only global is reader_pidns_level.
-            v[..4].copy_from_slice(&level.to_ne_bytes());
+            // The object's only read-only global is reader_pidns_ino.
+            v[..4].copy_from_slice(&pidns.to_ne_bytes());
         }
     }
     let obj = open.load().map_err(|e| why(what, &e))?;

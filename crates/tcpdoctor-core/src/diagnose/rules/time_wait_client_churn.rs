@@ -17,8 +17,9 @@ pub static DOC: RuleDoc = RuleDoc {
     needs: Needs::OWNERS.and(Needs::HOST),
     diagram: Some(TcpState::TimeWait),
     trigger: "Outbound TIME_WAIT (ephemeral local port) toward one remote ip:port: this host opens \
-        a connection per request and closes first. Names the processes that now talk to that \
-        upstream as the likely owners.",
+        a connection per request and closes first. Names the process that closed them: exactly \
+        where a tracer saw the close (`--trace`, `tcpdoctor trace`, `serve --trace`), else the \
+        processes that now talk to that upstream as the likely owners.",
     levels: "info from --time-wait-info per upstream; warning at --time-wait-churn",
     thresholds: &[&TIME_WAIT_INFO, &TIME_WAIT_CHURN],
     remedy: "Reuse connections to the upstream (keep-alive, pools). For nginx: keepalive in the \

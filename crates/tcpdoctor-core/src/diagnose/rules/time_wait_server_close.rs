@@ -15,7 +15,8 @@ pub static DOC: RuleDoc = RuleDoc {
     diagram: Some(TcpState::TimeWait),
     trigger: "TIME_WAIT sockets whose local port is a listening port: this host closed those \
         connections first, as a server (Connection: close, HTTP/1.0, idle timeouts). Names the \
-        listener's process as the likely closer.",
+        process that closed them: exactly where a tracer saw the close (`--trace`, `tcpdoctor \
+        trace`, `serve --trace`), else the listener's process as the likely closer.",
     levels: "info from --time-wait-info per port; it stays info: by itself it harms nothing (see \
         tw-bucket-overflow for the limit)",
     thresholds: &[&TIME_WAIT_INFO],
