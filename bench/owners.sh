@@ -34,10 +34,11 @@ print(f"ss -tanp / census --by process: {r['ss-tanp'] / r['tcpdoctor-census-by-p
       f"with the eBPF fd iterator, {r['ss-tanp'] / r['tcpdoctor-census-by-process-proc']:.1f}x "
       f"with the /proc scan")
 PY
-        # The two owner sources must agree on this population.
-        diff <(in_farm "$TD" census --by process --top 1000 --json) \
+        # The two owner sources must agree on this population (notes aside).
+        norm='import json,sys; d=json.load(sys.stdin); d["notes"]=[]; print(json.dumps(d, sort_keys=True))'
+        diff <(in_farm "$TD" census --by process --top 1000 --json | python3 -c "$norm") \
              <(in_farm env TCPDOCTOR_NO_BPF=1 "$TD" census --by process --top 1000 --json \
-               | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("notes"); d["notes"]=[]; print(json.dumps(d, indent=2))') \
+               | python3 -c "$norm") \
             >/dev/null && echo "owners: the eBPF iterator and the /proc scan agree" \
             || echo "owners: the eBPF iterator and the /proc scan DIFFER"
         echo "open fds in the farm: $(in_farm bash -c 'ls /proc/[0-9]*/fd 2>/dev/null | grep -c "^[0-9]"')"
