@@ -58,6 +58,15 @@ fn listening(port: u16) {
     .expect("the server starts");
 }
 
+/// Python's http.server on 127.0.0.1:8000 (HTTP/1.0: it closes first),
+/// listening when this returns.
+fn http_server() -> Proc {
+    let server =
+        spawn(Command::new("python3").args(["-m", "http.server", "8000", "--bind", "127.0.0.1"]));
+    listening(8000);
+    server
+}
+
 /// A scratch directory for configuration and logs, removed on drop.
 struct Scratch(PathBuf);
 
@@ -186,14 +195,7 @@ fn count(state: &str, port: u16) -> usize {
 #[ignore = "needs root"]
 fn a_server_that_closes_first_collects_time_wait_on_its_port() {
     run_in_private_netns(|| {
-        let server = spawn(Command::new("python3").args([
-            "-m",
-            "http.server",
-            "8000",
-            "--bind",
-            "127.0.0.1",
-        ]));
-        listening(8000);
+        let server = http_server();
         let ab = Command::new("ab")
             .args(["-q", "-n", "1500", "-c", "8", "http://127.0.0.1:8000/"])
             .output()
@@ -439,14 +441,7 @@ fn connections_abandoned_in_the_accept_queue_belong_to_the_listener() {
 #[ignore = "needs root"]
 fn trace_names_who_closed_each_connection_between_curl_and_a_server() {
     run_in_private_netns(|| {
-        let server = spawn(Command::new("python3").args([
-            "-m",
-            "http.server",
-            "8000",
-            "--bind",
-            "127.0.0.1",
-        ]));
-        listening(8000);
+        let server = http_server();
         let mut trace = Proc(
             Command::new(env!("CARGO_BIN_EXE_tcpdoctor"))
                 .args(["trace", "--json"])

@@ -105,11 +105,12 @@ pub enum Command {
     /// List TCP sockets with their owners and ages, like `ss -tanp` but
     /// with answers: which process and fd holds each socket, how long a
     /// CLOSE_WAIT has waited for close() and a TIME_WAIT has left, and for
-    /// TIME_WAIT (which no process owns) the process that likely closed it.
+    /// TIME_WAIT (which no process owns) the process that closed it: exactly
+    /// while a tracer runs (`--trace`, `tcpdoctor trace`), else the likely one.
     ///
-    /// Sorted by state, oldest first. Owners come from one scan of
-    /// /proc/*/fd; without root, other users' processes stay hidden and a
-    /// note says so.
+    /// Sorted by state, oldest first. Owners come from the kernel's fd tables
+    /// (eBPF, as root) or one scan of /proc/*/fd; without root, other users'
+    /// processes stay hidden and a note says so.
     Sockets(sockets::Args),
     /// Reproduce TCP state problems for real, in a private network
     /// namespace: TIME_WAIT piles, port exhaustion, CLOSE_WAIT leaks, fd

@@ -109,7 +109,8 @@ fn state_text(s: TcpState) -> (&'static str, &'static str, &'static str) {
                 of the old connection die out. No process owns it.",
             "Whichever side closed first: a server that closes first (Connection: close, HTTP/1.0, \
                 timeouts) collects it on its listening port; a client that closes first, on \
-                ephemeral ports toward its upstream.",
+                ephemeral ports toward its upstream. To see which process closed each one, as \
+                root: `tcpdoctor trace`, or `tcpdoctor sockets -s time-wait --trace 10`.",
             "Usually nothing: ~168 bytes each. It matters when a client runs out of ephemeral \
                 ports for one upstream (port-exhaustion): reuse connections, add 4-tuples, \
                 tcp_tw_reuse=1 on that client. tcp_fin_timeout does not shorten it; \
