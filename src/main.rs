@@ -3,6 +3,7 @@
 //! anything else 3 ("could not run", as a Nagios plugin's UNKNOWN).
 
 mod cli;
+mod tui;
 
 use std::process::ExitCode;
 

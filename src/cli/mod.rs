@@ -10,11 +10,13 @@ pub mod exit;
 mod explain;
 mod host;
 mod lab;
+mod replay;
 mod serve;
 mod snapshot;
 mod sockets;
 mod sysctl;
 mod trace;
+mod watch;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -46,6 +48,8 @@ tcpdoctor sockets --state close-wait   who leaks CLOSE_WAIT: pid, fd, peer, age\
 tcpdoctor sockets -s time-wait --dport 5432   who churns connections to an upstream\n  \
 tcpdoctor host                         kernel, counters, limits and TCP sysctls\n  \
 sudo tcpdoctor trace --for 30          who closes each connection, live; summary at the end\n  \
+sudo tcpdoctor watch                   live: CLOSE_WAIT growth, fds and ports running out\n  \
+sudo tcpdoctor watch --record x.gz     ... kept for `tcpdoctor replay x.gz` elsewhere\n  \
 sudo tcpdoctor sockets -s time-wait --trace 10   exact TIME_WAIT closers, not likely ones\n  \
 tcpdoctor lab list                     problems the lab reproduces for real\n  \
 sudo tcpdoctor lab run close-wait-leak watch one happen in a private namespace\n\n\
@@ -156,6 +160,17 @@ pub enum Command {
     /// reports the closing process (eBPF; needs root). While it runs, every
     /// other tcpdoctor on the host names TIME_WAIT closers exactly too.
     Trace(trace::Args),
+    /// Watch the host over time: TCP states with sparklines, and tables of
+    /// processes (CLOSE_WAIT growth, fds and the time until their limit),
+    /// upstreams (ephemeral ports and the time until they run out),
+    /// listeners (accept queues) and findings, live.
+    ///
+    /// A terminal UI (usable at 80x24 over SSH); NDJSON without a terminal
+    /// or with --json. Growth is measured by socket cookie over a measured
+    /// window. --record FILE keeps the samples for `tcpdoctor replay`.
+    Watch(watch::Args),
+    /// Replay a `watch --record` file: the same UI, with seek, or NDJSON.
+    Replay(replay::Args),
 }
 
 /// Parses the command line and runs it.
@@ -175,6 +190,8 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Serve(a)) => serve::run(&root, &a),
         Some(Command::Host(a)) => host::run(&root, &a),
         Some(Command::Trace(a)) => trace::run(&root, &a),
+        Some(Command::Watch(a)) => watch::run(&root, &a),
+        Some(Command::Replay(a)) => replay::run(&a),
     }
 }
 

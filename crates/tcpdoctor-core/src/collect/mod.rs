@@ -11,6 +11,7 @@ pub mod owners;
 pub mod plan;
 pub mod procnet;
 pub mod sysctl_conf;
+pub mod watch;
 
 use crate::error::{Error, Result};
 use crate::model::{CollectReport, Socket, SocketSink, SourceUsed, StateSet};

@@ -16,6 +16,7 @@ mod socket;
 mod state;
 mod sysctl;
 mod trace;
+mod watch;
 
 pub use census::{
     Census, CensusOutcome, CensusReport, GroupBy, GroupKey, HINT_DOMINANT_SHARE, HINT_MIN_COUNT,
@@ -41,3 +42,4 @@ pub use socket::{Endpoint, Socket, TcpInfo, Timer};
 pub use state::{StateSet, TcpState, UnknownState};
 pub use sysctl::SysctlSetting;
 pub use trace::{GroupSummary, OpenCount, TraceSummary, TraceTally};
+pub use watch::{FindingRow, ListenerRow, ProcessRow, Sample, Tracker, UpstreamRow};

@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod fast_census;
 pub mod netstat;
+pub mod recording;
 pub mod snapshot;
 pub mod ss;
 

@@ -1,0 +1,307 @@
+//! `tcpdoctor watch`: the host over time, in a terminal UI or as NDJSON,
+//! optionally recorded for `tcpdoctor replay`.
+
+use super::args::{JsonArg, NetnsArg, ThresholdArgs, seconds, stdout};
+use crate::tui::{self, Action, App, Mode};
+use anyhow::{Context, Result};
+use crossterm::event::{self, Event, KeyEventKind};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tcpdoctor_core::collect::ProcRoot;
+use tcpdoctor_core::collect::watch::{Observed, Watcher};
+use tcpdoctor_core::diagnose::{self, Selection, Thresholds};
+use tcpdoctor_core::model::{FindingRow, NetnsSelector, Sample, Tracker};
+use tcpdoctor_core::offline::recording::{RECORDING_VERSION, Recorder, RecordingHeader};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+The screen: a header (host, kernel, namespaces, the owner source, the interval), the TCP \
+states with their counts and a sparkline of the samples kept, and one table:\n  \
+1 processes   sockets per state, CLOSE_WAIT growth per minute (by socket cookie: new minus \
+gone), fds of RLIMIT_NOFILE and the time left at the current fd growth;\n  \
+2 upstreams   ephemeral ports per (local IP, remote ip:port) of the usable range, new \
+connections per second, growth and the time until the range runs out;\n  \
+3 listeners   accept queue of backlog, TIME_WAIT on the port (server-side closes), \
+listen overflows per second (host-wide);\n  \
+4 findings    the diagnosis of the latest owner scan, by severity.\n\
+Keys: Tab or 1-4 switch tables, s/S sort column, r reverse, / filter, Up/Down and Enter \
+for a row's details and the explanation of its finding, p pause, <- -> step, ? help, q or \
+Ctrl-C quit. The terminal is restored on exit, on Ctrl-C and on a panic.\n\n\
+Without a terminal, or with --json: one JSON object per sample (NDJSON): {\"at_unix_s\", \
+\"elapsed_s\", \"interval_s\", \"window_s\", \"states\", \"total\", \"rates\", \"processes\": \
+[{\"pid\", \"comm\", \"established\", \"close_wait\", \"time_wait\", \"close_wait_new\", \
+\"close_wait_gone\", \"close_wait_growth_per_min\", \"fds\", \"nofile\", \"fd_growth_per_min\", \
+\"time_to_fd_limit_s\"}], \"upstreams\": [{\"local_ip\", \"remote\", \"in_use\", \"usable\", \
+\"new_per_s\", \"growth_per_min\", \"time_to_exhaustion_s\"}], \"listeners\": [{\"local\", \
+\"pid\", \"comm\", \"accept_queue\", \"backlog\", \"time_wait\"}], \"findings\", \
+\"owners_fresh\", \"notes\"}.\n\n\
+Owners are rescanned every interval while that costs under a tenth of it, else less often \
+(samples in between reuse the last scan: \"owners_fresh\": false).")]
+pub struct Args {
+    /// Seconds between samples.
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = seconds(0.1, 3600.0))]
+    pub interval: Duration,
+
+    /// Stop after N samples (default: until q or Ctrl-C).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Seconds of samples that growth rates and predictions are taken over.
+    #[arg(long, value_name = "SECONDS", default_value = "60",
+        value_parser = seconds(1.0, 86_400.0))]
+    pub window: Duration,
+
+    /// Rows kept per table in each sample.
+    #[arg(long, value_name = "N", default_value_t = 50,
+        value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub top: u32,
+
+    /// Also write every sample to FILE (gzip NDJSON, mode 0600) for
+    /// `tcpdoctor replay`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub netns: NetnsArg,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+/// Samples the host: snapshots, trends and (with fresh owners) findings.
+pub struct Sampler {
+    watcher: Watcher,
+    tracker: Tracker,
+    thresholds: Thresholds,
+    findings: Vec<FindingRow>,
+}
+
+impl Sampler {
+    pub fn new(
+        root: &ProcRoot,
+        sel: NetnsSelector,
+        interval: Duration,
+        window: Duration,
+        top: usize,
+        thresholds: Thresholds,
+    ) -> Sampler {
+        Sampler {
+            watcher: Watcher::new(root.clone(), sel, interval),
+            tracker: Tracker::new(window.as_secs_f64(), top),
+            thresholds,
+            findings: Vec::new(),
+        }
+    }
+
+    /// The next sample, and the snapshot it came from.
+    pub fn sample(&mut self) -> Result<(Sample, Observed)> {
+        let o = self.watcher.observe().context("sampling the host")?;
+        let mut s = self.tracker.observe(&o.snapshot, o.at, o.owners_fresh);
+        if o.owners_fresh {
+            let d = diagnose::run(&o.snapshot, &self.thresholds, Selection::All);
+            self.findings = d
+                .findings
+                .iter()
+                .map(|f| FindingRow {
+                    severity: f.severity.name().to_string(),
+                    id: f.id.to_string(),
+                    subject: f.subject.clone(),
+                    title: f.title.clone(),
+                })
+                .collect();
+        }
+        s.findings = self.findings.clone();
+        Ok((s, o))
+    }
+}
+
+/// "host web-1, kernel 6.18, current netns, owners eBPF, every 1.0 s".
+fn header(o: &Observed, sel: &NetnsSelector, interval: Duration) -> String {
+    let snap = &o.snapshot;
+    let kernel = snap
+        .namespaces
+        .first()
+        .and_then(|n| n.host.kernel_release.clone())
+        .unwrap_or_else(|| "?".into());
+    let ns = match sel {
+        NetnsSelector::Current => "current netns".to_string(),
+        NetnsSelector::All => format!("{} netns", snap.namespaces.len()),
+        _ => format!("{} netns", snap.namespaces.len()),
+    };
+    let owners = if snap
+        .notes
+        .iter()
+        .any(|n| n.starts_with("owners read from /proc"))
+    {
+        "owners /proc"
+    } else {
+        "owners eBPF"
+    };
+    format!(
+        "{} · kernel {kernel} · {ns} · {owners} · every {:.1}s",
+        snap.hostname,
+        interval.as_secs_f64()
+    )
+}
+
+fn recorder(path: &Option<PathBuf>, header: &str, interval: Duration) -> Result<Option<Recorder>> {
+    let Some(path) = path else { return Ok(None) };
+    let h = RecordingHeader {
+        tcpdoctor_recording: RECORDING_VERSION,
+        header: header.to_string(),
+        interval_s: interval.as_secs_f64(),
+        started_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+    };
+    Ok(Some(Recorder::create(path, &h)?))
+}
+
+pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    let mut sampler = Sampler::new(
+        root,
+        a.netns.selector.clone(),
+        a.interval,
+        a.window,
+        a.top as usize,
+        a.thresholds.0.clone(),
+    );
+    let (first, observed) = sampler.sample()?;
+    let head = header(&observed, &a.netns.selector, a.interval);
+    drop(observed);
+    let mut rec = recorder(&a.record, &head, a.interval)?;
+    let tui = !a.output.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !tui {
+        return ndjson(sampler, first, rec, a, &stop);
+    }
+    if let Some(r) = rec.as_mut() {
+        r.sample(&first)?;
+    }
+    // Sampling runs on its own thread: at scale a snapshot takes a good
+    // part of a second, and keys must not wait for it.
+    let (tx, rx) = mpsc::channel::<Sample>();
+    let sampling = Arc::clone(&stop);
+    let (interval, count) = (a.interval, a.count);
+    let worker = std::thread::spawn(move || -> Result<()> {
+        let mut taken = 1;
+        let mut next_at = Instant::now() + interval;
+        while !sampling.load(Ordering::Relaxed) && count.is_none_or(|c| taken < c) {
+            wait_until(next_at, &sampling);
+            if sampling.load(Ordering::Relaxed) {
+                break;
+            }
+            next_at += interval;
+            let (s, _) = sampler.sample()?;
+            if let Some(r) = rec.as_mut() {
+                r.sample(&s)?;
+            }
+            taken += 1;
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+        if let Some(r) = rec {
+            r.finish()?;
+        }
+        Ok(())
+    });
+    let mut app = App::new(Mode::Live, head);
+    app.push(first);
+    let shown = run_ui(&mut app, &stop, |app| {
+        while let Ok(s) = rx.try_recv() {
+            app.push(s);
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    let sampled = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sampling thread panicked"))?;
+    shown?;
+    sampled?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sleeps until `t`, waking early when `stop` is set.
+fn wait_until(t: Instant, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= t {
+            return;
+        }
+        std::thread::sleep((t - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// One JSON object per sample.
+fn ndjson(
+    mut sampler: Sampler,
+    first: Sample,
+    mut rec: Option<Recorder>,
+    a: &Args,
+    stop: &AtomicBool,
+) -> Result<ExitCode> {
+    let mut out = stdout();
+    let mut s = first;
+    let mut taken = 1u64;
+    let mut next_at = Instant::now() + a.interval;
+    loop {
+        if let Some(r) = rec.as_mut() {
+            r.sample(&s)?;
+        }
+        serde_json::to_writer(&mut out, &s)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        if a.count.is_some_and(|c| taken >= c) {
+            break;
+        }
+        wait_until(next_at, stop);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        next_at += a.interval;
+        s = sampler.sample()?.0;
+        taken += 1;
+    }
+    if let Some(r) = rec {
+        r.finish()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the terminal UI until q, Ctrl-C or a signal; `tick` feeds new
+/// samples in. The terminal is restored on every way out (ratatui's init
+/// also restores it on a panic).
+pub fn run_ui(app: &mut App, stop: &AtomicBool, mut tick: impl FnMut(&mut App)) -> Result<()> {
+    let mut terminal = ratatui::init();
+    let result = (|| -> Result<()> {
+        loop {
+            tick(app);
+            terminal.draw(|f| tui::draw(f, app))?;
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if event::poll(Duration::from_millis(100))?
+                && let Event::Key(k) = event::read()?
+                && k.kind == KeyEventKind::Press
+                && app.on_key(k) == Action::Quit
+            {
+                return Ok(());
+            }
+        }
+    })();
+    ratatui::restore();
+    result
+}
