@@ -169,6 +169,7 @@ fn snapshot() -> Snapshot {
             value: "30".into(),
         }],
         notes: Vec::new(),
+        trends: None,
     }
 }
 

@@ -3,13 +3,16 @@
 
 use clap::builder::TypedValueParser as _;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
+use std::io::IsTerminal;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tcpdoctor_core::collect::bpf::closers::Tracer;
 use tcpdoctor_core::collect::plan::SnapshotPlan;
+use tcpdoctor_core::collect::{ProcRoot, watch};
 use tcpdoctor_core::diagnose::{Selection, Threshold, Thresholds, thresholds};
+use tcpdoctor_core::model::Snapshot;
 use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
 
 /// `--json`.
@@ -114,7 +117,13 @@ impl TraceArg {
     /// tracer returned must live until the collection is done: its table
     /// is what names the closers.
     pub fn observe(&self) -> Option<Tracer> {
-        let wait = self.trace?;
+        self.observe_alongside(None)
+    }
+
+    /// As `observe`, when `--for` will observe for `span` anyway: only the
+    /// part of `--trace` longer than that is waited for here.
+    pub fn observe_alongside(&self, span: Option<Duration>) -> Option<Tracer> {
+        let wait = self.trace?.saturating_sub(span.unwrap_or_default());
         match Tracer::start() {
             Ok(t) => {
                 eprintln!(
@@ -132,12 +141,56 @@ impl TraceArg {
     }
 }
 
+/// `--for`: observe the host over time before judging.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct ObserveArg {
+    /// Observe for this many seconds first (a sample a second), so that
+    /// findings gain trends measured over that time: CLOSE_WAIT growth per
+    /// process by socket cookie (close-wait-growing), fd growth and the
+    /// time until RLIMIT_NOFILE, ephemeral-port growth and the time until
+    /// the range runs out.
+    #[arg(long = "for", value_name = "SECONDS", value_parser = seconds(1.0, 86_400.0))]
+    pub span: Option<Duration>,
+}
+
+impl ObserveArg {
+    /// Takes the snapshot with `take`, after observing for `--for` with a
+    /// progress line on stderr, or at once without it.
+    pub fn snapshot(
+        &self,
+        root: &ProcRoot,
+        sel: &NetnsSelector,
+        take: impl FnOnce() -> tcpdoctor_core::Result<Snapshot>,
+    ) -> tcpdoctor_core::Result<Snapshot> {
+        let Some(span) = self.span else {
+            return take();
+        };
+        let total = span.as_secs_f64();
+        let tty = std::io::stderr().is_terminal();
+        let mut said = -10.0;
+        let snap = watch::observe_then(root, sel, span, Duration::from_secs(1), take, |at| {
+            if tty {
+                eprint!("\rtcpdoctor: observing {at:.0}/{total:.0} s ");
+            } else if at - said >= 10.0 {
+                eprintln!("tcpdoctor: observing {at:.0}/{total:.0} s");
+                said = at;
+            }
+        });
+        if tty {
+            eprintln!();
+        }
+        snap
+    }
+}
+
 /// What a snapshot of this host reads: `--interval`, `--netns`,
-/// `--sysctl-file`, `--trace` (diagnose and snapshot).
+/// `--sysctl-file`, `--trace`, `--for` (diagnose and snapshot).
 #[derive(Args, Debug, Clone, Default)]
 pub struct HostSnapshotArgs {
     #[command(flatten)]
     pub interval: IntervalArg,
+    #[command(flatten)]
+    pub observe: ObserveArg,
     #[command(flatten)]
     pub trace: TraceArg,
     #[command(flatten)]

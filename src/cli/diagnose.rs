@@ -39,8 +39,13 @@ pub fn print(d: &Diagnosis, json: bool) -> Result<ExitCode> {
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     let plan = a.host.plan(Selection::All);
-    let _tracer = a.host.trace.observe();
-    let snap = plan::snapshot(root, &a.host.netns.selector, &plan).context("diagnosing")?;
+    let _tracer = a.host.trace.observe_alongside(a.host.observe.span);
+    let sel = &a.host.netns.selector;
+    let snap = a
+        .host
+        .observe
+        .snapshot(root, sel, || plan::snapshot(root, sel, &plan))
+        .context("diagnosing")?;
     let d = diagnose::run(&snap, &a.thresholds.0, Selection::All);
     print(&d, a.output.json)
 }

@@ -22,9 +22,13 @@ pub struct Args {
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     // Everything any rule reads, so that `analyze` of the file can run them.
     let plan = a.host.plan(Selection::All);
-    let _tracer = a.host.trace.observe();
-    let snap =
-        plan::snapshot(root, &a.host.netns.selector, &plan).context("taking the snapshot")?;
+    let _tracer = a.host.trace.observe_alongside(a.host.observe.span);
+    let sel = &a.host.netns.selector;
+    let snap = a
+        .host
+        .observe
+        .snapshot(root, sel, || plan::snapshot(root, sel, &plan))
+        .context("taking the snapshot")?;
     offline::snapshot::write(&snap, &a.output)?;
     eprintln!(
         "wrote {}: {} socket(s) in {} namespace(s), {} owning process(es)",

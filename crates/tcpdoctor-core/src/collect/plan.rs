@@ -576,5 +576,6 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
         owners,
         sysctl_settings: settings,
         notes,
+        trends: None,
     })
 }

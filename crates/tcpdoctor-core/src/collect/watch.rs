@@ -87,3 +87,37 @@ impl Watcher {
         })
     }
 }
+
+/// Observes the host every `every` for `span`, then takes the final
+/// snapshot with `last` (the caller's own plan) and returns it carrying
+/// the trends over the whole observation (`Snapshot::trends`). `progress`
+/// hears the seconds observed so far after each sample.
+pub fn observe_then(
+    root: &ProcRoot,
+    sel: &NetnsSelector,
+    span: Duration,
+    every: Duration,
+    last: impl FnOnce() -> Result<Snapshot>,
+    mut progress: impl FnMut(f64),
+) -> Result<Snapshot> {
+    // Every process and upstream is kept: the rules judge them all.
+    let mut tracker = crate::model::Tracker::new(span.as_secs_f64() + 60.0, usize::MAX);
+    let mut watcher = Watcher::new(root.clone(), sel.clone(), every);
+    let end = Instant::now() + span;
+    let mut next = Instant::now();
+    while Instant::now() < end {
+        let o = watcher.observe()?;
+        tracker.observe(&o.snapshot, o.at, o.owners_fresh);
+        progress(o.at);
+        next += every;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep((next.min(end)) - now);
+        }
+    }
+    let mut snap = last()?;
+    let at = watcher.started.elapsed().as_secs_f64();
+    let sample = tracker.observe(&snap, at, true);
+    snap.trends = Some(Box::new(sample));
+    Ok(snap)
+}

@@ -13,8 +13,8 @@ pub(crate) mod testkit;
 pub mod thresholds;
 
 use crate::model::{
-    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, RowFilter, Snapshot, SocketRow,
-    SysctlSetting, TcpState, rows_of,
+    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, RowFilter, Sample, Snapshot,
+    SocketRow, SysctlSetting, TcpState, rows_of,
 };
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -57,6 +57,14 @@ impl Evidence {
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Evidence {
         self.0.push((key.to_string(), value.into()));
         self
+    }
+
+    /// `with` when there is a value (a rounded one), else nothing.
+    pub fn with_some(self, key: &str, value: Option<f64>) -> Evidence {
+        match value {
+            Some(v) => self.with(key, (v * 10.0).round() / 10.0),
+            None => self,
+        }
     }
 
     /// `with`, unless the text is empty (evidence that only some sources
@@ -250,6 +258,10 @@ pub struct Context<'a> {
     /// Settings from sysctl.conf files (empty except for the host's own
     /// namespace).
     pub files: &'a [SysctlSetting],
+    /// Growth and predictions when the host was observed over time
+    /// (`diagnose --for`, the exporter); host-wide, so given to the first
+    /// namespace's rules only.
+    pub trends: Option<&'a Sample>,
 }
 
 impl Context<'_> {
@@ -368,6 +380,11 @@ pub fn run_seeing_rows(
             listen_backlog_known: ns.listen_backlog_known,
             thresholds,
             files,
+            trends: if std::ptr::eq(ns, &snap.namespaces[0]) {
+                snap.trends.as_deref()
+            } else {
+                None
+            },
         };
         for r in rules::ALL.iter().filter(|r| selection.wants(r.doc())) {
             for mut f in r.check(&cx) {

@@ -5,11 +5,13 @@
 use super::{Context, Finding, Rule, Thresholds};
 use crate::model::{
     CloseOrder, Closer, Endpoint, FdRef, FileNr, NsSnapshot, OwnerIndex, Process, RowFilter,
-    Socket, Sockstat, SysctlSetting, TcpInfo, TcpState, rows_of,
+    Sample, Socket, Sockstat, SysctlSetting, TcpInfo, TcpState, rows_of,
 };
 
 /// One network namespace (the current one) and its owners.
 pub struct Host {
+    /// Trends, as `diagnose --for` gives them.
+    pub trends: Option<Sample>,
     ns: NsSnapshot,
     owners: OwnerIndex,
     settings: Vec<SysctlSetting>,
@@ -63,6 +65,7 @@ impl Host {
         ns.netns.current = true;
         ns.netns.inode = 4026531840;
         Host {
+            trends: None,
             ns,
             owners: OwnerIndex::default(),
             settings: Vec::new(),
@@ -226,6 +229,7 @@ impl Host {
             listen_backlog_known: self.ns.listen_backlog_known,
             thresholds: &self.thresholds,
             files,
+            trends: self.trends.as_ref(),
         };
         rule.check(&cx)
     }

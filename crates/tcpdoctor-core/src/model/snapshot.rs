@@ -5,7 +5,9 @@
 //! exporter read one. `tcpdoctor snapshot` writes it as JSON (the format
 //! below) and `tcpdoctor analyze` reads it back to the same findings.
 
-use super::{Closer, FdRef, HostInfo, NetnsInfo, OwnerIndex, Process, Socket, SysctlSetting};
+use super::{
+    Closer, FdRef, HostInfo, NetnsInfo, OwnerIndex, Process, Sample, Socket, SysctlSetting,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -64,6 +66,9 @@ pub struct Snapshot {
     /// sysctl.conf settings, audited with the host's own namespace.
     pub sysctl_settings: Vec<SysctlSetting>,
     pub notes: Vec<String>,
+    /// Growth and predictions, when the host was observed over time
+    /// before this snapshot (`diagnose --for`, the exporter).
+    pub trends: Option<Box<Sample>>,
 }
 
 impl Snapshot {
@@ -91,6 +96,8 @@ struct SnapshotFile {
     closers: Vec<(u64, Closer)>,
     sysctl_settings: Vec<SysctlSetting>,
     notes: Vec<String>,
+    #[serde(default)]
+    trends: Option<Box<Sample>>,
 }
 
 /// Borrowed twin of `SnapshotFile` for writing without copying sockets.
@@ -109,6 +116,8 @@ struct SnapshotFileRef<'a> {
     closers: Vec<(u64, &'a Closer)>,
     sysctl_settings: &'a [SysctlSetting],
     notes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trends: Option<&'a Sample>,
 }
 
 impl Serialize for Snapshot {
@@ -138,6 +147,7 @@ impl Serialize for Snapshot {
             closers,
             sysctl_settings: &self.sysctl_settings,
             notes: &self.notes,
+            trends: self.trends.as_deref(),
         }
         .serialize(s)
     }
@@ -172,6 +182,7 @@ impl<'de> Deserialize<'de> for Snapshot {
             owners,
             sysctl_settings: f.sysctl_settings,
             notes: f.notes,
+            trends: f.trends,
         })
     }
 }

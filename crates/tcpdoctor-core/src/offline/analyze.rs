@@ -503,5 +503,6 @@ fn dump_snapshot(report: &DumpReport, sockets: Vec<Socket>, owners: OwnerIndex) 
         owners,
         sysctl_settings: Vec::new(),
         notes: notes_of(report),
+        trends: None,
     }
 }

@@ -171,6 +171,9 @@ impl Rule for FdExhaustion {
                      {raise}{origin}"
                 )
             };
+            let trend = cx
+                .trends
+                .and_then(|t| t.processes.iter().find(|r| r.pid == pid));
             out.push(
                 Finding::new(
                     DOC.id,
@@ -190,7 +193,11 @@ impl Rule for FdExhaustion {
                         .with("ratio", (ratio * 1000.0).round() / 1000.0)
                         .with("tcp_sockets_by_state", held.join(", "))
                         .with("waiting_in_accept_queue", waiting)
-                        .with("cgroup", p.cgroup.clone()),
+                        .with("cgroup", p.cgroup.clone())
+                        // Observed over time (diagnose --for): how fast
+                        // fds grow and when the limit is reached.
+                        .with_some("fd_growth_per_min", trend.and_then(|t| t.fd_growth_per_min))
+                        .with_some("time_to_limit_s", trend.and_then(|t| t.time_to_fd_limit_s)),
                 )
                 .explain(explanation)
                 .remedy(remedy),

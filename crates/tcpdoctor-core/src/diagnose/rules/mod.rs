@@ -1,6 +1,7 @@
 //! The rule registry: one file per rule, one line here per rule.
 
 pub mod accept_queue_overflow;
+pub mod close_wait_growing;
 pub mod close_wait_leak;
 pub mod fd_exhaustion;
 pub mod fin_wait2_orphans;
@@ -23,6 +24,7 @@ use super::{Rule, RuleDoc};
 /// Every rule, in the order docs/rules.md lists them.
 pub static ALL: &[&dyn Rule] = &[
     &close_wait_leak::CloseWaitLeak,
+    &close_wait_growing::CloseWaitGrowing,
     &fd_exhaustion::FdExhaustion,
     &port_exhaustion::PortExhaustion,
     &time_wait_server_close::TimeWaitServerClose,

@@ -93,6 +93,11 @@ impl Rule for PortExhaustion {
                     .to_string(),
                 _ => String::new(),
             };
+            let trend = cx.trends.and_then(|t| {
+                t.upstreams
+                    .iter()
+                    .find(|u| u.local_ip == lip && u.remote == remote)
+            });
             out.push(
                 Finding::new(
                     DOC.id,
@@ -116,6 +121,12 @@ impl Rule for PortExhaustion {
                         .with(
                             "sustainable_new_connections_per_s",
                             (usable as f64 / 60.0).round(),
+                        )
+                        // Observed over time (diagnose --for).
+                        .with_some("growth_per_min", trend.and_then(|t| t.growth_per_min))
+                        .with_some(
+                            "time_to_exhaustion_s",
+                            trend.and_then(|t| t.time_to_exhaustion_s),
                         ),
                 )
                 .explain(format!(
