@@ -441,23 +441,25 @@ pub fn draw(f: &mut Frame, app: &App) {
 }
 
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+    // What state the screen is in comes first: a narrow terminal cuts the
+    // end of the line.
     let mut spans = vec![Span::styled("tcpdoctor ", Style::new().bold())];
-    spans.push(Span::raw(app.header.clone()));
+    match app.mode {
+        Mode::Replay => spans.push(Span::styled(
+            format!("[replay {}/{}] ", app.shown + 1, app.samples.len()),
+            Style::new().reversed(),
+        )),
+        Mode::Live if app.paused => spans.push(Span::styled("[PAUSED] ", Style::new().reversed())),
+        Mode::Live => {}
+    }
     if let Some(s) = app.current() {
         spans.push(Span::raw(format!(
-            "  {} UTC  +{}",
+            "{} UTC +{} · ",
             clock(s.at_unix_s),
             human_age(s.elapsed_s)
         )));
     }
-    match app.mode {
-        Mode::Replay => spans.push(Span::styled(
-            format!("  [replay {}/{}]", app.shown + 1, app.samples.len()),
-            Style::new().reversed(),
-        )),
-        Mode::Live if app.paused => spans.push(Span::styled("  [PAUSED]", Style::new().reversed())),
-        Mode::Live => {}
-    }
+    spans.push(Span::raw(app.header.clone()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -651,8 +653,16 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         .zip(cells)
         .map(|(c, v)| Line::from(format!("{c:>10}: {v}")))
         .collect();
-    // The findings about this row, and what the first one means.
+    // Its sockets, the findings about it, and what the first one means.
     if let Some(s) = app.current() {
+        if app.view == View::Processes
+            && let Some(p) = s.processes.iter().find(|p| p.pid.to_string() == cells[0])
+            && !p.sockets.is_empty()
+        {
+            text.push(Line::from(""));
+            text.push(Line::from("sockets (CLOSE_WAIT first, oldest first):").bold());
+            text.extend(p.sockets.iter().map(|l| Line::from(format!("  {l}"))));
+        }
         let key = match app.view {
             View::Processes => format!("pid {}", cells[0]),
             View::Findings => cells[1].clone(),
@@ -715,4 +725,195 @@ fn draw_help(f: &mut Frame, area: Rect) {
         Paragraph::new(HELP).block(Block::default().borders(Borders::ALL).title(" help ")),
         b,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use std::path::Path;
+    use tcpdoctor_core::model::{FindingRow, ListenerRow, ProcessRow, UpstreamRow};
+
+    fn sample(i: u64) -> Sample {
+        let mut s = Sample {
+            at_unix_s: 1_795_999_000.0 + i as f64,
+            elapsed_s: i as f64,
+            interval_s: 1.0,
+            window_s: i.min(60) as f64,
+            ..Sample::default()
+        };
+        s.states.insert("ESTABLISHED".into(), 1200 + i);
+        s.states.insert("CLOSE_WAIT".into(), 10 * i);
+        s.states.insert("TIME_WAIT".into(), 300);
+        s.states.insert("LISTEN".into(), 3);
+        s.total = s.states.values().sum();
+        s.rates.insert("ListenOverflows".into(), 2.0);
+        s.processes = vec![
+            ProcessRow {
+                pid: 4242,
+                comm: "leaky-app".into(),
+                established: 20,
+                close_wait: 10 * i,
+                close_wait_growth_per_min: Some(600.0),
+                fds: Some(30 + 10 * i as u32),
+                nofile: Some(1024),
+                fd_growth_per_min: Some(600.0),
+                time_to_fd_limit_s: Some(90.0),
+                sockets: vec!["CLOSE_WAIT 10.0.0.1:8080 > 10.0.0.7:51234, 29s".into()],
+                ..ProcessRow::default()
+            },
+            ProcessRow {
+                pid: 17,
+                comm: "nginx".into(),
+                established: 1180,
+                time_wait: 300,
+                close_wait_growth_per_min: Some(0.0),
+                fds: Some(1300),
+                nofile: Some(65536),
+                ..ProcessRow::default()
+            },
+        ];
+        s.upstreams = vec![UpstreamRow {
+            netns: 1,
+            local_ip: "10.0.0.1".parse().expect("ip"),
+            remote: "10.0.0.9:5432".parse().expect("ep"),
+            in_use: 21000,
+            usable: 28232,
+            new_per_s: Some(350.0),
+            growth_per_min: Some(120.0),
+            time_to_exhaustion_s: Some(3616.0),
+        }];
+        s.listeners = vec![ListenerRow {
+            netns: 1,
+            local: "0.0.0.0:8080".parse().expect("ep"),
+            pid: Some(4242),
+            comm: "leaky-app".into(),
+            accept_queue: 128,
+            backlog: 128,
+            time_wait: 0,
+        }];
+        s.findings = vec![FindingRow {
+            severity: "critical".into(),
+            id: "close-wait-growing".into(),
+            subject: "pid 4242 (leaky-app)".into(),
+            title: "pid 4242 (leaky-app): CLOSE_WAIT growing by 600.0/min over the last 60 s"
+                .into(),
+        }];
+        s
+    }
+
+    fn app() -> App {
+        let mut a = App::new(
+            Mode::Live,
+            "web-1 · kernel 6.18 · current netns · every 1.0s".into(),
+        );
+        a.explain = |id| Some(format!("{id}: what it means, in a few lines."));
+        for i in 1..=30 {
+            a.push(sample(i));
+        }
+        a
+    }
+
+    fn screen(app: &App, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+        t.draw(|f| draw(f, app)).expect("draws");
+        let buf = t.backend().buffer();
+        let mut out = String::new();
+        for y in 0..h {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn golden(name: &str, actual: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
+        if std::env::var_os("TCPDOCTOR_BLESS").is_some() {
+            std::fs::write(&path, actual).expect("writes the golden file");
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (TCPDOCTOR_BLESS=1 creates it)", path.display()));
+        assert_eq!(actual, want, "screen differs from {}", path.display());
+    }
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn every_table_at_80x24_and_wide() {
+        let mut a = app();
+        golden("tui-processes-80x24.txt", &screen(&a, 80, 24));
+        golden("tui-processes-160x40.txt", &screen(&a, 160, 40));
+        for (k, name) in [('2', "upstreams"), ('3', "listeners"), ('4', "findings")] {
+            a.on_key(key(KeyCode::Char(k)));
+            golden(&format!("tui-{name}-80x24.txt"), &screen(&a, 80, 24));
+        }
+    }
+
+    #[test]
+    fn keys_sort_filter_select_pause_and_help() {
+        let mut a = app();
+        // Sorted by pid, descending, by default: 4242 first.
+        assert_eq!(a.rows()[0][0], "4242");
+        a.on_key(key(KeyCode::Char('r')));
+        assert_eq!(a.rows()[0][0], "17", "reversed");
+        a.on_key(key(KeyCode::Char('s'))); // COMM
+        a.on_key(key(KeyCode::Char('s'))); // ESTAB
+        a.on_key(key(KeyCode::Char('r')));
+        assert_eq!(a.rows()[0][1], "nginx", "most ESTABLISHED first");
+        a.on_key(key(KeyCode::Char('/')));
+        for c in "leaky".chars() {
+            a.on_key(key(KeyCode::Char(c)));
+        }
+        a.on_key(key(KeyCode::Enter));
+        assert_eq!(a.rows().len(), 1);
+        a.on_key(key(KeyCode::Enter));
+        assert!(a.detail);
+        let s = screen(&a, 80, 24);
+        assert!(s.contains("close-wait-growing: what it means"), "{s}");
+        golden("tui-detail-80x24.txt", &s);
+        a.on_key(key(KeyCode::Esc));
+        assert!(!a.detail);
+        a.on_key(key(KeyCode::Char('p')));
+        let shown = a.shown;
+        a.push(sample(31));
+        assert_eq!(a.shown, shown, "paused: the screen stays");
+        assert!(screen(&a, 80, 24).contains("[PAUSED]"));
+        a.on_key(key(KeyCode::Char('p')));
+        assert_eq!(a.shown, a.samples.len() - 1, "resumed at the newest");
+        a.on_key(key(KeyCode::Char('?')));
+        assert!(screen(&a, 80, 24).contains("go to a time"));
+        a.on_key(key(KeyCode::Char('x')));
+        assert!(!a.help, "any key closes the help");
+        assert_eq!(a.on_key(key(KeyCode::Char('q'))), Action::Quit);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(a.on_key(ctrl_c), Action::Quit);
+    }
+
+    #[test]
+    fn replay_seeks_by_step_page_and_time() {
+        let mut a = App::new(Mode::Replay, "recorded".into());
+        a.samples = (0..200).map(sample).collect();
+        a.on_key(key(KeyCode::Right));
+        a.on_key(key(KeyCode::PageDown));
+        assert_eq!(a.shown, 61);
+        a.on_key(key(KeyCode::Left));
+        assert_eq!(a.shown, 60);
+        a.on_key(key(KeyCode::End));
+        assert_eq!(a.shown, 199);
+        a.on_key(key(KeyCode::Char('g')));
+        // 1_795_999_000 + 100 is 19:58:20 UTC.
+        for c in clock(1_795_999_100.0).chars() {
+            a.on_key(key(KeyCode::Char(c)));
+        }
+        a.on_key(key(KeyCode::Enter));
+        assert_eq!(a.shown, 100);
+        assert!(screen(&a, 80, 24).contains("[replay 101/200]"));
+        assert_eq!(parse_clock("25:00:00"), None);
+    }
 }

@@ -35,7 +35,14 @@ pub struct ProcessRow {
     pub fd_growth_per_min: Option<f64>,
     /// Seconds until RLIMIT_NOFILE at the current growth.
     pub time_to_fd_limit_s: Option<f64>,
+    /// A few of its sockets ("STATE local > remote, age"), CLOSE_WAIT
+    /// first, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<String>,
 }
+
+/// Sockets shown per process.
+const EXAMPLES: usize = 5;
 
 /// One (local IP, remote ip:port) tuple's ephemeral ports.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -203,6 +210,7 @@ impl Tracker {
         for ns in &snap.namespaces {
             let label = several.then_some(ns.netns.inode);
             let ns_rows = rows_of(ns, owners, label, &RowFilter::default());
+            let mut examples: HashMap<u32, Vec<&SocketRow>> = HashMap::new();
             for r in &ns_rows {
                 *states
                     .entry(r.socket.state.netstat_name().to_string())
@@ -219,6 +227,7 @@ impl Tracker {
                     comm: process_name(owners, r, pid),
                     ..ProcessRow::default()
                 });
+                examples.entry(pid).or_default().push(r);
                 match r.socket.state {
                     TcpState::Established => p.established += 1,
                     TcpState::CloseWait => {
@@ -229,6 +238,38 @@ impl Tracker {
                     }
                     TcpState::TimeWait => p.time_wait += 1,
                     _ => p.other += 1,
+                }
+            }
+            for (pid, mut list) in examples {
+                let order = |a: &&SocketRow, b: &&SocketRow| {
+                    let cw = |r: &SocketRow| r.socket.state != TcpState::CloseWait;
+                    cw(a)
+                        .cmp(&cw(b))
+                        .then(b.age_s.unwrap_or(0.0).total_cmp(&a.age_s.unwrap_or(0.0)))
+                };
+                // Only the first few are shown: no full sort of a process
+                // that holds a hundred thousand sockets.
+                if list.len() > EXAMPLES {
+                    list.select_nth_unstable_by(EXAMPLES - 1, order);
+                    list.truncate(EXAMPLES);
+                }
+                list.sort_by(order);
+                if let Some(p) = procs.get_mut(&pid) {
+                    p.sockets.extend(
+                        list.iter()
+                            .take(EXAMPLES - p.sockets.len().min(EXAMPLES))
+                            .map(|r| {
+                                let age = r.age_s.map_or_else(String::new, |a| {
+                                    format!(", {}", super::human_age(a))
+                                });
+                                format!(
+                                    "{} {} > {}{age}",
+                                    r.socket.state.netstat_name(),
+                                    r.socket.local,
+                                    r.socket.remote
+                                )
+                            }),
+                    );
                 }
             }
             // Ephemeral ports per tuple, with the cookies of their sockets.
