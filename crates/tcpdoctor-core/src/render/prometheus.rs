@@ -157,6 +157,15 @@ pub struct FullMetrics {
     pub port_utilization: Vec<(String, String, String, f64)>,
     /// (process, pid, ratio of RLIMIT_NOFILE in use)
     pub fd_utilization: Vec<(String, u32, f64)>,
+    /// Trends over the exporter's refreshes, when it has two or more:
+    /// (process, pid, CLOSE_WAIT growth per minute).
+    pub close_wait_growth: Vec<(String, u32, f64)>,
+    /// (process, pid, seconds until RLIMIT_NOFILE at the current growth).
+    pub fd_exhaustion_s: Vec<(String, u32, f64)>,
+    /// (local ip, remote, seconds until the ephemeral ports run out).
+    pub port_exhaustion_s: Vec<(String, String, f64)>,
+    /// The measured window those trends are over.
+    pub trend_window_s: f64,
     pub diagnosis: Option<Diagnosis>,
     pub refreshed_unix: u64,
     pub duration_s: f64,
@@ -271,6 +280,40 @@ impl<'s> FullMetricsBuilder<'s> {
         fds.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
         fds.truncate(top);
         m.fd_utilization = fds;
+        if let Some(t) = self.snap.trends.as_deref() {
+            m.trend_window_s = t.window_s;
+            let mut growth: Vec<(String, u32, f64)> = t
+                .processes
+                .iter()
+                .filter_map(|p| Some((p.comm.clone(), p.pid, p.close_wait_growth_per_min?)))
+                .filter(|(_, _, g)| *g != 0.0)
+                .collect();
+            growth.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+            growth.truncate(top);
+            m.close_wait_growth = growth;
+            let mut fd_left: Vec<(String, u32, f64)> = t
+                .processes
+                .iter()
+                .filter_map(|p| Some((p.comm.clone(), p.pid, p.time_to_fd_limit_s?)))
+                .collect();
+            fd_left.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.1.cmp(&b.1)));
+            fd_left.truncate(top);
+            m.fd_exhaustion_s = fd_left;
+            let mut ports_left: Vec<(String, String, f64)> = t
+                .upstreams
+                .iter()
+                .filter_map(|u| {
+                    Some((
+                        u.local_ip.to_string(),
+                        u.remote.to_string(),
+                        u.time_to_exhaustion_s?,
+                    ))
+                })
+                .collect();
+            ports_left.sort_by(|a, b| a.2.total_cmp(&b.2));
+            ports_left.truncate(top);
+            m.port_exhaustion_s = ports_left;
+        }
         m
     }
 }
@@ -421,6 +464,52 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
         for (p, pid, r) in &full.fd_utilization {
             f.sample(&[("process", p), ("pid", &pid.to_string())], *r);
         }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_close_wait_growth_per_minute",
+            "gauge",
+            "Net CLOSE_WAIT growth of a process per minute, by socket cookie (new minus gone) \
+                over tcpdoctor_trend_window_seconds of the exporter's refreshes (top N).",
+        );
+        for (p, pid, g) in &full.close_wait_growth {
+            f.sample(&[("process", p), ("pid", &pid.to_string())], *g);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_fd_exhaustion_seconds",
+            "gauge",
+            "Seconds until a process's open fds reach RLIMIT_NOFILE at their growth over the \
+                trend window (only processes whose fds grow).",
+        );
+        for (p, pid, s) in &full.fd_exhaustion_s {
+            f.sample(&[("process", p), ("pid", &pid.to_string())], s.round());
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_port_exhaustion_seconds",
+            "gauge",
+            "Seconds until a (local IP, remote) tuple uses every usable ephemeral port at its \
+                growth over the trend window (only growing ones).",
+        );
+        for (lip, remote, s) in &full.port_exhaustion_s {
+            f.sample(&[("local_ip", lip), ("remote", remote)], s.round());
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "tcpdoctor_trend_window_seconds",
+            "gauge",
+            "The measured window the growth and exhaustion figures are over (0 before the \
+                exporter's second refresh).",
+        );
+        f.sample(&[], full.trend_window_s);
     }
     {
         let mut f = Family::new(

@@ -11,7 +11,7 @@ use crate::collect::bpf::closers::Tracer;
 use crate::collect::plan::{self, SnapshotPlan};
 use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
 use crate::diagnose::{Selection, Thresholds};
-use crate::model::{Census, NetnsSelector};
+use crate::model::{Census, NetnsSelector, Tracker};
 use crate::render::prometheus::{self as metrics, FastSample, FullMetrics, TracedEnds};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -76,7 +76,14 @@ pub struct Exporter {
     logged: Mutex<BTreeMap<&'static str, String>>,
     /// Connection ends by closer, while `start_tracer` runs one.
     traced: Mutex<Option<TracedEnds>>,
+    /// Growth across full refreshes (by socket cookie), and when the
+    /// exporter started, which the refreshes' times count from.
+    trends: Mutex<Tracker>,
+    started: Instant,
 }
+
+/// The window the exporter's growth rates are taken over.
+pub const TREND_WINDOW: Duration = Duration::from_secs(600);
 
 fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -94,6 +101,8 @@ impl Exporter {
             fast: Mutex::new(None),
             logged: Mutex::new(BTreeMap::new()),
             traced: Mutex::new(None),
+            trends: Mutex::new(Tracker::new(TREND_WINDOW.as_secs_f64(), usize::MAX)),
+            started: Instant::now(),
         })
     }
 
@@ -151,6 +160,10 @@ impl Exporter {
         let result = plan::snapshot(&self.root, &self.opts.netns, &plan).map(|mut snap| {
             if !self.opts.show_cmdline {
                 snap.owners.hide_arguments();
+            }
+            let at = self.started.elapsed().as_secs_f64();
+            if let Ok(mut t) = self.trends.lock() {
+                snap.trends = Some(Box::new(t.observe(&snap, at, true)));
             }
             metrics::full_metrics(&snap, &self.opts.thresholds, self.opts.top)
         });
