@@ -527,6 +527,9 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
         } else {
             spans.push(Span::raw(format!(" window {:.0}s", s.window_s)));
         }
+        if !s.tables_fresh {
+            spans.push(Span::raw(format!(" (tables {:.0}s old)", s.tables_age_s)));
+        }
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -741,6 +744,7 @@ mod tests {
             elapsed_s: i as f64,
             interval_s: 1.0,
             window_s: i.min(60) as f64,
+            tables_fresh: true,
             ..Sample::default()
         };
         s.states.insert("ESTABLISHED".into(), 1200 + i);

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tcpdoctor_core::collect::ProcRoot;
 use tcpdoctor_core::collect::watch::{Observed, Watcher};
 use tcpdoctor_core::diagnose::{self, Selection, Thresholds};
+use tcpdoctor_core::model::Snapshot;
 use tcpdoctor_core::model::{FindingRow, NetnsSelector, Sample, Tracker};
 use tcpdoctor_core::offline::recording::{RECORDING_VERSION, Recorder, RecordingHeader};
 
@@ -40,8 +41,10 @@ Without a terminal, or with --json: one JSON object per sample (NDJSON): {\"at_u
 \"new_per_s\", \"growth_per_min\", \"time_to_exhaustion_s\"}], \"listeners\": [{\"local\", \
 \"pid\", \"comm\", \"accept_queue\", \"backlog\", \"time_wait\"}], \"findings\", \
 \"owners_fresh\", \"notes\"}.\n\n\
-Owners are rescanned every interval while that costs under a tenth of it, else less often \
-(samples in between reuse the last scan: \"owners_fresh\": false).")]
+The states are counted every interval (in the kernel where eBPF allows); the tables come \
+from a detailed snapshot (sockets, owners, counters) taken every interval while that costs \
+under a tenth of it, else less often: samples in between carry the last tables \
+(\"tables_fresh\": false), and rates are over \"detail_interval_s\".")]
 pub struct Args {
     /// Seconds between samples.
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = seconds(0.1, 3600.0))]
@@ -76,12 +79,13 @@ pub struct Args {
     pub output: JsonArg,
 }
 
-/// Samples the host: snapshots, trends and (with fresh owners) findings.
+/// Samples the host: counts every interval, detailed snapshots with
+/// trends and findings as often as their cost allows.
 pub struct Sampler {
     watcher: Watcher,
     tracker: Tracker,
     thresholds: Thresholds,
-    findings: Vec<FindingRow>,
+    last: Option<Sample>,
 }
 
 impl Sampler {
@@ -97,35 +101,46 @@ impl Sampler {
             watcher: Watcher::new(root.clone(), sel, interval),
             tracker: Tracker::new(window.as_secs_f64(), top),
             thresholds,
-            findings: Vec::new(),
+            last: None,
         }
     }
 
-    /// The next sample, and the snapshot it came from.
-    pub fn sample(&mut self) -> Result<(Sample, Observed)> {
-        let o = self.watcher.observe().context("sampling the host")?;
-        let mut s = self.tracker.observe(&o.snapshot, o.at, o.owners_fresh);
-        if o.owners_fresh {
-            let d = diagnose::run(&o.snapshot, &self.thresholds, Selection::All);
-            self.findings = d
-                .findings
-                .iter()
-                .map(|f| FindingRow {
-                    severity: f.severity.name().to_string(),
-                    id: f.id.to_string(),
-                    subject: f.subject.clone(),
-                    title: f.title.clone(),
-                })
-                .collect();
-        }
-        s.findings = self.findings.clone();
-        Ok((s, o))
+    /// The next sample, and the snapshot it came from when it was a
+    /// detailed one.
+    pub fn sample(&mut self) -> Result<(Sample, Option<Snapshot>)> {
+        let observed = self.watcher.observe().context("sampling the host")?;
+        let at = self.watcher.now();
+        let (s, snap) = match (observed, &self.last) {
+            (Observed::Counts(states), Some(last)) => {
+                let unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                (self.tracker.observe_counts(&states, at, unix, last), None)
+            }
+            (Observed::Detailed(snap), _) => {
+                let mut s = self.tracker.observe(&snap, at, true);
+                let d = diagnose::run(&snap, &self.thresholds, Selection::All);
+                s.findings = d
+                    .findings
+                    .iter()
+                    .map(|f| FindingRow {
+                        severity: f.severity.name().to_string(),
+                        id: f.id.to_string(),
+                        subject: f.subject.clone(),
+                        title: f.title.clone(),
+                    })
+                    .collect();
+                (s, Some(*snap))
+            }
+            (Observed::Counts(_), None) => anyhow::bail!("the first observation is a detailed one"),
+        };
+        self.last = Some(s.clone());
+        Ok((s, snap))
     }
 }
 
 /// "host web-1, kernel 6.18, current netns, owners eBPF, every 1.0 s".
-fn header(o: &Observed, sel: &NetnsSelector, interval: Duration) -> String {
-    let snap = &o.snapshot;
+fn header(snap: &Snapshot, sel: &NetnsSelector, interval: Duration) -> String {
     let kernel = snap
         .namespaces
         .first()
@@ -179,9 +194,8 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         a.top as usize,
         a.thresholds.0.clone(),
     );
-    let (first, observed) = sampler.sample()?;
-    let head = header(&observed, &a.netns.selector, a.interval);
-    drop(observed);
+    let (first, snap) = sampler.sample()?;
+    let head = snap.map_or_else(String::new, |s| header(&s, &a.netns.selector, a.interval));
     let mut rec = recorder(&a.record, &head, a.interval)?;
     let tui = !a.output.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !tui {

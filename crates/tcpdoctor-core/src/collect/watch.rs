@@ -1,35 +1,49 @@
-//! Snapshots one after another for `watch` and `diagnose --for`: sockets
-//! (with cookies, for growth) and counters every time; owners only as
-//! often as they are cheap, reusing the last scan in between, so that
-//! watching a busy host costs a bounded share of a core.
+//! Observations one after another for `watch` and `diagnose --for`: the
+//! states counted every time (in the kernel where eBPF allows, else over
+//! netlink), and a detailed snapshot (sockets with cookies, owners,
+//! counters) as often as keeps its cost to `DETAIL_SHARE` of the time, so
+//! that watching a busy host costs a bounded share of a core.
 
-use super::ProcRoot;
 use super::plan::{self, SnapshotPlan};
+use super::{ProcRoot, SocketQuery, SourceChoice};
 use crate::error::Result;
-use crate::model::{Needs, NetnsSelector, OwnerIndex, Snapshot};
+use crate::model::{CensusOutcome, Needs, NetnsSelector, Snapshot, TcpState};
 use std::time::{Duration, Instant};
 
-/// A snapshot with owners may take at most this share of the time
-/// between owner scans.
-const OWNER_SHARE: f64 = 0.1;
+/// The share of one core that detailed snapshots may take, in CPU time
+/// (their owner scan runs on several threads); the counts every interval
+/// come on top.
+const DETAIL_SHARE: f64 = 0.1;
 
-/// One snapshot of a series.
-pub struct Observed {
-    pub snapshot: Snapshot,
-    /// Seconds since the watcher started (monotonic), when it was taken.
-    pub at: f64,
-    /// Whether the owners were scanned for it (else the last scan's).
-    pub owners_fresh: bool,
+/// CPU time this process has used (every thread), from getrusage(2).
+fn cpu_time() -> Duration {
+    // SAFETY: rusage is plain data; zeroed is a valid value to fill.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid rusage for the call to fill.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// One observation of a series.
+pub enum Observed {
+    /// Sockets, owners, counters.
+    Detailed(Box<Snapshot>),
+    /// The states alone, summed over the namespaces.
+    Counts(Vec<(TcpState, u64)>),
 }
 
 pub struct Watcher {
     root: ProcRoot,
     sel: NetnsSelector,
     started: Instant,
-    owners: OwnerIndex,
-    last_scan: Option<Instant>,
-    /// How long the last snapshot with an owner scan took.
-    scan_cost: Duration,
+    last_detail: Option<Instant>,
+    /// The CPU time the last detailed snapshot and its processing took.
+    detail_cost: Duration,
+    /// CPU time when the last detailed snapshot began.
+    detail_began: Duration,
     interval: Duration,
 }
 
@@ -39,52 +53,58 @@ impl Watcher {
             root,
             sel,
             started: Instant::now(),
-            owners: OwnerIndex::default(),
-            last_scan: None,
-            scan_cost: Duration::ZERO,
+            last_detail: None,
+            detail_cost: Duration::ZERO,
+            detail_began: Duration::ZERO,
             interval,
         }
     }
 
-    /// When the owners are due: every interval while a scan costs less
-    /// than `OWNER_SHARE` of it, else as often as keeps it to that share.
-    fn owners_due(&self) -> bool {
-        let Some(last) = self.last_scan else {
+    /// Seconds since the watcher started (monotonic).
+    pub fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Whether the next observation is a detailed one: every interval
+    /// while one costs under `DETAIL_SHARE` of it, else as often as keeps
+    /// them to that share.
+    fn detail_due(&mut self) -> bool {
+        let Some(last) = self.last_detail else {
             return true;
         };
-        let spacing = self.interval.max(self.scan_cost.div_f64(OWNER_SHARE));
+        // What the last detail cost, its processing by the caller (trends,
+        // findings) included: CPU time from its start until now, minus the
+        // counts taken since, which are cheap beside it.
+        if self.detail_cost.is_zero() {
+            self.detail_cost = cpu_time().saturating_sub(self.detail_began);
+        }
+        let spacing = self.interval.max(self.detail_cost.div_f64(DETAIL_SHARE));
         last.elapsed() + self.interval / 2 >= spacing
     }
 
-    /// Takes the next snapshot (no counter interval inside it: rates come
-    /// from successive snapshots).
+    /// The next observation (no counter interval inside it: rates come
+    /// from successive detailed snapshots).
     pub fn observe(&mut self) -> Result<Observed> {
-        let fresh = self.owners_due();
-        let needs = if fresh {
-            Needs::OWNERS.and(Needs::HOST).and(Needs::CLOSE_WAIT_INFO)
-        } else {
-            Needs::SOCKETS.and(Needs::HOST).and(Needs::CLOSE_WAIT_INFO)
-        };
+        if !self.detail_due() {
+            let query = SocketQuery::default();
+            let counted = plan::census(&self.root, &self.sel, &query, SourceChoice::Auto, None, 0)?;
+            let states = match counted {
+                CensusOutcome::Single(r) => r.states,
+                CensusOutcome::Multi(m) => m.states,
+            };
+            return Ok(Observed::Counts(states));
+        }
+        let needs = Needs::OWNERS.and(Needs::HOST).and(Needs::CLOSE_WAIT_INFO);
         let plan = SnapshotPlan {
             interval: Duration::ZERO,
             sysctl_files: Vec::new(),
             ..SnapshotPlan::new(needs)
         };
-        let t = Instant::now();
-        let mut snap = plan::snapshot(&self.root, &self.sel, &plan)?;
-        let at = self.started.elapsed().as_secs_f64();
-        if fresh {
-            self.scan_cost = t.elapsed();
-            self.last_scan = Some(Instant::now());
-            self.owners = snap.owners.clone();
-        } else {
-            snap.owners = self.owners.clone();
-        }
-        Ok(Observed {
-            snapshot: snap,
-            at,
-            owners_fresh: fresh,
-        })
+        self.detail_began = cpu_time();
+        self.detail_cost = Duration::ZERO;
+        let snap = plan::snapshot(&self.root, &self.sel, &plan)?;
+        self.last_detail = Some(Instant::now());
+        Ok(Observed::Detailed(Box::new(snap)))
     }
 }
 
@@ -106,9 +126,10 @@ pub fn observe_then(
     let end = Instant::now() + span;
     let mut next = Instant::now();
     while Instant::now() < end {
-        let o = watcher.observe()?;
-        tracker.observe(&o.snapshot, o.at, o.owners_fresh);
-        progress(o.at);
+        if let Observed::Detailed(snap) = watcher.observe()? {
+            tracker.observe(&snap, watcher.now(), true);
+        }
+        progress(watcher.now());
         next += every;
         let now = Instant::now();
         if next > now {
@@ -116,8 +137,7 @@ pub fn observe_then(
         }
     }
     let mut snap = last()?;
-    let at = watcher.started.elapsed().as_secs_f64();
-    let sample = tracker.observe(&snap, at, true);
+    let sample = tracker.observe(&snap, watcher.now(), true);
     snap.trends = Some(Box::new(sample));
     Ok(snap)
 }

@@ -97,7 +97,11 @@ pub struct Sample {
     /// Sockets per state (netstat names), every namespace read.
     pub states: BTreeMap<String, u64>,
     pub total: u64,
-    /// Host-wide rates over `interval_s` (TcpExt ListenOverflows,
+    /// The measured time between this sample's tables and the previous
+    /// tables (the rates and "new per second" are over it).
+    #[serde(default)]
+    pub detail_interval_s: f64,
+    /// Host-wide rates over `detail_interval_s` (TcpExt ListenOverflows,
     /// ListenDrops; Tcp ActiveOpens, PassiveOpens), per second.
     pub rates: BTreeMap<String, f64>,
     pub processes: Vec<ProcessRow>,
@@ -107,7 +111,19 @@ pub struct Sample {
     /// Whether the owners are this sample's own (false: reused from an
     /// earlier scan, which is refreshed less often when it is expensive).
     pub owners_fresh: bool,
+    /// Whether the tables are this sample's own (false: the states were
+    /// counted afresh, the tables are the last detailed sample's, which
+    /// is taken less often when a full dump is expensive).
+    #[serde(default = "yes")]
+    pub tables_fresh: bool,
+    /// How old the tables are, in seconds (0 when fresh).
+    #[serde(default)]
+    pub tables_age_s: f64,
     pub notes: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Counters whose rates a sample carries: (file section, name).
@@ -146,6 +162,8 @@ pub struct Tracker {
     window_s: f64,
     top: usize,
     first_at: Option<f64>,
+    /// When the last sample of either kind was taken.
+    last_at: Option<f64>,
     prev: Option<Previous>,
     steps: VecDeque<Step>,
     fds_at: VecDeque<(f64, HashMap<u32, u32>)>,
@@ -187,9 +205,40 @@ impl Tracker {
             window_s,
             top,
             first_at: None,
+            last_at: None,
             prev: None,
             steps: VecDeque::new(),
             fds_at: VecDeque::new(),
+        }
+    }
+
+    /// A sample of the states alone, counted at `at`: the tables, rates
+    /// and trends stay those of the last detailed sample.
+    pub fn observe_counts(
+        &mut self,
+        states: &[(TcpState, u64)],
+        at: f64,
+        unix_s: f64,
+        last: &Sample,
+    ) -> Sample {
+        let first = *self.first_at.get_or_insert(at);
+        let interval = self.last_at.map_or(0.0, |t| (at - t).max(0.0));
+        self.last_at = Some(at);
+        let mut by_state = [0u64; 16];
+        for (s, n) in states {
+            by_state[s.kernel_number() as usize & 15] += n;
+        }
+        let states = state_names(&by_state);
+        Sample {
+            at_unix_s: unix_s,
+            elapsed_s: at - first,
+            interval_s: interval,
+            total: states.values().sum(),
+            states,
+            owners_fresh: false,
+            tables_fresh: false,
+            tables_age_s: self.prev.as_ref().map_or(0.0, |p| (at - p.at).max(0.0)),
+            ..last.clone()
         }
     }
 
@@ -198,9 +247,11 @@ impl Tracker {
     /// /proc source) count as new in every sample: growth needs cookies.
     pub fn observe(&mut self, snap: &Snapshot, at: f64, owners_fresh: bool) -> Sample {
         let first = *self.first_at.get_or_insert(at);
+        let since_last = self.last_at.map_or(0.0, |t| (at - t).max(0.0));
+        self.last_at = Some(at);
         let owners = &snap.owners;
         let several = snap.namespaces.len() > 1;
-        let mut states: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_state = [0u64; 16];
         let mut procs: HashMap<u32, ProcessRow> = HashMap::new();
         let mut close_wait: HashMap<u32, HashSet<u64>> = HashMap::new();
         let mut tuples: HashMap<TupleKey, HashSet<u64>> = HashMap::new();
@@ -212,9 +263,7 @@ impl Tracker {
             let ns_rows = rows_of(ns, owners, label, &RowFilter::default());
             let mut examples: HashMap<u32, Vec<&SocketRow>> = HashMap::new();
             for r in &ns_rows {
-                *states
-                    .entry(r.socket.state.netstat_name().to_string())
-                    .or_insert(0) += 1;
+                by_state[r.socket.state.kernel_number() as usize & 15] += 1;
                 let pid = r
                     .owners
                     .first()
@@ -227,7 +276,7 @@ impl Tracker {
                     comm: process_name(owners, r, pid),
                     ..ProcessRow::default()
                 });
-                examples.entry(pid).or_default().push(r);
+                keep_example(examples.entry(pid).or_default(), r);
                 match r.socket.state {
                     TcpState::Established => p.established += 1,
                     TcpState::CloseWait => {
@@ -241,19 +290,7 @@ impl Tracker {
                 }
             }
             for (pid, mut list) in examples {
-                let order = |a: &&SocketRow, b: &&SocketRow| {
-                    let cw = |r: &SocketRow| r.socket.state != TcpState::CloseWait;
-                    cw(a)
-                        .cmp(&cw(b))
-                        .then(b.age_s.unwrap_or(0.0).total_cmp(&a.age_s.unwrap_or(0.0)))
-                };
-                // Only the first few are shown: no full sort of a process
-                // that holds a hundred thousand sockets.
-                if list.len() > EXAMPLES {
-                    list.select_nth_unstable_by(EXAMPLES - 1, order);
-                    list.truncate(EXAMPLES);
-                }
-                list.sort_by(order);
+                list.sort_by(example_order);
                 if let Some(p) = procs.get_mut(&pid) {
                     p.sockets.extend(
                         list.iter()
@@ -316,6 +353,7 @@ impl Tracker {
             }
             counters_now.insert(inode, counters_of(&ns.host));
         }
+        let states = state_names(&by_state);
         // What changed since the previous sample.
         let prev = self.prev.take();
         let interval = prev.as_ref().map_or(0.0, |p| (at - p.at).max(0.0));
@@ -473,10 +511,13 @@ impl Tracker {
         Sample {
             at_unix_s: snap.taken_at as f64,
             elapsed_s: at - first,
-            interval_s: interval,
+            interval_s: since_last,
+            detail_interval_s: interval,
             window_s: window,
             total: states.values().sum(),
             states,
+            tables_fresh: true,
+            tables_age_s: 0.0,
             rates,
             processes,
             upstreams,
@@ -486,6 +527,40 @@ impl Tracker {
             notes: snap.notes.clone(),
         }
     }
+}
+
+/// CLOSE_WAIT first, then the oldest.
+fn example_order(a: &&SocketRow, b: &&SocketRow) -> std::cmp::Ordering {
+    let cw = |r: &SocketRow| r.socket.state != TcpState::CloseWait;
+    cw(a)
+        .cmp(&cw(b))
+        .then(b.age_s.unwrap_or(0.0).total_cmp(&a.age_s.unwrap_or(0.0)))
+}
+
+/// Keeps the `EXAMPLES` best rows seen, in one pass: a process with a
+/// hundred thousand sockets costs no sort and no list of them all.
+fn keep_example<'a>(list: &mut Vec<&'a SocketRow<'a>>, r: &'a SocketRow<'a>) {
+    if list.len() < EXAMPLES {
+        list.push(r);
+        return;
+    }
+    let worst = (0..list.len())
+        .max_by(|i, j| example_order(&list[*i], &list[*j]))
+        .unwrap_or(0);
+    if example_order(&r, &list[worst]).is_lt() {
+        list[worst] = r;
+    }
+}
+
+/// Counts per kernel state number as netstat names, zeros left out.
+fn state_names(by_state: &[u64; 16]) -> BTreeMap<String, u64> {
+    TcpState::ALL
+        .iter()
+        .filter_map(|s| {
+            let n = by_state[s.kernel_number() as usize & 15];
+            (n > 0).then(|| (s.netstat_name().to_string(), n))
+        })
+        .collect()
 }
 
 fn step_new(step: Option<&Step>, key: &TupleKey) -> u64 {
