@@ -167,7 +167,7 @@ mod tests {
         assert!(sev(growing(5.9, 60.0, 100, 1_000_000)).is_empty());
         assert_eq!(sev(growing(6.0, 60.0, 100, 1_000_000)), [Severity::Warning]);
         assert!(
-            sev(growing(600.0, 9.9, 100, 1024)).is_empty(),
+            sev(growing(600.0, 4.9, 100, 1024)).is_empty(),
             "too short a look"
         );
         // 924 fds left at 10/s: 92 s, under an hour.
