@@ -5,21 +5,25 @@
 mod analyze;
 pub mod args;
 mod census;
+mod completions;
+mod config;
 mod diagnose;
 pub mod exit;
 mod explain;
 mod host;
 mod lab;
+mod man;
 mod replay;
 mod serve;
 mod snapshot;
 mod sockets;
 mod sysctl;
 mod trace;
+mod version;
 mod watch;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tcpdoctor_core::collect::ProcRoot;
@@ -62,7 +66,7 @@ value, an unknown topic or scenario), 3 could not run (the message says what fai
 #[derive(Parser, Debug)]
 #[command(
     name = "tcpdoctor",
-    version,
+    disable_version_flag = true,
     about = "Find, explain and fix TCP connection-state trouble on Linux",
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP
@@ -75,6 +79,18 @@ pub struct Cli {
     /// Sockets then come from its net/tcp and net/tcp6.
     #[arg(long, global = true, value_name = "DIR", default_value = "/proc")]
     pub proc_root: PathBuf,
+
+    /// Read the configuration from FILE instead of
+    /// /etc/tcpdoctor/config.toml: rule thresholds and the exporter's
+    /// settings, as defaults that flags override (`tcpdoctor config
+    /// --default` prints the keys).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the version, the commit it was built from, and which sources
+    /// are usable on this host right now (eBPF, netlink, /proc).
+    #[arg(short = 'V', long)]
+    pub version: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -171,12 +187,32 @@ pub enum Command {
     Watch(watch::Args),
     /// Replay a `watch --record` file: the same UI, with seek, or NDJSON.
     Replay(replay::Args),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::Args),
+    /// Print the manual page, or write every page into a directory.
+    Man(man::Args),
+    /// Show the configuration file in use, or print the default one
+    /// (--default), every key commented.
+    Config(config::Args),
 }
 
 /// Parses the command line and runs it.
 pub fn run() -> Result<ExitCode> {
-    let cli = Cli::parse();
+    // The configuration sets the defaults of the flags, so it is read
+    // before the command line is parsed.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let config = config::Config::load(config::path_in(&argv).as_deref())
+        .map_err(|e| exit::usage(format!("{e:#}")))?;
+    let mut cmd = Cli::command();
+    if let Some(c) = &config {
+        cmd = c.apply(cmd);
+    }
+    let matches = cmd.get_matches_from(argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let root = ProcRoot::new(&cli.proc_root);
+    if cli.version {
+        return version::run(&root);
+    }
     match cli.command {
         None => diagnose::run(&root, &diagnose::Args::default()),
         Some(Command::Diagnose(a)) => diagnose::run(&root, &a),
@@ -192,6 +228,9 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Trace(a)) => trace::run(&root, &a),
         Some(Command::Watch(a)) => watch::run(&root, &a),
         Some(Command::Replay(a)) => replay::run(&a),
+        Some(Command::Completions(a)) => completions::run(&a),
+        Some(Command::Man(a)) => man::run(&a),
+        Some(Command::Config(a)) => config::run(&a, config.as_ref()),
     }
 }
 
