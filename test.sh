@@ -20,6 +20,8 @@ command -v ab >/dev/null 2>&1 || need+=(apache2-utils)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # The terminal UI is tested in a real terminal (tests/watch.rs).
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# The exporter's page is tested in a real browser (tests/page.rs).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "test.sh: installing ${need[*]}" >&2

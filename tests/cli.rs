@@ -1201,3 +1201,53 @@ fn diagnose_for_measures_a_close_wait_leak_and_predicts_the_fd_limit() {
     })
     .expect("private namespace");
 }
+
+/// The manual pages are generated from the command line, so they are in
+/// step with it: a page for every command `--help` lists, every long flag
+/// of a command on its page, and the examples and exit statuses on
+/// tcpdoctor(1).
+#[test]
+fn man_pages_follow_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-man-{}", std::process::id()));
+    let o = run(&["man", "--out-dir", dir.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let top = page("tcpdoctor.1");
+    assert!(
+        top.contains("EXIT STATUS") && top.contains("EXAMPLES"),
+        "{top}"
+    );
+    let help = stdout(&run(&["--help"]));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("  "))
+        // A command starts a line; its description's lines are indented more.
+        .filter(|l| l.len() > 2 && !l[2..].starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 15, "{help}");
+    for c in commands {
+        let text = page(&format!("tcpdoctor-{c}.1"));
+        let flags = stdout(&run(&[c, "--help"]));
+        for flag in flags.split_whitespace().filter(|w| w.starts_with("--")) {
+            let flag = flag.trim_end_matches([',', '.', ')', ':']);
+            let flag = flag.split(['=', '<', '[']).next().unwrap_or(flag);
+            if flag.len() > 2
+                && flag
+                    .chars()
+                    .skip(2)
+                    .all(|c| c.is_ascii_lowercase() || c == '-')
+            {
+                // roff escapes the hyphens of a flag: --top-n is \-\-top\-n.
+                let roff = flag.replace('-', "\\-");
+                assert!(text.contains(&roff), "tcpdoctor-{c}.1 lacks {flag}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -298,7 +298,19 @@ impl Exporter {
     /// The / page: current findings and a link to the metrics.
     pub fn html(&self) -> String {
         let full = self.full.read().map(|f| Arc::clone(&f)).unwrap_or_default();
-        crate::render::html::findings_page(full.diagnosis.as_ref())
+        let netns = match &self.opts.netns {
+            NetnsSelector::Current => "current".to_string(),
+            NetnsSelector::All => "all".to_string(),
+            other => format!("{other:?}"),
+        };
+        crate::render::html::findings_page(
+            full.diagnosis.as_ref(),
+            &crate::render::html::PageInfo {
+                netns: &netns,
+                refreshed_unix: full.refreshed_unix,
+                duration_s: full.duration_s,
+            },
+        )
     }
 
     /// Routes a path.
