@@ -21,7 +21,7 @@ gzip -9n "$assets"/man/*.1
 # The unit as packaged: the binary is /usr/bin/tcpdoctor.
 sed 's|/usr/local/bin/tcpdoctor|/usr/bin/tcpdoctor|g' deploy/systemd/tcpdoctor.service \
     > "$assets/tcpdoctor.service"
-cargo deb --no-build --no-strip
+cargo deb --no-build
 deb=$(ls -t target/debian/tcpdoctor_*.deb | head -1)
 echo "built $deb"
 if command -v lintian >/dev/null 2>&1; then
