@@ -1126,47 +1126,8 @@ fn with_ebpf_privileges_dropped_results_are_the_same_and_a_note_says_why() {
 #[test]
 #[ignore = "needs root"]
 fn diagnose_for_measures_a_close_wait_leak_and_predicts_the_fd_limit() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     run_in_private_netns(|| {
-        let leak = "import resource, socket, sys, time\n\
-            resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))\n\
-            l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-            l.bind(('127.0.0.1', 9400)); l.listen(128)\n\
-            print('ready', flush=True)\n\
-            held = []\n\
-            while True:\n\
-            \x20   c, _ = l.accept(); held.append(c)\n";
-        let client = "import socket, time\n\
-            start = time.monotonic()\n\
-            for i in range(100000):\n\
-            \x20   d = start + i * 0.1 - time.monotonic()\n\
-            \x20   if d > 0: time.sleep(d)\n\
-            \x20   socket.create_connection(('127.0.0.1', 9400)).close()\n";
-        struct Kill(std::process::Child);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
-        }
-        let mut server = Kill(
-            Command::new("python3")
-                .args(["-c", leak])
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("python3"),
-        );
-        let mut line = String::new();
-        BufReader::new(server.0.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("ready");
-        let _client = Kill(
-            Command::new("python3")
-                .args(["-c", client])
-                .spawn()
-                .expect("python3"),
-        );
+        let (server, _client) = common::close_wait_leak(9400, 4096);
         let o = run(&["diagnose", "--for", "10", "--json"]);
         assert!(o.status.code().is_some_and(|c| c <= 2), "{}", stderr(&o));
         let d: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");

@@ -5,56 +5,15 @@
 //! `watch --record` and `replay --json` give the same samples. Needs root
 //! and tmux (test.sh installs it).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use common::Kill;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use tcpdoctor_testkit::netns::run_in_private_netns;
 
-/// A child process killed and reaped when dropped: the test's own.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A server on 127.0.0.1:9500 that never closes what its clients close, and
-/// a client that connects and closes ten times a second on a fixed
-/// schedule: the server's CLOSE_WAIT grows by 600 a minute.
 fn leak() -> (Kill, Kill) {
-    let server = "import socket\n\
-        l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-        l.bind(('127.0.0.1', 9500)); l.listen(128)\n\
-        print('ready', flush=True)\n\
-        held = []\n\
-        while True:\n\
-        \x20   c, _ = l.accept(); held.append(c)\n";
-    let client = "import socket, time\n\
-        start = time.monotonic()\n\
-        for i in range(100000):\n\
-        \x20   d = start + i * 0.1 - time.monotonic()\n\
-        \x20   if d > 0: time.sleep(d)\n\
-        \x20   socket.create_connection(('127.0.0.1', 9500)).close()\n";
-    let mut s = Kill(
-        Command::new("python3")
-            .args(["-c", server])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3"),
-    );
-    let mut line = String::new();
-    BufReader::new(s.0.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the server says ready");
-    let c = Kill(
-        Command::new("python3")
-            .args(["-c", client])
-            .spawn()
-            .expect("python3"),
-    );
-    (s, c)
+    common::close_wait_leak(9500, 20_000)
 }
 
 /// A tmux server of this test's own (its own socket), killed on drop.

@@ -83,3 +83,59 @@ impl Drop for UnprivilegedExe {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A child process killed and reaped when dropped: the test's own.
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A CLOSE_WAIT leak at a known rate, in the calling thread's namespace: a
+/// server on 127.0.0.1:`port` that never closes what its clients close
+/// (with RLIMIT_NOFILE `nofile`), and a client that connects and closes
+/// ten times a second on a fixed schedule: 600 a minute. Returns (server,
+/// client) once the server listens.
+pub fn close_wait_leak(port: u16, nofile: u64) -> (Kill, Kill) {
+    use std::io::{BufRead, BufReader};
+    let server = format!(
+        "import resource, socket\n\
+         resource.setrlimit(resource.RLIMIT_NOFILE, ({nofile}, {nofile}))\n\
+         l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         l.bind(('127.0.0.1', {port})); l.listen(128)\n\
+         print('ready', flush=True)\n\
+         held = []\n\
+         while True:\n\
+         \x20   c, _ = l.accept(); held.append(c)\n"
+    );
+    let client = format!(
+        "import socket, time\n\
+         start = time.monotonic()\n\
+         for i in range(100000):\n\
+         \x20   d = start + i * 0.1 - time.monotonic()\n\
+         \x20   if d > 0: time.sleep(d)\n\
+         \x20   socket.create_connection(('127.0.0.1', {port})).close()\n"
+    );
+    let mut s = Kill(
+        Command::new("python3")
+            .args(["-c", &server])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    let mut line = String::new();
+    BufReader::new(s.0.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the server says ready");
+    assert_eq!(line.trim(), "ready");
+    let c = Kill(
+        Command::new("python3")
+            .args(["-c", &client])
+            .spawn()
+            .expect("python3"),
+    );
+    (s, c)
+}

@@ -40,14 +40,7 @@ impl Recorder {
     /// Creates `path` (mode 0600: samples name processes) and writes the
     /// header.
     pub fn create(path: &Path, header: &RecordingHeader) -> Result<Recorder> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::write(path, e))?;
+        let f = super::create_private(path)?;
         let mut r = Recorder {
             path: path.to_path_buf(),
             out: flate2::write::GzEncoder::new(

@@ -65,14 +65,7 @@ impl<R: std::io::Read> std::io::Read for Limited<R> {
 /// A new file is readable by its owner only (0600): a snapshot holds every
 /// process's command line, which may hold secrets.
 pub fn write(snap: &Snapshot, path: &Path) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::write(path, e))?;
+    let f = super::create_private(path)?;
     let mut w = std::io::BufWriter::new(f);
     let json = |w: &mut dyn Write| {
         serde_json::to_writer(w, snap).map_err(|e| Error::write(path, std::io::Error::other(e)))
