@@ -33,7 +33,9 @@ const LONG_ABOUT: &str = "\
 tcpdoctor counts and explains the TCP sockets of this host: piles of TIME_WAIT and \
 CLOSE_WAIT, ephemeral-port exhaustion, backlog overflows and badly tuned net.ipv4 sysctls.\n\n\
 It reads the kernel's socket table over netlink (sock_diag, as ss does), falling back to \
-/proc/net/tcp, and never changes anything on the host.\n\n\
+/proc/net/tcp; where the host allows eBPF (root, kernel BTF) it counts in the kernel, finds \
+owners in the kernel's fd tables and traces who closes each connection. It never changes \
+anything on the host; /etc/tcpdoctor/config.toml (or --config) sets its defaults.\n\n\
 Run without a command, it diagnoses this host (`tcpdoctor diagnose`).";
 
 /// `tcpdoctor --help`: examples and exit statuses.
