@@ -117,8 +117,11 @@ impl Sampler {
                     .map_or(0.0, |d| d.as_secs_f64());
                 (self.tracker.observe_counts(&states, at, unix, last), None)
             }
-            (Observed::Detailed(snap), _) => {
+            (Observed::Detailed(mut snap), _) => {
                 let mut s = self.tracker.observe(&snap, at, true);
+                // The rules see the trends, so a growing leak is a finding
+                // here as in `diagnose --for`.
+                snap.trends = Some(Box::new(s.clone()));
                 let d = diagnose::run(&snap, &self.thresholds, Selection::All);
                 s.findings = d
                     .findings
