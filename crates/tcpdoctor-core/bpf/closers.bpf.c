@@ -20,13 +20,15 @@ struct {
 	__type(value, struct tcpd_closer);
 } tcpd_closers SEC(".maps");
 
-/* When and how each traced connection was established. */
+/* Per socket, kept by the kernel with the socket and freed with it: no
+ * hash table to update and clean for every connection (the closers table
+ * above holds only the first closers, whose TIME_WAIT outlives the socket). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TCPD_CLOSERS_MAX);
-	__type(key, __u64);
-	__type(value, struct tcpd_birth);
-} tcpd_births SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tcpd_conn);
+} tcpd_conns SEC(".maps");
 
 /* Connections opened per upstream (remote ip:port of a connect) and per
  * listening port (local port of an accept). */
@@ -102,13 +104,15 @@ int on_state(unsigned long long *ctx)
 	__u64 now = bpf_ktime_get_ns();
 
 	if (newstate == TCP_ESTABLISHED) {
-		__u64 cookie = bpf_get_socket_cookie(sk);
-		struct tcpd_birth b = {};
-		b.ts_ns = now;
-		b.dir = oldstate == TCP_SYN_SENT ? TCPD_OPENED_CONNECTED : TCPD_OPENED_ACCEPTED;
-		b.sport = sk->__sk_common.skc_num;
-		bpf_map_update_elem(&tcpd_births, &cookie, &b, BPF_ANY);
-		count_open(sk, b.dir);
+		struct tcpd_conn *c = bpf_sk_storage_get(&tcpd_conns, sk, 0,
+							 BPF_SK_STORAGE_GET_F_CREATE);
+		__u32 dir = oldstate == TCP_SYN_SENT ? TCPD_OPENED_CONNECTED : TCPD_OPENED_ACCEPTED;
+		if (c) {
+			c->born_ns = now;
+			c->dir = dir;
+			c->sport = sk->__sk_common.skc_num;
+		}
+		count_open(sk, dir);
 		return 0;
 	}
 	__u8 side = 0;
@@ -118,18 +122,25 @@ int on_state(unsigned long long *ctx)
 	else if (oldstate == TCP_CLOSE_WAIT && newstate == TCP_LAST_ACK)
 		side = TCPD_SIDE_LAST;
 	if (side) {
-		__u64 cookie = bpf_get_socket_cookie(sk);
-		struct tcpd_closer c = {};
+		/* Created here too: a connection established before tracing. */
+		struct tcpd_conn *c = bpf_sk_storage_get(&tcpd_conns, sk, 0,
+							 BPF_SK_STORAGE_GET_F_CREATE);
+		if (!c)
+			return 0;
 		struct task_struct *task = (void *)bpf_get_current_task();
-		c.ts_ns = now;
-		c.cgroup_id = bpf_get_current_cgroup_id();
-		c.pid = pid_in_reader_ns(task);
-		c.side = side;
-		c.sport = sk->__sk_common.skc_num;
+		c->closer.ts_ns = now;
+		c->closer.cgroup_id = bpf_get_current_cgroup_id();
+		c->closer.pid = pid_in_reader_ns(task);
+		c->closer.side = side;
+		c->closer.sport = sk->__sk_common.skc_num;
 		/* The process's name (its main thread's), as /proc/PID/comm
 		 * shows it, not the name of the thread that closed. */
-		BPF_CORE_READ_STR_INTO(&c.comm, task, group_leader, comm);
-		bpf_map_update_elem(&tcpd_closers, &cookie, &c, BPF_ANY);
+		BPF_CORE_READ_STR_INTO(&c->closer.comm, task, group_leader, comm);
+		/* A socket's cookie is made on first use, and a TIME_WAIT
+		 * socket copies its full socket's when it is created: make it
+		 * now, or the TIME_WAIT would get a cookie of its own later. */
+		if (side == TCPD_SIDE_FIRST)
+			bpf_get_socket_cookie(sk);
 		return 0;
 	}
 	/* The end of a connection: not a refused connect, not a listener. */
@@ -137,6 +148,11 @@ int on_state(unsigned long long *ctx)
 	    oldstate == TCP_CLOSE)
 		return 0;
 	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct tcpd_conn *c = bpf_sk_storage_get(&tcpd_conns, sk, 0, 0);
+	/* A first closer's socket becomes TIME_WAIT, which keeps this cookie
+	 * (and no socket storage): remember who closed it by cookie. */
+	if (c && c->closer.side == TCPD_SIDE_FIRST)
+		bpf_map_update_elem(&tcpd_closers, &cookie, &c->closer, BPF_ANY);
 	struct tcpd_event *e = bpf_ringbuf_reserve(&tcpd_events, sizeof(*e), 0);
 	if (!e) {
 		__u32 zero = 0;
@@ -149,21 +165,14 @@ int on_state(unsigned long long *ctx)
 	e->ts_ns = now;
 	e->cookie = cookie;
 	e->oldstate = oldstate;
-	struct tcpd_birth *born = bpf_map_lookup_elem(&tcpd_births, &cookie);
 	__u16 born_sport = 0;
-	if (born) {
-		born_sport = born->sport;
-		e->lifetime_ns = now - born->ts_ns;
-		e->opened = born->dir;
-		bpf_map_delete_elem(&tcpd_births, &cookie);
-	}
-	struct tcpd_closer *c = bpf_map_lookup_elem(&tcpd_closers, &cookie);
 	if (c) {
-		e->closer = *c;
-		/* The last closer's socket is gone now; a first closer's entry
-		 * stays for its TIME_WAIT. */
-		if (c->side == TCPD_SIDE_LAST)
-			bpf_map_delete_elem(&tcpd_closers, &cookie);
+		if (c->born_ns) {
+			e->lifetime_ns = now - c->born_ns;
+			e->opened = c->dir;
+			born_sport = c->sport;
+		}
+		e->closer = c->closer;
 	}
 	fill_tuple(e, sk);
 	/* Leaving for CLOSE, the socket has already given its port back. */

@@ -47,9 +47,11 @@ struct tcpd_event {
 	__u32 pad;
 };
 
-/* When a connection was established, and whether by connect or accept. */
-struct tcpd_birth {
-	__u64 ts_ns;
+/* What the tracer keeps with each socket (socket-local storage): when and
+ * how it was established, and who closed it. */
+struct tcpd_conn {
+	__u64 born_ns;
+	struct tcpd_closer closer;
 	__u32 dir;
 	__u16 sport;
 	__u16 pad;
