@@ -144,7 +144,6 @@ struct Step {
     close_wait_net: HashMap<u32, i64>,
     tuple_net: HashMap<TupleKey, i64>,
     tuple_new: HashMap<TupleKey, u64>,
-    fds: HashMap<u32, u32>,
 }
 
 /// What the previous snapshot held.
@@ -169,14 +168,26 @@ pub struct Tracker {
     fds_at: VecDeque<(f64, HashMap<u32, u32>)>,
 }
 
-fn new_and_gone(before: Option<&HashSet<u64>>, now: &HashSet<u64>) -> (u64, u64) {
-    match before {
-        None => (now.len() as u64, 0),
-        Some(b) => (
-            now.difference(b).count() as u64,
-            b.difference(now).count() as u64,
-        ),
+/// Per key, the cookies new and gone between two samples (a key present in
+/// only one of them counts all its cookies as new, or as gone).
+fn changes<K: Copy + Eq + std::hash::Hash>(
+    before: Option<&HashMap<K, HashSet<u64>>>,
+    now: &HashMap<K, HashSet<u64>>,
+) -> HashMap<K, (u64, u64)> {
+    let empty = HashSet::new();
+    let mut out: HashMap<K, (u64, u64)> = now
+        .iter()
+        .map(|(k, n)| {
+            let b = before.and_then(|b| b.get(k)).unwrap_or(&empty);
+            let new = n.difference(b).count() as u64;
+            let gone = b.difference(n).count() as u64;
+            (*k, (new, gone))
+        })
+        .collect();
+    for (k, b) in before.into_iter().flatten() {
+        out.entry(*k).or_insert((0, b.len() as u64));
     }
+    out
 }
 
 fn counters_of(host: &HostInfo) -> BTreeMap<&'static str, i64> {
@@ -362,30 +373,22 @@ impl Tracker {
             dt: interval,
             ..Step::default()
         };
-        for (pid, now) in &close_wait {
-            let (new, gone) = new_and_gone(prev.as_ref().and_then(|p| p.close_wait.get(pid)), now);
+        let cw_changes = changes(prev.as_ref().map(|p| &p.close_wait), &close_wait);
+        for (pid, (new, gone)) in &cw_changes {
             if let Some(p) = procs.get_mut(pid) {
-                p.close_wait_new = new;
-                p.close_wait_gone = gone;
-            }
-            if prev.is_some() {
-                step.close_wait_net.insert(*pid, new as i64 - gone as i64);
+                p.close_wait_new = *new;
+                p.close_wait_gone = *gone;
             }
         }
-        if let Some(p) = &prev {
-            // A process whose CLOSE_WAIT all went away.
-            for (pid, before) in &p.close_wait {
-                if !close_wait.contains_key(pid) {
-                    step.close_wait_net.insert(*pid, -(before.len() as i64));
-                }
+        if prev.is_some() {
+            for (key, (new, gone)) in changes(prev.as_ref().map(|p| &p.tuples), &tuples) {
+                step.tuple_net.insert(key, new as i64 - gone as i64);
+                step.tuple_new.insert(key, new);
             }
-        }
-        for (key, now) in &tuples {
-            let (new, gone) = new_and_gone(prev.as_ref().and_then(|p| p.tuples.get(key)), now);
-            if prev.is_some() {
-                step.tuple_net.insert(*key, new as i64 - gone as i64);
-                step.tuple_new.insert(*key, new);
-            }
+            step.close_wait_net = cw_changes
+                .into_iter()
+                .map(|(pid, (new, gone))| (pid, new as i64 - gone as i64))
+                .collect();
         }
         let mut rates = BTreeMap::new();
         if let Some(p) = &prev
@@ -406,9 +409,6 @@ impl Tracker {
         for p in procs.values_mut() {
             p.fds = owners.process(p.pid).and_then(|x| x.fds_open());
             p.nofile = owners.process(p.pid).and_then(|x| x.nofile_soft);
-            if let Some(f) = p.fds {
-                step.fds.insert(p.pid, f);
-            }
         }
         if prev.is_some() {
             self.steps.push_back(step);
