@@ -95,6 +95,8 @@ pub struct App {
     pub filter: String,
     /// Typing into the filter (after `/`) or a time to go to (after `g`).
     pub typing: Option<Typing>,
+    /// The time being typed after `g`.
+    pub input: String,
     pub paused: bool,
     pub selected: usize,
     pub detail: bool,
@@ -149,6 +151,7 @@ impl App {
             descending: true,
             filter: String::new(),
             typing: None,
+            input: String::new(),
             paused: false,
             selected: 0,
             detail: false,
@@ -313,22 +316,27 @@ impl App {
             return Action::Quit;
         }
         if let Some(t) = self.typing {
+            // The filter applies as it is typed; a time only on Enter.
+            let text = match t {
+                Typing::Filter => &mut self.filter,
+                Typing::GoTo => &mut self.input,
+            };
             match k.code {
                 KeyCode::Enter => {
                     self.typing = None;
                     if t == Typing::GoTo {
-                        self.go_to(&self.filter.clone());
-                        self.filter.clear();
+                        let at = std::mem::take(&mut self.input);
+                        self.go_to(&at);
                     }
                 }
                 KeyCode::Esc => {
                     self.typing = None;
-                    self.filter.clear();
+                    text.clear();
                 }
                 KeyCode::Backspace => {
-                    self.filter.pop();
+                    text.pop();
                 }
-                KeyCode::Char(c) => self.filter.push(c),
+                KeyCode::Char(c) => text.push(c),
                 _ => {}
             }
             self.selected = 0;
@@ -394,7 +402,7 @@ impl App {
                 self.seek(isize::MAX);
             }
             KeyCode::Char('g') => {
-                self.filter.clear();
+                self.input.clear();
                 self.typing = Some(Typing::GoTo);
             }
             _ => {}
@@ -616,7 +624,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let text = match app.typing {
         Some(Typing::Filter) => format!("filter: {}_  (Enter keeps it, Esc clears)", app.filter),
-        Some(Typing::GoTo) => format!("go to time (HH:MM:SS UTC): {}_", app.filter),
+        Some(Typing::GoTo) => format!("go to time (HH:MM:SS UTC): {}_", app.input),
         None => {
             let filter = if app.filter.is_empty() {
                 String::new()
@@ -910,6 +918,7 @@ mod tests {
         assert_eq!(a.shown, 60);
         a.on_key(key(KeyCode::End));
         assert_eq!(a.shown, 199);
+        a.filter = "nginx".into();
         a.on_key(key(KeyCode::Char('g')));
         // 1_795_999_000 + 100 is 19:58:20 UTC.
         for c in clock(1_795_999_100.0).chars() {
@@ -917,6 +926,10 @@ mod tests {
         }
         a.on_key(key(KeyCode::Enter));
         assert_eq!(a.shown, 100);
+        assert_eq!(
+            a.filter, "nginx",
+            "typing a time leaves the row filter alone"
+        );
         assert!(screen(&a, 80, 24).contains("[replay 101/200]"));
         assert_eq!(parse_clock("25:00:00"), None);
     }
