@@ -920,7 +920,7 @@ mod tests {
         assert_eq!(a.shown, 199);
         a.filter = "nginx".into();
         a.on_key(key(KeyCode::Char('g')));
-        // 1_795_999_000 + 100 is 19:58:20 UTC.
+        // The time of sample 100, typed as a user would.
         for c in clock(1_795_999_100.0).chars() {
             a.on_key(key(KeyCode::Char(c)));
         }
