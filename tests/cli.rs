@@ -1212,3 +1212,43 @@ fn man_pages_follow_the_command_line() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The configuration file sets the defaults that flags override, and a bad
+/// one is an error naming the file and line, except for the commands that
+/// help mend it.
+#[test]
+fn the_config_file_sets_defaults_and_a_bad_one_names_its_line() {
+    let dir = std::env::temp_dir().join(format!("tcpdoctor-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[serve]\ntop = 3\n\n[thresholds]\nclose-wait-count = 7\n",
+    )
+    .expect("writes");
+    let o = run(&["--config", good.to_str().expect("utf-8"), "serve", "--help"]);
+    assert!(stdout(&o).contains("[default: 3]"), "{}", stdout(&o));
+    let o = run(&["--config", good.to_str().expect("utf-8"), "config"]);
+    assert!(
+        stdout(&o).contains("close-wait-count = 7  # line 5"),
+        "{}",
+        stdout(&o)
+    );
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[thresholds]\nclose-wait-count = 7\nport-warn = 2\n").expect("writes");
+    let o = run(&["--config", bad.to_str().expect("utf-8"), "census"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.toml:3: port-warn:"),
+        "file, line and key: {}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "--config",
+        bad.to_str().expect("utf-8"),
+        "config",
+        "--default",
+    ]);
+    assert!(o.status.success() && stdout(&o).contains("# port-warn = "));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -203,8 +203,19 @@ pub fn run() -> Result<ExitCode> {
     // The configuration sets the defaults of the flags, so it is read
     // before the command line is parsed.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let config = config::Config::load(config::path_in(&argv).as_deref())
-        .map_err(|e| exit::usage(format!("{e:#}")))?;
+    let config = match config::Config::load(config::path_in(&argv).as_deref()) {
+        Ok(c) => c,
+        // A broken file must not stop the commands that help mend it.
+        Err(e)
+            if argv
+                .iter()
+                .any(|a| ["config", "--version", "-V"].contains(&&*a.to_string_lossy())) =>
+        {
+            eprintln!("note: {e:#}; defaults used");
+            None
+        }
+        Err(e) => return Err(exit::usage(format!("{e:#}"))),
+    };
     let mut cmd = Cli::command();
     if let Some(c) = &config {
         cmd = c.apply(cmd);
