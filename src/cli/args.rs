@@ -201,8 +201,19 @@ pub struct HostSnapshotArgs {
 
 impl HostSnapshotArgs {
     /// The plan that collects what `selection`'s rules need.
-    pub fn plan(&self, selection: Selection) -> SnapshotPlan {
+    fn plan(&self, selection: Selection) -> SnapshotPlan {
         plan_for(selection, &self.sysctl_files, self.interval)
+    }
+
+    /// The snapshot these flags ask for: traced first with `--trace`, with
+    /// trends over `--for`.
+    pub fn take(&self, root: &ProcRoot, selection: Selection) -> tcpdoctor_core::Result<Snapshot> {
+        let plan = self.plan(selection);
+        let _tracer = self.trace.observe_alongside(self.observe.span);
+        let sel = &self.netns.selector;
+        self.observe.snapshot(root, sel, || {
+            tcpdoctor_core::collect::plan::snapshot(root, sel, &plan)
+        })
     }
 }
 

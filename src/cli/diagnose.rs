@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
 use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::plan;
 use tcpdoctor_core::diagnose::{self, Diagnosis, Selection};
 use tcpdoctor_core::render;
 
@@ -38,14 +37,7 @@ pub fn print(d: &Diagnosis, json: bool) -> Result<ExitCode> {
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    let plan = a.host.plan(Selection::All);
-    let _tracer = a.host.trace.observe_alongside(a.host.observe.span);
-    let sel = &a.host.netns.selector;
-    let snap = a
-        .host
-        .observe
-        .snapshot(root, sel, || plan::snapshot(root, sel, &plan))
-        .context("diagnosing")?;
+    let snap = a.host.take(root, Selection::All).context("diagnosing")?;
     let d = diagnose::run(&snap, &a.thresholds.0, Selection::All);
     print(&d, a.output.json)
 }

@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::plan;
 use tcpdoctor_core::diagnose::Selection;
 use tcpdoctor_core::offline;
 
@@ -21,13 +20,9 @@ pub struct Args {
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     // Everything any rule reads, so that `analyze` of the file can run them.
-    let plan = a.host.plan(Selection::All);
-    let _tracer = a.host.trace.observe_alongside(a.host.observe.span);
-    let sel = &a.host.netns.selector;
     let snap = a
         .host
-        .observe
-        .snapshot(root, sel, || plan::snapshot(root, sel, &plan))
+        .take(root, Selection::All)
         .context("taking the snapshot")?;
     offline::snapshot::write(&snap, &a.output)?;
     eprintln!(
