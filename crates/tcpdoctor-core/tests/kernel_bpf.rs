@@ -66,10 +66,11 @@ fn iterator_census_equals_netlink_on_every_state() {
 #[ignore = "needs root"]
 fn task_file_owners_equal_the_proc_scan_across_namespaces() {
     let iter = IterOwners::load().expect("the owners program loads (root, BTF)");
-    let (_a, _b) = (
-        run_in_private_netns(|| build_every_state(7700, 2).expect("builds")),
-        run_in_private_netns(|| build_every_state(7800, 2).expect("builds")),
+    let (a, b) = (
+        run_in_private_netns(|| build_every_state(7700, 2).expect("builds")).expect("netns"),
+        run_in_private_netns(|| build_every_state(7800, 2).expect("builds")).expect("netns"),
     );
+    let built: std::collections::HashSet<u64> = a.inodes().into_iter().chain(b.inodes()).collect();
     // A quiet process of our own with five listening sockets: its fds do
     // not change between the two scans, so they must agree exactly.
     let mut child = Command::new("python3")
@@ -97,13 +98,16 @@ fn task_file_owners_equal_the_proc_scan_across_namespaces() {
     let by_iter = iter.scan(&root, &InodeFilter::All).expect("iterates");
     drop(child.stdin.take());
     child.wait().expect("python3 ends when its stdin closes");
-    // Other processes (this one's other tests among them) open and close
-    // fds between the two scans: compare our processes' sockets exactly.
+    // Other processes, and this one's other tests, open and close fds
+    // between the two scans: compare exactly the sockets this test built
+    // and python's.
     let held_by = |idx: &OwnerIndex, pid: u32| {
         let mut v: Vec<_> = idx
             .by_inode
             .iter()
-            .filter(|(_, h)| h.iter().any(|f| f.pid == pid))
+            .filter(|(ino, h)| {
+                h.iter().any(|f| f.pid == pid) && (pid != std::process::id() || built.contains(ino))
+            })
             .map(|(ino, h)| (*ino, h.to_vec()))
             .collect();
         v.sort();
@@ -113,6 +117,11 @@ fn task_file_owners_equal_the_proc_scan_across_namespaces() {
     assert!(
         held_by(&by_proc, me).len() >= 20,
         "the built sockets are seen"
+    );
+    assert_eq!(
+        held_by(&by_proc, me).len(),
+        built.len(),
+        "every built socket with a file, in both namespaces"
     );
     assert_eq!(
         held_by(&by_iter, me),
