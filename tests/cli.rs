@@ -1062,7 +1062,7 @@ fn with_ebpf_privileges_dropped_results_are_the_same_and_a_note_says_why() {
         })
         .unwrap_or_else(|e| panic!("{e}: {pair:?}"));
         let (with, without) = pair;
-        assert_eq!(with["source"], "bpf_iter", "{with}");
+        assert_eq!(with["source"], "bpf_walk", "{with}");
         assert_eq!(with["notes"], serde_json::json!([]));
         assert_eq!(without["source"], "netlink");
         // Asked for by name, the eBPF census refuses and says why; left to

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::bpf::census::IterCensus;
+use tcpdoctor_core::collect::bpf::census::KernelCensus;
 use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
 use tcpdoctor_core::model::{Census, StateSet, TcpState};
 
@@ -13,8 +13,14 @@ pub fn run(root: &ProcRoot) -> Result<ExitCode> {
         env!("CARGO_PKG_VERSION"),
         env!("TCPDOCTOR_COMMIT")
     );
-    let ebpf = match IterCensus::shared() {
-        Ok(_) => "usable (census in the kernel, owners from fd tables, trace)".to_string(),
+    let ebpf = match KernelCensus::shared() {
+        Ok(KernelCensus::Walk(_)) => {
+            "usable (census by a walk of the kernel's hash tables, owners from fd tables, trace)"
+                .to_string()
+        }
+        Ok(KernelCensus::Iter(_)) => {
+            "usable (census by iter/tcp, owners from fd tables, trace)".to_string()
+        }
         Err(why) => format!("unavailable: {why}"),
     };
     let listeners = SocketQuery {

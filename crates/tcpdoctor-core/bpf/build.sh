@@ -11,7 +11,7 @@ if [ "${1:-}" = "--check" ]; then
     out=$(mktemp -d)
     trap 'rm -rf "$out"' EXIT
 fi
-for src in census owners closers; do
+for src in census walk owners closers; do
     # -g for BTF (CO-RE needs it), then the DWARF is stripped: BTF stays.
     # The prefix map keeps this checkout's path out of the BTF line info,
     # so that the object is the same wherever it is built.
@@ -20,7 +20,7 @@ for src in census owners closers; do
     llvm-strip -g "$out/$src.bpf.o"
 done
 if [ "$out" != . ]; then
-    for src in census owners closers; do
+    for src in census walk owners closers; do
         if ! cmp -s "$out/$src.bpf.o" "$src.bpf.o"; then
             echo "bpf/$src.bpf.o is not what $src.bpf.c compiles to: run bpf/build.sh and commit" >&2
             exit 1

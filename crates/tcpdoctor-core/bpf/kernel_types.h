@@ -52,8 +52,44 @@ struct ns_common {
 	unsigned int inum;
 };
 
+struct hlist_nulls_node {
+	struct hlist_nulls_node *next;
+};
+
+struct hlist_nulls_head {
+	struct hlist_nulls_node *first;
+};
+
+struct inet_ehash_bucket {
+	struct hlist_nulls_head chain;
+};
+
+struct inet_listen_hashbucket {
+	struct hlist_nulls_head nulls_head;
+};
+
+struct inet_hashinfo {
+	struct inet_ehash_bucket *ehash;
+	unsigned int ehash_mask;
+	unsigned int lhash2_mask;
+	struct inet_listen_hashbucket *lhash2;
+};
+
+struct inet_timewait_death_row {
+	struct inet_hashinfo *hashinfo;
+};
+
+struct netns_ipv4 {
+	struct inet_timewait_death_row tcp_death_row;
+};
+
 struct net {
 	struct ns_common ns;
+	struct netns_ipv4 ipv4;
+};
+
+struct nsproxy {
+	struct net *net_ns;
 };
 
 typedef struct {
@@ -78,6 +114,7 @@ struct sock_common {
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
+	struct hlist_nulls_node skc_nulls_node;
 };
 
 struct sock {
@@ -109,6 +146,7 @@ struct task_struct {
 	char comm[16];
 	struct task_struct *group_leader;
 	struct pid *thread_pid;
+	struct nsproxy *nsproxy;
 };
 
 struct inode {

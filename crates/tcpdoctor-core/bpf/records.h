@@ -12,6 +12,16 @@
 #define TCPD_OPENED_ACCEPTED 2
 #define TCPD_OPEN_GROUPS_MAX 16384
 
+/* Slots of the hash walk's tcpd_walk map. */
+enum tcpd_walk_info {
+	TCPD_WALK_EHASH_BUCKETS,
+	TCPD_WALK_LHASH_BUCKETS,
+	TCPD_WALK_MOVED,
+	TCPD_WALK_LONG_CHAINS,
+	TCPD_WALK_UNREADABLE,
+	TCPD_WALK_INFO,
+};
+
 /* One open fd; inode is 0 unless the fd is a socket. 16 bytes. */
 struct tcpd_fd_record {
 	__u32 pid;

@@ -1,6 +1,7 @@
 //! The eBPF sources against the real kernel and against the sources they
-//! replace: the iter/tcp census equals the netlink census on every state,
-//! the iter/task_file owners equal the /proc scan's, across namespaces.
+//! replace: the hash-walk and iter/tcp censuses equal the netlink census on
+//! every state (in the host's shared table and in a namespace's own), the
+//! iter/task_file owners equal the /proc scan's, across namespaces.
 //! Needs root (CAP_BPF, CAP_PERFMON); skipped otherwise.
 
 mod support;
@@ -10,9 +11,10 @@ use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use support::converge;
-use tcpdoctor_core::collect::bpf::census::IterCensus;
+use tcpdoctor_core::collect::bpf::census::{IterCensus, StateCounts};
 use tcpdoctor_core::collect::bpf::closers::Tracer;
 use tcpdoctor_core::collect::bpf::owners::IterOwners;
+use tcpdoctor_core::collect::bpf::walk::WalkCensus;
 use tcpdoctor_core::collect::owners::{self, InodeFilter};
 use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
 use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
@@ -24,40 +26,83 @@ use tcpdoctor_testkit::netns::run_in_private_netns;
 use tcpdoctor_testkit::states::build_every_state;
 use tcpdoctor_testkit::wait_until;
 
+/// Asserts that `counts` equal the netlink census of the calling thread's
+/// namespace, `netlink`, in total and for each family apart.
+fn assert_counts_equal_netlink(counts: &StateCounts, netlink: &BTreeMap<TcpState, u64>, by: &str) {
+    let mut c = Census::new(None);
+    counts.add_to(&mut c, StateSet::all(), true, true);
+    let in_kernel: BTreeMap<_, _> = c.states().into_iter().collect();
+    assert_eq!(&in_kernel, netlink, "{by} and sock_diag count alike");
+    for (ipv4, ipv6) in [(true, false), (false, true)] {
+        let mut in_kernel = Census::new(None);
+        counts.add_to(&mut in_kernel, StateSet::all(), ipv4, ipv6);
+        let mut by_netlink = Census::new(None);
+        let q = SocketQuery {
+            ipv4,
+            ipv6,
+            ..SocketQuery::default()
+        };
+        collect::collect_sockets(
+            &ProcRoot::live(),
+            &q,
+            SourceChoice::Netlink,
+            &mut by_netlink,
+        )
+        .expect("dumps");
+        assert_eq!(
+            in_kernel.states(),
+            by_netlink.states(),
+            "{by}: ipv4 {ipv4}, ipv6 {ipv6}"
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
-fn iterator_census_equals_netlink_on_every_state() {
-    let census = IterCensus::load().expect("the census program loads (root, BTF)");
+fn kernel_censuses_equal_netlink_on_every_state() {
+    let iter = IterCensus::load().expect("the iter/tcp program loads (root, BTF)");
+    let walk = WalkCensus::load().expect("the hash-walk program loads (root, BTF, 6.1+)");
     run_in_private_netns(|| {
         let pop = build_every_state(7600, 3).expect("builds sockets in every state");
         let netlink = converge(&pop.expected);
-        let counts = census.count().expect("iterates");
-        let mut c = Census::new(None);
-        counts.add_to(&mut c, StateSet::all(), true, true);
-        let by_iter: BTreeMap<_, _> = c.states().into_iter().collect();
-        assert_eq!(by_iter, netlink, "iter/tcp and sock_diag count alike");
-        for (ipv4, ipv6) in [(true, false), (false, true)] {
-            let mut by_iter = Census::new(None);
-            counts.add_to(&mut by_iter, StateSet::all(), ipv4, ipv6);
-            let mut by_netlink = Census::new(None);
-            let q = SocketQuery {
-                ipv4,
-                ipv6,
-                ..SocketQuery::default()
-            };
-            collect::collect_sockets(
-                &ProcRoot::live(),
-                &q,
-                SourceChoice::Netlink,
-                &mut by_netlink,
-            )
-            .expect("dumps");
+        // The host's table holds every namespace's sockets (and this
+        // process's other tests' meanwhile): both count only this one's.
+        assert_counts_equal_netlink(&iter.count().expect("iterates"), &netlink, "iter/tcp");
+        let (counts, report) = walk.count().expect("walks");
+        assert_counts_equal_netlink(&counts, &netlink, "the hash walk");
+        assert!(report.buckets >= 128, "the host's table: {report:?}");
+    })
+    .expect("private namespace");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn hash_walk_counts_a_namespace_with_a_small_table_of_its_own() {
+    let walk = WalkCensus::load().expect("the hash-walk program loads (root, BTF, 6.1+)");
+    run_in_private_netns(|| {
+        // A namespace made from this one gets a table of 128 buckets (the
+        // smallest), so ~400 sockets make chains of several each.
+        std::fs::write("/proc/sys/net/ipv4/tcp_child_ehash_entries", "128")
+            .expect("sets tcp_child_ehash_entries (kernel 6.1+)");
+        run_in_private_netns(|| {
+            let own = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_ehash_entries")
+                .expect("reads tcp_ehash_entries");
             assert_eq!(
-                by_iter.states(),
-                by_netlink.states(),
-                "ipv4 {ipv4}, ipv6 {ipv6}"
+                own.trim(),
+                "128",
+                "a table of its own (negative: the host's)"
             );
-        }
+            // A namespace's TIME_WAIT limit defaults to half its table.
+            std::fs::write("/proc/sys/net/ipv4/tcp_max_tw_buckets", "4096")
+                .expect("raises tcp_max_tw_buckets");
+            let pop = build_every_state(7900, 40).expect("builds sockets in every state");
+            let netlink = converge(&pop.expected);
+            assert!(netlink.values().sum::<u64>() >= 300, "{netlink:?}");
+            let (counts, report) = walk.count().expect("walks");
+            assert_eq!(report.buckets, 128, "walked the namespace's own table");
+            assert_counts_equal_netlink(&counts, &netlink, "the hash walk");
+        })
+        .expect("nested private namespace");
     })
     .expect("private namespace");
 }

@@ -10,7 +10,7 @@
 //! One owner scan serves every namespace: socket inodes are unique across
 //! namespaces, and /proc/*/fd spans them all.
 
-use super::bpf::census::IterCensus;
+use super::bpf::census::KernelCensus;
 use super::bpf::closers;
 use super::bpf::owners::IterOwners;
 use super::netns;
@@ -286,18 +286,13 @@ pub fn count_into(
     root: &ProcRoot,
     query: &SocketQuery,
     choice: SourceChoice,
-    iter: Option<&IterCensus>,
+    iter: Option<KernelCensus>,
     census: &mut Census,
 ) -> Result<CollectReport> {
     if let Some(it) = iter {
-        let counts = it
-            .count()
-            .map_err(|e| Error::io("the eBPF census iterator", e))?;
+        let (counts, source, notes) = it.count().map_err(|e| Error::io("the eBPF census", e))?;
         counts.add_to(census, query.states, query.ipv4, query.ipv6);
-        return Ok(CollectReport {
-            source: SourceUsed::BpfIter,
-            notes: Vec::new(),
-        });
+        return Ok(CollectReport { source, notes });
     }
     collect_sockets(root, query, choice, census)
 }
@@ -308,7 +303,7 @@ pub fn census_iterator(
     root: &ProcRoot,
     choice: SourceChoice,
     by: Option<GroupBy>,
-) -> Result<(Option<&'static IterCensus>, Option<String>)> {
+) -> Result<(Option<KernelCensus>, Option<String>)> {
     let wanted = match choice {
         SourceChoice::Bpf if by.is_some() || !root.is_live() => {
             return Err(Error::Unsupported(
@@ -322,7 +317,7 @@ pub fn census_iterator(
     if !wanted {
         return Ok((None, None));
     }
-    match IterCensus::shared() {
+    match KernelCensus::shared() {
         Ok(it) => Ok((Some(it), None)),
         Err(why) if choice == SourceChoice::Auto => Ok((
             None,

@@ -30,6 +30,8 @@ pub enum SourceUsed {
     Proc,
     /// Counted in the kernel by an eBPF iterator (iter/tcp).
     BpfIter,
+    /// Counted in the kernel by an eBPF walk of its TCP hash tables.
+    BpfWalk,
 }
 
 /// How a collection went, besides the sockets themselves.

@@ -1,10 +1,12 @@
-//! The census counted in the kernel by an iter/tcp program: no socket
-//! crosses into userspace, so it runs below the netlink dump's floor.
+//! The census counted in the kernel: no socket crosses into userspace, so
+//! it runs below the netlink dump's floor. `KernelCensus` picks the hash
+//! walk (`super::walk`) where it runs, else the iter/tcp program here.
 //! Counts are per family and per state as sock_diag reports them (a
 //! TIME_WAIT minisocket's substate, a request socket as SYN_RECV).
 
+use super::walk::WalkCensus;
 use super::{Attached, Unavailable};
-use crate::model::{Census, StateSet, TcpState};
+use crate::model::{Census, SourceUsed, StateSet, TcpState};
 use libbpf_rs::{MapCore, MapFlags};
 use std::io;
 use std::sync::{Mutex, OnceLock};
@@ -31,6 +33,64 @@ impl StateCounts {
             if n > 0 {
                 census.add_count(s, n);
             }
+        }
+    }
+}
+
+/// The census in the kernel this host allows: the hash walk, or iter/tcp
+/// where the walk cannot find the kernel's tables (kernels before 6.1).
+#[derive(Clone, Copy)]
+pub enum KernelCensus {
+    Walk(&'static WalkCensus),
+    Iter(&'static IterCensus),
+}
+
+impl KernelCensus {
+    /// The walk, else the iterator, loaded once per process; else why
+    /// neither loads.
+    pub fn shared() -> Result<KernelCensus, Unavailable> {
+        match WalkCensus::shared() {
+            Ok(w) => Ok(KernelCensus::Walk(w)),
+            Err(walk_why) => IterCensus::shared()
+                .map(KernelCensus::Iter)
+                .map_err(|iter_why| {
+                    if iter_why == walk_why {
+                        iter_why
+                    } else {
+                        Unavailable(format!("{iter_why}; {walk_why}"))
+                    }
+                }),
+        }
+    }
+
+    /// Counts the calling thread's network namespace, with notes. A walk
+    /// that cannot finish (a chain longer than it follows) is done again
+    /// by the iterator, saying so.
+    pub fn count(&self) -> io::Result<(StateCounts, SourceUsed, Vec<String>)> {
+        match self {
+            KernelCensus::Iter(it) => Ok((it.count()?, SourceUsed::BpfIter, Vec::new())),
+            KernelCensus::Walk(w) => match w.count() {
+                Ok((counts, report)) => {
+                    let notes = (report.moved > 0)
+                        .then(|| {
+                            format!(
+                                "{} hash chains changed while they were counted (sockets \
+                                 opening and closing): those counts may be off by a few",
+                                report.moved
+                            )
+                        })
+                        .into_iter()
+                        .collect();
+                    Ok((counts, SourceUsed::BpfWalk, notes))
+                }
+                Err(e) => {
+                    let it = IterCensus::shared().map_err(|why| {
+                        io::Error::other(format!("{e}, and iter/tcp is unavailable: {why}"))
+                    })?;
+                    let note = format!("counted by iter/tcp: the hash walk failed ({e})");
+                    Ok((it.count()?, SourceUsed::BpfIter, vec![note]))
+                }
+            },
         }
     }
 }
@@ -65,26 +125,32 @@ impl IterCensus {
     pub fn count(&self) -> io::Result<StateCounts> {
         let _one_at_a_time = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let map = super::map(&self.attached.obj, "tcpd_counts")?;
-        let slots = 2 * STATES as u32;
-        for i in 0..slots {
-            map.update(&i.to_ne_bytes(), &0u64.to_ne_bytes(), MapFlags::ANY)
-                .map_err(io::Error::other)?;
-        }
+        zero_counts(&map)?;
         super::drain_iter(&self.attached.link, |_| {})?;
-        let mut out = StateCounts::default();
-        for i in 0..slots {
-            let v = map
-                .lookup(&i.to_ne_bytes(), MapFlags::ANY)
-                .map_err(io::Error::other)?
-                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-                .map_or(0, u64::from_ne_bytes);
-            let (fam, state) = (i as usize / STATES, i as usize % STATES);
-            if fam == 0 {
-                out.ipv4[state] = v;
-            } else {
-                out.ipv6[state] = v;
-            }
-        }
-        Ok(out)
+        read_counts(&map)
     }
+}
+
+/// Zeroes a `tcpd_counts` map (per family and state) before a count.
+pub(crate) fn zero_counts(map: &libbpf_rs::Map<'_>) -> io::Result<()> {
+    for i in 0..2 * STATES as u32 {
+        map.update(&i.to_ne_bytes(), &0u64.to_ne_bytes(), MapFlags::ANY)
+            .map_err(io::Error::other)?;
+    }
+    Ok(())
+}
+
+/// Reads a `tcpd_counts` map: IPv4's states, then IPv6's.
+pub(crate) fn read_counts(map: &libbpf_rs::Map<'_>) -> io::Result<StateCounts> {
+    let mut out = StateCounts::default();
+    for i in 0..2 * STATES as u32 {
+        let v = super::read_u64(map, i)?;
+        let (fam, state) = (i as usize / STATES, i as usize % STATES);
+        if fam == 0 {
+            out.ipv4[state] = v;
+        } else {
+            out.ipv6[state] = v;
+        }
+    }
+    Ok(out)
 }

@@ -11,6 +11,7 @@
 pub mod census;
 pub mod closers;
 pub mod owners;
+pub mod walk;
 
 use libbpf_rs::{ErrorKind, Link, MapCore, Object, ObjectBuilder, PrintLevel};
 use std::fmt;
@@ -26,6 +27,8 @@ impl fmt::Display for Unavailable {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for Unavailable {}
 
 /// Set to any value, turns every eBPF source off (the fallback on demand).
 pub const DISABLE_ENV: &str = "TCPDOCTOR_NO_BPF";
@@ -85,6 +88,18 @@ pub(crate) struct Attached {
 /// Opens an embedded object, tells it the reader's pid namespace,
 /// loads it and attaches `program`. `what` names it in notes.
 pub(crate) fn load(what: &str, bytes: &[u8], program: &str) -> Result<Attached, Unavailable> {
+    let obj = load_object(what, bytes)?;
+    let prog = obj
+        .progs_mut()
+        .find(|p| p.name() == program)
+        .ok_or_else(|| Unavailable(format!("the {what} object has no program {program}")))?;
+    let link = prog.attach().map_err(|e| why(what, &e))?;
+    Ok(Attached { obj, link })
+}
+
+/// Opens an embedded object, tells it the reader's pid namespace and
+/// loads it (the verifier runs here), attaching nothing.
+pub(crate) fn load_object(what: &str, bytes: &[u8]) -> Result<Object, Unavailable> {
     if std::env::var_os(DISABLE_ENV).is_some() {
         return Err(Unavailable(format!("eBPF turned off by {DISABLE_ENV}")));
     }
@@ -110,13 +125,7 @@ pub(crate) fn load(what: &str, bytes: &[u8], program: &str) -> Result<Attached, 
             v[..4].copy_from_slice(&pidns.to_ne_bytes());
         }
     }
-    let obj = open.load().map_err(|e| why(what, &e))?;
-    let prog = obj
-        .progs_mut()
-        .find(|p| p.name() == program)
-        .ok_or_else(|| Unavailable(format!("the {what} object has no program {program}")))?;
-    let link = prog.attach().map_err(|e| why(what, &e))?;
-    Ok(Attached { obj, link })
+    open.load().map_err(|e| why(what, &e))
 }
 
 /// The map `name` of a loaded object.
@@ -127,6 +136,15 @@ pub(crate) fn map<'a>(obj: &'a Object, name: &str) -> std::io::Result<libbpf_rs:
             format!("the BPF object has no map {name}"),
         )
     })
+}
+
+/// Slot `key` of an array map of u64 (0 when absent).
+pub(crate) fn read_u64(map: &libbpf_rs::Map<'_>, key: u32) -> std::io::Result<u64> {
+    Ok(map
+        .lookup(&key.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
+        .map_err(std::io::Error::other)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(0, u64::from_ne_bytes))
 }
 
 /// The size of an iterator's output record (`struct tcpd_fd_record`).
