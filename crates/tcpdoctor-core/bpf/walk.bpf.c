@@ -15,7 +15,10 @@
  * established, 1: listening), ctx[1] the first bucket, ctx[2] at most how
  * many buckets, ctx[3] after how many sockets to stop at the end of a
  * chain, so that no run holds the CPU for long. It returns how many
- * buckets it walked; userspace goes on from there. */
+ * buckets it walked; userspace goes on from there.
+ *
+ * One loop of steps, each either a socket or the move to the next bucket:
+ * nested loops (buckets, then each chain) took the verifier 6 ms. */
 #include "common.h"
 
 #ifndef barrier_var
@@ -41,7 +44,7 @@ struct {
 
 /* A chain longer than this is not walked to its end: the run says so and
  * userspace counts another way. The kernel keeps chains short (a table of
- * at least 128 buckets, resized at boot to the memory); a million sockets
+ * at least 128 buckets, sized at boot to the memory); a million sockets
  * in the smallest per-namespace table would still fit. */
 #define TCPD_CHAIN_MAX (1 << 16)
 
@@ -50,27 +53,34 @@ struct {
  * today (the link sits at ~104 bytes) with room to grow. */
 #define TCPD_HEAD_MAX 192
 
+/* The established table is an array of bare chain heads, most of them
+ * empty: TCPD_GROUP heads come in one read, and a step skips the empty
+ * ones of a group (a helper call and a step per bucket cost ~40 ns each,
+ * 10 ms for an empty table of 262,144). */
+#define TCPD_GROUP 32
+
+/* Globals rather than stack buffers: a callback can index them, and the
+ * verifier need not compare them at every state. One run at a time per
+ * loaded object. */
+__u64 tcpd_heads[TCPD_GROUP];
+__u64 tcpd_sock_head[TCPD_HEAD_MAX / 8];
+
 struct walk {
 	__u64 net;
 	__u64 table;
 	__u64 stride;
 	__u64 head_off;
-	__u64 first;
-	__u64 end;
-	__u64 group;
+	__u64 first;       /* the run's first bucket */
+	__u64 end;         /* one past its last */
+	__u64 next_bucket; /* the bucket to go to at the end of this chain */
+	__u64 bucket;      /* the bucket whose chain is being walked */
+	__u64 node;        /* the socket's chain link, or a chain's end (odd) */
 	__u64 sockets;
 	__u64 budget;
-	__u32 buckets;
+	__u32 chain_len;
 	__u32 listening;
-};
-
-struct chain {
-	__u64 node;
-	__u64 net;
-	__u64 bucket;
-	__u64 sockets;
-	__u32 listening;
-	__u32 done;
+	__u32 grouped;
+	__u32 started;
 };
 
 static __always_inline void info_add(__u32 key, __u64 n)
@@ -87,19 +97,56 @@ static __always_inline void info_set(__u32 key, __u64 n)
 		*v = n;
 }
 
-static long visit_socket(__u32 i, struct chain *c)
+/* Moves to the head of the next bucket, and on past the empty ones of its
+ * group. Returns nonzero to end the run. */
+static __always_inline int next_chain(struct walk *w)
 {
-	__u64 node = c->node;
-	if (node & 1) {
-		/* The end of a chain is its bucket's number: another number
-		 * means a socket moved to another chain while we were on it
-		 * (freed and reused under RCU); counts of that chain may be off
-		 * by the sockets in flight, as in any dump of a busy table. */
-		if (!c->listening && (node >> 1) != c->bucket)
-			info_add(TCPD_WALK_MOVED, 1);
-		c->done = 1;
+	/* The end of a chain is its bucket's number: another number means a
+	 * socket moved to another chain while we stood on it (freed and
+	 * reused under RCU), so a few sockets may be counted twice or missed,
+	 * as in any dump of a busy table. */
+	if (w->started && !w->listening && (w->node >> 1) != w->bucket)
+		info_add(TCPD_WALK_MOVED, 1);
+	w->started = 1;
+	if (w->sockets >= w->budget || w->next_bucket >= w->end)
 		return 1;
+	w->bucket = w->next_bucket++;
+	w->chain_len = 0;
+	if (!w->grouped) {
+		if (bpf_probe_read_kernel(&w->node, sizeof(w->node),
+					  (void *)(w->table + w->bucket * w->stride + w->head_off)))
+			goto unreadable;
+		return 0;
 	}
+	__u64 at = w->bucket - w->first;
+	if (at % TCPD_GROUP == 0) {
+		__u64 n = w->end - w->bucket;
+		if (n > TCPD_GROUP)
+			n = TCPD_GROUP;
+		if (bpf_probe_read_kernel(tcpd_heads, n * sizeof(__u64),
+					  (void *)(w->table + w->bucket * sizeof(__u64))))
+			goto unreadable;
+	}
+	w->node = tcpd_heads[at % TCPD_GROUP];
+	/* An empty bucket's head is its own end: skip those of this group
+	 * here rather than a step each. */
+	for (__u32 k = 1; k < TCPD_GROUP && (w->node & 1); k++) {
+		at = w->next_bucket - w->first;
+		if (w->next_bucket >= w->end || at % TCPD_GROUP == 0)
+			break;
+		w->bucket = w->next_bucket++;
+		w->node = tcpd_heads[at % TCPD_GROUP];
+	}
+	return 0;
+unreadable:
+	info_add(TCPD_WALK_UNREADABLE, 1);
+	w->next_bucket = w->bucket; /* not walked */
+	return 1;
+}
+
+/* Counts the socket whose chain link is w->node and steps to the next. */
+static __always_inline int count_socket(struct walk *w)
+{
 	/* Offsets are relocated to the running kernel's layout; the barriers
 	 * keep the compiler from folding them into other constants, which
 	 * libbpf could then not relocate. */
@@ -111,19 +158,21 @@ static long visit_socket(__u32 i, struct chain *c)
 	barrier_var(net_off);
 	barrier_var(state_off);
 	barrier_var(family_off);
-	__u64 sk = node - link_off;
-	__u64 words[TCPD_HEAD_MAX / 8]; /* 8-aligned: the verifier wants aligned loads */
-	__u8 *head = (__u8 *)words;
+	__u64 sk = w->node - link_off;
+	__u8 *head = (__u8 *)tcpd_sock_head;
 	__u64 len = link_off + sizeof(__u64);
-	if (len > sizeof(words) || net_off + 8 > len || state_off >= len || family_off + 2 > len ||
-	    bpf_probe_read_kernel(head, len, (void *)sk)) {
+	if (len > sizeof(tcpd_sock_head) || net_off + 8 > len || state_off >= len ||
+	    family_off + 2 > len || bpf_probe_read_kernel(head, len, (void *)sk)) {
 		info_add(TCPD_WALK_UNREADABLE, 1);
-		c->done = 1;
 		return 1;
 	}
-	c->node = *(__u64 *)(head + link_off);
-	c->sockets++;
-	if (*(__u64 *)(head + net_off) != c->net)
+	if (++w->chain_len > TCPD_CHAIN_MAX) {
+		info_add(TCPD_WALK_LONG_CHAINS, 1);
+		return 1;
+	}
+	w->node = *(__u64 *)(head + link_off);
+	w->sockets++;
+	if (*(__u64 *)(head + net_off) != w->net)
 		return 0;
 	__u8 state = head[state_off];
 	__u16 family = *(__u16 *)(head + family_off);
@@ -143,69 +192,17 @@ static long visit_socket(__u32 i, struct chain *c)
 	return 0;
 }
 
-/* Counts the chain that starts at `node`, the head of bucket `bucket`.
- * Returns nonzero when the run should stop (its budget is spent). */
-static __always_inline int walk_chain(struct walk *w, __u64 bucket, __u64 node)
+/* The walk's state, a global too: the verifier tracks what a callback
+ * finds on its caller's stack exactly, so a counter there made every step
+ * a new state to verify; a map value's contents are just numbers. */
+struct walk tcpd_state;
+
+static long step(__u32 i, void *unused)
 {
-	struct chain c = {
-		.node = node,
-		.net = w->net,
-		.bucket = bucket,
-		.listening = w->listening,
-	};
-	bpf_loop(TCPD_CHAIN_MAX, visit_socket, &c, 0);
-	if (!c.done)
-		info_add(TCPD_WALK_LONG_CHAINS, 1);
-	w->sockets += c.sockets;
-	return w->sockets >= w->budget;
-}
-
-/* One bucket of any table: its head read on its own. */
-static long visit_bucket(__u32 i, struct walk *w)
-{
-	__u64 bucket = w->first + i;
-	__u64 node;
-	if (bpf_probe_read_kernel(&node, sizeof(node),
-				  (void *)(w->table + bucket * w->stride + w->head_off))) {
-		info_add(TCPD_WALK_UNREADABLE, 1);
-		return 1;
-	}
-	w->buckets = i + 1;
-	return walk_chain(w, bucket, node);
-}
-
-/* The established table is an array of bare chain heads, most of them
- * empty: TCPD_GROUP heads come in one read, and an empty one costs a test
- * instead of a helper call (~40 ns a bucket before, 10 ms for an empty
- * table of 262,144). */
-#define TCPD_GROUP 32
-
-/* The current group's heads: in a global, not on the stack, so that a
- * callback can index it (one run at a time per loaded object). */
-__u64 tcpd_heads[TCPD_GROUP];
-
-static long visit_head(__u32 j, struct walk *w)
-{
-	__u64 node = tcpd_heads[j & (TCPD_GROUP - 1)];
-	w->buckets = w->group + j + 1 - w->first;
-	if (node & 1)
-		return 0; /* empty: the head is its nulls marker */
-	return walk_chain(w, w->group + j, node);
-}
-
-static long visit_group(__u32 g, struct walk *w)
-{
-	w->group = w->first + (__u64)g * TCPD_GROUP;
-	__u64 n = w->end - w->group;
-	if (n > TCPD_GROUP)
-		n = TCPD_GROUP;
-	if (bpf_probe_read_kernel(tcpd_heads, n * sizeof(__u64),
-				  (void *)(w->table + w->group * sizeof(__u64)))) {
-		info_add(TCPD_WALK_UNREADABLE, 1);
-		return 1;
-	}
-	bpf_loop(n, visit_head, w, 0);
-	return w->sockets >= w->budget;
+	struct walk *w = &tcpd_state;
+	if (w->node & 1)
+		return next_chain(w);
+	return count_socket(w);
 }
 
 SEC("raw_tp")
@@ -221,31 +218,39 @@ int walk_tcp(__u64 *ctx)
 	info_set(TCPD_WALK_EHASH_BUCKETS, ehash_buckets);
 	info_set(TCPD_WALK_LHASH_BUCKETS, lhash_buckets);
 
-	struct walk w = { .net = (__u64)net, .first = ctx[1], .budget = ctx[3] };
+	struct walk *w = &tcpd_state;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->net = (__u64)net;
+	w->first = ctx[1];
+	w->next_bucket = ctx[1];
+	w->node = 1;
+	w->budget = ctx[3];
 	__u64 size;
 	if (ctx[0] == 0) {
-		w.table = (__u64)BPF_CORE_READ(h, ehash);
-		w.stride = bpf_core_type_size(struct inet_ehash_bucket);
-		w.head_off = bpf_core_field_offset(struct inet_ehash_bucket, chain);
+		w->table = (__u64)BPF_CORE_READ(h, ehash);
+		w->stride = bpf_core_type_size(struct inet_ehash_bucket);
+		w->head_off = bpf_core_field_offset(struct inet_ehash_bucket, chain);
+		w->grouped = w->stride == sizeof(__u64) && w->head_off == 0;
 		size = ehash_buckets;
 	} else {
-		w.table = (__u64)BPF_CORE_READ(h, lhash2);
-		w.stride = bpf_core_type_size(struct inet_listen_hashbucket);
-		w.head_off = bpf_core_field_offset(struct inet_listen_hashbucket, nulls_head);
-		w.listening = 1;
+		w->table = (__u64)BPF_CORE_READ(h, lhash2);
+		w->stride = bpf_core_type_size(struct inet_listen_hashbucket);
+		w->head_off = bpf_core_field_offset(struct inet_listen_hashbucket, nulls_head);
+		w->listening = 1;
 		size = lhash_buckets;
 	}
-	if (!w.table || w.first >= size)
+	if (!w->table || w->first >= size)
 		return 0;
 	__u64 n = ctx[2];
-	if (n > size - w.first)
-		n = size - w.first;
-	if (n > (1 << 23))
-		n = 1 << 23;
-	w.end = w.first + n;
-	if (!w.listening && w.stride == 8 && w.head_off == 0)
-		bpf_loop((n + TCPD_GROUP - 1) / TCPD_GROUP, visit_group, &w, 0);
-	else
-		bpf_loop(n, visit_bucket, &w, 0);
-	return w.buckets;
+	if (n > size - w->first)
+		n = size - w->first;
+	w->end = w->first + n;
+	/* Every bucket and socket of the run is one step, and a run stops only
+	 * at the end of a chain: enough steps for the buckets, the budget and
+	 * one longest chain. bpf_loop allows 1 << 23. */
+	__u64 steps = n + w->budget + TCPD_CHAIN_MAX + 2;
+	if (steps > (1 << 23))
+		steps = 1 << 23;
+	bpf_loop(steps, step, NULL, 0);
+	return w->next_bucket - w->first;
 }
