@@ -107,6 +107,81 @@ fn hash_walk_counts_a_namespace_with_a_small_table_of_its_own() {
     .expect("private namespace");
 }
 
+/// The walk reads the kernel's hash chains without their locks, as its
+/// lockless lookups do: while connections open and close around it, every
+/// walk must finish, count the one steady listener exactly, and never
+/// count more sockets than the churn could have made.
+#[test]
+#[ignore = "needs root"]
+fn hash_walk_finishes_and_counts_steady_sockets_exactly_under_churn() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let walk = WalkCensus::load().expect("the hash-walk program loads (root, BTF, 6.1+)");
+    run_in_private_netns(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listens");
+        let addr = listener.local_addr().expect("address");
+        let (stop, made) = (AtomicBool::new(false), AtomicU64::new(0));
+        std::thread::scope(|scope| {
+            // The server closes first (its side goes to TIME_WAIT), the
+            // clients read to EOF and close: every state of a close passes.
+            // It serves until its listener is shut down, after the clients
+            // have stopped: a client must never wait on a connection that
+            // nobody will accept.
+            let server = scope.spawn(|| {
+                for conn in listener.incoming() {
+                    match conn {
+                        Ok(c) => drop(c),
+                        Err(_) => break,
+                    }
+                }
+            });
+            let clients: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        while !stop.load(Ordering::Relaxed) {
+                            if let Ok(mut c) = TcpStream::connect(addr) {
+                                let _ = c.read_to_end(&mut Vec::new());
+                                made.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            // Walk until the churn has made 20,000 connections meanwhile
+            // (and at least 100 times): progress, not time, ends it.
+            let first = made.load(Ordering::Relaxed);
+            let mut walks = 0;
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while walks < 100 || made.load(Ordering::Relaxed) < first + 20_000 {
+                    let (counts, _) = walk.count().expect("every walk finishes");
+                    walks += 1;
+                    let listen = TcpState::Listen.kernel_number() as usize;
+                    assert_eq!(counts.ipv4[listen], 1, "the one listener, walk {walks}");
+                    let total: u64 = counts.ipv4.iter().chain(&counts.ipv6).sum();
+                    let bound = 2 * made.load(Ordering::Relaxed) + 2 * 64 + 1;
+                    assert!(
+                        total <= bound,
+                        "walk {walks}: {total} sockets, at most {bound}"
+                    );
+                }
+            }));
+            stop.store(true, Ordering::Relaxed);
+            for c in clients {
+                c.join().expect("a client thread");
+            }
+            // SAFETY: shutdown(2) on the listener's own descriptor; it
+            // wakes the blocked accept, which then fails and ends the loop.
+            unsafe {
+                libc::shutdown(std::os::fd::AsRawFd::as_raw_fd(&listener), libc::SHUT_RDWR);
+            }
+            server.join().expect("the server thread");
+            if let Err(panic) = result {
+                std::panic::resume_unwind(panic);
+            }
+        });
+    })
+    .expect("private namespace");
+}
+
 #[test]
 #[ignore = "needs root"]
 fn task_file_owners_equal_the_proc_scan_across_namespaces() {
