@@ -2,18 +2,12 @@
 /* The census counted in the kernel: iter/tcp over the network namespace of
  * the thread that created the iterator. */
 #include "common.h"
+#include "census_counts.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Counting only: when the seq buffer fills, the kernel shows the same
  * socket again, so a program that wrote output would count it twice. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TCPD_FAMILIES * TCPD_STATES);
-	__type(key, __u32);
-	__type(value, __u64);
-} tcpd_counts SEC(".maps");
-
 SEC("iter/tcp")
 int count_tcp(struct bpf_iter__tcp *ctx)
 {

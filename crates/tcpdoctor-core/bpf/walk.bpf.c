@@ -20,19 +20,13 @@
  * One loop of steps, each either a socket or the move to the next bucket:
  * nested loops (buckets, then each chain) took the verifier 6 ms. */
 #include "common.h"
+#include "census_counts.h"
 
 #ifndef barrier_var
 #define barrier_var(var) asm volatile("" : "+r"(var))
 #endif
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TCPD_FAMILIES * TCPD_STATES);
-	__type(key, __u32);
-	__type(value, __u64);
-} tcpd_counts SEC(".maps");
 
 /* What the walk learnt besides the counts (enum tcpd_walk_info). */
 struct {

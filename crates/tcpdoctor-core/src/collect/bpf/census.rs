@@ -107,10 +107,7 @@ impl IterCensus {
     /// refresh loop pays the load (and the verifier) once.
     pub fn shared() -> Result<&'static IterCensus, Unavailable> {
         static SHARED: OnceLock<Result<IterCensus, Unavailable>> = OnceLock::new();
-        SHARED
-            .get_or_init(IterCensus::load)
-            .as_ref()
-            .map_err(Clone::clone)
+        super::load_once(&SHARED, IterCensus::load)
     }
 
     pub fn load() -> Result<IterCensus, Unavailable> {

@@ -16,7 +16,7 @@ pub mod walk;
 use libbpf_rs::{ErrorKind, Link, MapCore, Object, ObjectBuilder, PrintLevel};
 use std::fmt;
 use std::path::Path;
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, OnceLock};
 
 /// Why an eBPF source cannot be used on this host, in a few words.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +77,16 @@ fn why(what: &str, e: &libbpf_rs::Error) -> Unavailable {
         .and_then(|log| log.iter().rev().find(|l| !l.is_empty()).cloned())
         .unwrap_or_else(|| e.to_string());
     Unavailable(format!("the {what} program could not be loaded: {detail}"))
+}
+
+/// The program behind `cell`, loaded by `load` on first use and kept for
+/// the process: a refresh loop pays the load (and the verifier) once, and
+/// a host that refuses it is asked once.
+pub(crate) fn load_once<T>(
+    cell: &'static OnceLock<Result<T, Unavailable>>,
+    load: fn() -> Result<T, Unavailable>,
+) -> Result<&'static T, Unavailable> {
+    cell.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
 /// A loaded object with its one program attached.

@@ -24,10 +24,7 @@ impl IterOwners {
     /// The program of this process, loaded on first use and kept.
     pub fn shared() -> Result<&'static IterOwners, Unavailable> {
         static SHARED: OnceLock<Result<IterOwners, Unavailable>> = OnceLock::new();
-        SHARED
-            .get_or_init(IterOwners::load)
-            .as_ref()
-            .map_err(Clone::clone)
+        super::load_once(&SHARED, IterOwners::load)
     }
 
     pub fn load() -> Result<IterOwners, Unavailable> {

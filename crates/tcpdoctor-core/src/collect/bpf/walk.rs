@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 static OBJECT: &[u8] = include_bytes!("../../../bpf/walk.bpf.o");
 
 /// A run stops at the end of the chain that takes it past this many
-/// sockets (~1 ms at ~250 ns each: a run holds its CPU with preemption
+/// sockets (~1.2 ms at ~300 ns each: a run holds its CPU with preemption
 /// off), or after this many buckets when they are empty. Runs cost a
 /// syscall each, ~250 for a million sockets: nothing measurable.
 const SOCKETS_PER_RUN: u64 = 4096;
@@ -49,10 +49,7 @@ impl WalkCensus {
     /// The program of this process, loaded on first use and kept.
     pub fn shared() -> Result<&'static WalkCensus, Unavailable> {
         static SHARED: OnceLock<Result<WalkCensus, Unavailable>> = OnceLock::new();
-        SHARED
-            .get_or_init(WalkCensus::load)
-            .as_ref()
-            .map_err(Clone::clone)
+        super::load_once(&SHARED, WalkCensus::load)
     }
 
     pub fn load() -> Result<WalkCensus, Unavailable> {
