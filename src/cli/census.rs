@@ -43,9 +43,9 @@ pub struct Args {
     #[command(flatten)]
     pub family: FamilyArg,
 
-    /// Where to read sockets from: auto (for a plain census the eBPF
-    /// iterator, counting in the kernel where the host allows it; else
-    /// netlink, falling back to /proc), bpf, netlink, or proc.
+    /// Where to read sockets from: auto (for a plain census of 25,000
+    /// sockets or more, counted in the kernel by eBPF where the host allows
+    /// it; else netlink, falling back to /proc), bpf, netlink, or proc.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
 

@@ -106,13 +106,14 @@ impl Default for SocketQuery {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SourceChoice {
     /// sock_diag, falling back to /proc/net/tcp{,6} when it is unavailable;
-    /// for a plain census, the eBPF iterator first when the host allows it.
+    /// for a plain census, the eBPF census first when the host allows it.
     /// A non-live proc root always reads its files.
     #[default]
     Auto,
     Netlink,
     Proc,
-    /// The eBPF iterator (a plain census only; an error where unavailable).
+    /// The eBPF census: the hash walk, else iter/tcp (a plain census only;
+    /// an error where unavailable).
     Bpf,
 }
 
