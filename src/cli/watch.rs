@@ -16,7 +16,7 @@ use tcpdoctor_core::collect::ProcRoot;
 use tcpdoctor_core::collect::watch::{Observed, Watcher};
 use tcpdoctor_core::diagnose::{self, Selection, Thresholds};
 use tcpdoctor_core::model::Snapshot;
-use tcpdoctor_core::model::{FindingRow, NetnsSelector, Sample, Tracker};
+use tcpdoctor_core::model::{FindingRow, NetnsSelector, Sample, Tracker, rows_by_namespace};
 use tcpdoctor_core::offline::recording::{RECORDING_VERSION, Recorder, RecordingHeader};
 
 #[derive(clap::Args, Debug)]
@@ -118,11 +118,21 @@ impl Sampler {
                 (self.tracker.observe_counts(&states, at, unix, last), None)
             }
             (Observed::Detailed(mut snap), _) => {
-                let mut s = self.tracker.observe(&snap, at, true);
-                // The rules see the trends, so a growing leak is a finding
-                // here as in `diagnose --for`.
+                // One set of rows for the trends and the rules, which see
+                // the trends: a growing leak is a finding here as in
+                // `diagnose --for`.
+                let rows = rows_by_namespace(&snap);
+                let mut s = self.tracker.observe_rows(&snap, &rows, at, true);
+                let d = diagnose::run_on_rows(
+                    &snap,
+                    &rows,
+                    Some(&s),
+                    &self.thresholds,
+                    Selection::All,
+                    |_, _| {},
+                );
+                drop(rows);
                 snap.trends = Some(Box::new(s.clone()));
-                let d = diagnose::run(&snap, &self.thresholds, Selection::All);
                 s.findings = d
                     .findings
                     .iter()

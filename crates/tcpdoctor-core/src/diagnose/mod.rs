@@ -13,8 +13,8 @@ pub(crate) mod testkit;
 pub mod thresholds;
 
 use crate::model::{
-    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, RowFilter, Sample, Snapshot,
-    SocketRow, SysctlSetting, TcpState, rows_of,
+    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, Sample, Snapshot, SocketRow,
+    SysctlSetting, TcpState, rows_by_namespace,
 };
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -351,17 +351,33 @@ pub fn run_seeing_rows(
     snap: &Snapshot,
     thresholds: &Thresholds,
     selection: Selection,
+    see: impl FnMut(&NsSnapshot, &[SocketRow<'_>]),
+) -> Diagnosis {
+    let rows = rows_by_namespace(snap);
+    run_on_rows(
+        snap,
+        &rows,
+        snap.trends.as_deref(),
+        thresholds,
+        selection,
+        see,
+    )
+}
+
+/// As [`run_seeing_rows`], on rows built already (`rows_by_namespace`)
+/// and with `trends` given apart from the snapshot: a caller that has just
+/// computed the trends from those rows builds them once for both.
+pub fn run_on_rows(
+    snap: &Snapshot,
+    rows_by_ns: &[Vec<SocketRow<'_>>],
+    trends: Option<&Sample>,
+    thresholds: &Thresholds,
+    selection: Selection,
     mut see: impl FnMut(&NsSnapshot, &[SocketRow<'_>]),
 ) -> Diagnosis {
     let several = snap.namespaces.len() > 1;
     let mut findings = Vec::new();
-    for ns in &snap.namespaces {
-        let rows = rows_of(
-            ns,
-            &snap.owners,
-            several.then_some(ns.netns.inode),
-            &RowFilter::default(),
-        );
+    for (ns, rows) in snap.namespaces.iter().zip(rows_by_ns) {
         // The sysctl files configure the host's own namespace: audit them
         // with the namespace tcpdoctor runs in.
         let files: &[SysctlSetting] = if ns.netns.current {
@@ -371,7 +387,7 @@ pub fn run_seeing_rows(
         };
         let cx = Context {
             netns: &ns.netns,
-            rows: &rows,
+            rows,
             owners: &snap.owners,
             host: &ns.host,
             tcp_ext_before: &ns.tcp_ext_before,
@@ -381,7 +397,7 @@ pub fn run_seeing_rows(
             thresholds,
             files,
             trends: if std::ptr::eq(ns, &snap.namespaces[0]) {
-                snap.trends.as_deref()
+                trends
             } else {
                 None
             },
@@ -392,7 +408,7 @@ pub fn run_seeing_rows(
                 findings.push(f);
             }
         }
-        see(ns, &rows);
+        see(ns, rows);
     }
     findings.sort_by(|a, b| {
         b.severity

@@ -35,7 +35,7 @@ pub use owner::{FdRef, Holders, OwnerIndex, Parent, Process};
 pub use ports::{TupleUsage, parse_reserved_ports, tuple_usage};
 pub use rows::{
     Attribution, LikelyOwners, Listeners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS,
-    age_seconds, listing_order, rows, rows_of, sort_rows, wanted_inodes,
+    age_seconds, listing_order, rows, rows_by_namespace, rows_of, sort_rows, wanted_inodes,
 };
 pub use snapshot::{NsSnapshot, SNAPSHOT_VERSION, Snapshot};
 pub use socket::{Endpoint, Socket, TcpInfo, Timer};

@@ -300,6 +300,23 @@ impl Listing<'_> {
     }
 }
 
+/// Every namespace's unfiltered, unsorted rows, in the snapshot's order:
+/// what the trends and the rules both read, built once for the two.
+pub fn rows_by_namespace(snap: &Snapshot) -> Vec<Vec<SocketRow<'_>>> {
+    let several = snap.namespaces.len() > 1;
+    snap.namespaces
+        .iter()
+        .map(|ns| {
+            rows_of(
+                ns,
+                &snap.owners,
+                several.then_some(ns.netns.inode),
+                &RowFilter::default(),
+            )
+        })
+        .collect()
+}
+
 /// The listing of a snapshot: the one way every view gets rows.
 pub fn rows<'a>(snap: &'a Snapshot, filter: &RowFilter) -> Listing<'a> {
     let several = snap.namespaces.len() > 1;

@@ -7,7 +7,7 @@
 //! measured window it was taken over.
 
 use super::{
-    Endpoint, HostInfo, OwnerIndex, RowFilter, Snapshot, SocketRow, TcpState, rows_of, tuple_usage,
+    Endpoint, HostInfo, OwnerIndex, Snapshot, SocketRow, TcpState, rows_by_namespace, tuple_usage,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -257,11 +257,22 @@ impl Tracker {
     /// the caller) and returns its sample. Sockets without a cookie (a
     /// /proc source) count as new in every sample: growth needs cookies.
     pub fn observe(&mut self, snap: &Snapshot, at: f64, owners_fresh: bool) -> Sample {
+        self.observe_rows(snap, &rows_by_namespace(snap), at, owners_fresh)
+    }
+
+    /// As [`Tracker::observe`], from the snapshot's rows built already
+    /// (`rows_by_namespace`), for a caller that hands them to the rules too.
+    pub fn observe_rows(
+        &mut self,
+        snap: &Snapshot,
+        rows: &[Vec<SocketRow<'_>>],
+        at: f64,
+        owners_fresh: bool,
+    ) -> Sample {
         let first = *self.first_at.get_or_insert(at);
         let since_last = self.last_at.map_or(0.0, |t| (at - t).max(0.0));
         self.last_at = Some(at);
         let owners = &snap.owners;
-        let several = snap.namespaces.len() > 1;
         let mut by_state = [0u64; 16];
         let mut procs: HashMap<u32, ProcessRow> = HashMap::new();
         let mut close_wait: HashMap<u32, HashSet<u64>> = HashMap::new();
@@ -269,11 +280,10 @@ impl Tracker {
         let mut usage = Vec::new();
         let mut listeners = Vec::new();
         let mut counters_now = HashMap::new();
-        for ns in &snap.namespaces {
-            let label = several.then_some(ns.netns.inode);
-            let ns_rows = rows_of(ns, owners, label, &RowFilter::default());
+        for (ns, ns_rows) in snap.namespaces.iter().zip(rows) {
+            let ns_rows = ns_rows.as_slice();
             let mut examples: HashMap<u32, Vec<&SocketRow>> = HashMap::new();
-            for r in &ns_rows {
+            for r in ns_rows {
                 by_state[r.socket.state.kernel_number() as usize & 15] += 1;
                 let pid = r
                     .owners
@@ -322,12 +332,12 @@ impl Tracker {
             }
             // Ephemeral ports per tuple, with the cookies of their sockets.
             let inode = ns.netns.inode;
-            for t in tuple_usage(&ns_rows, &ns.host) {
+            for t in tuple_usage(ns_rows, &ns.host) {
                 let key = (inode, t.local_ip, t.remote);
                 tuples.insert(key, HashSet::new());
                 usage.push((key, t.in_use, t.usable));
             }
-            for r in &ns_rows {
+            for r in ns_rows {
                 let key = (inode, r.socket.local.ip, r.socket.remote);
                 if let (Some(set), Some(c)) = (tuples.get_mut(&key), r.socket.cookie) {
                     set.insert(c);

@@ -4,8 +4,8 @@
 
 use crate::diagnose::{self, Diagnosis, Selection, Thresholds};
 use crate::model::{
-    COUNTERS_THAT_MATTER, ConnectionEnd, EndKind, HostInfo, NsSnapshot, Snapshot, SocketRow,
-    TCP_COUNTERS_THAT_MATTER, TcpState, tuple_usage,
+    COUNTERS_THAT_MATTER, ConnectionEnd, EndKind, HostInfo, NsSnapshot, Sample, Snapshot,
+    SocketRow, TCP_COUNTERS_THAT_MATTER, TcpState, rows_by_namespace, tuple_usage,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -180,10 +180,29 @@ fn comm(snap: &Snapshot, pid: u32) -> String {
 /// Diagnoses a snapshot with every rule and builds the full metrics from
 /// the same rows the rules read, so they are built once per refresh.
 pub fn full_metrics(snap: &Snapshot, thresholds: &Thresholds, top: usize) -> FullMetrics {
-    let mut full = FullMetricsBuilder::new(snap, top);
-    let diagnosis = diagnose::run_seeing_rows(snap, thresholds, Selection::All, |ns, rows| {
-        full.add_namespace(ns, rows)
-    });
+    let rows = rows_by_namespace(snap);
+    full_metrics_on_rows(snap, &rows, snap.trends.as_deref(), thresholds, top)
+}
+
+/// As [`full_metrics`], on the snapshot's rows built already and with its
+/// trends given apart (the exporter computes the trends from the same
+/// rows just before).
+pub fn full_metrics_on_rows(
+    snap: &Snapshot,
+    rows: &[Vec<SocketRow<'_>>],
+    trends: Option<&Sample>,
+    thresholds: &Thresholds,
+    top: usize,
+) -> FullMetrics {
+    let mut full = FullMetricsBuilder::new(snap, trends, top);
+    let diagnosis = diagnose::run_on_rows(
+        snap,
+        rows,
+        trends,
+        thresholds,
+        Selection::All,
+        |ns, rows| full.add_namespace(ns, rows),
+    );
     full.finish(diagnosis)
 }
 
@@ -191,6 +210,7 @@ pub fn full_metrics(snap: &Snapshot, thresholds: &Thresholds, top: usize) -> Ful
 /// diagnosis.
 struct FullMetricsBuilder<'s> {
     snap: &'s Snapshot,
+    trends: Option<&'s Sample>,
     top: usize,
     m: FullMetrics,
     /// Every tuple's port use (netns, local ip, remote, ratio), whether or
@@ -199,9 +219,10 @@ struct FullMetricsBuilder<'s> {
 }
 
 impl<'s> FullMetricsBuilder<'s> {
-    fn new(snap: &'s Snapshot, top: usize) -> FullMetricsBuilder<'s> {
+    fn new(snap: &'s Snapshot, trends: Option<&'s Sample>, top: usize) -> FullMetricsBuilder<'s> {
         FullMetricsBuilder {
             snap,
+            trends,
             top,
             m: FullMetrics::default(),
             ports: Vec::new(),
@@ -280,7 +301,7 @@ impl<'s> FullMetricsBuilder<'s> {
         fds.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
         fds.truncate(top);
         m.fd_utilization = fds;
-        if let Some(t) = self.snap.trends.as_deref() {
+        if let Some(t) = self.trends {
             m.trend_window_s = t.window_s;
             let mut growth: Vec<(String, u32, f64)> = t
                 .processes

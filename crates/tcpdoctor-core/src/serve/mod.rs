@@ -11,7 +11,7 @@ use crate::collect::bpf::closers::Tracer;
 use crate::collect::plan::{self, SnapshotPlan};
 use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
 use crate::diagnose::{Selection, Thresholds};
-use crate::model::{Census, NetnsSelector, Tracker};
+use crate::model::{Census, NetnsSelector, Tracker, rows_by_namespace};
 use crate::render::prometheus::{self as metrics, FastSample, FullMetrics, TracedEnds};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -162,10 +162,20 @@ impl Exporter {
                 snap.owners.hide_arguments();
             }
             let at = self.started.elapsed().as_secs_f64();
-            if let Ok(mut t) = self.trends.lock() {
-                snap.trends = Some(Box::new(t.observe(&snap, at, true)));
-            }
-            metrics::full_metrics(&snap, &self.opts.thresholds, self.opts.top)
+            // One set of rows for the trends and the rules that read them.
+            let rows = rows_by_namespace(&snap);
+            let trends = self
+                .trends
+                .lock()
+                .ok()
+                .map(|mut t| t.observe_rows(&snap, &rows, at, true));
+            metrics::full_metrics_on_rows(
+                &snap,
+                &rows,
+                trends.as_ref(),
+                &self.opts.thresholds,
+                self.opts.top,
+            )
         });
         let seconds = started.elapsed().as_secs_f64();
         let ok = result.is_ok();
