@@ -12,9 +12,10 @@
 # The kernel's own dump time (examples/dump_floor compat: the same netlink
 # request, replies received but not parsed) is timed too: it is the floor.
 # `tcpdoctor` counts in the kernel by walking its TCP hash tables from a BPF
-# program (the default where allowed); `iter-tcp` is the same count by the
-# iter/tcp iterator (its fallback; examples/kernel_census iter), and
-# `tcpdoctor-netlink` the census forced over netlink.
+# program (the default where allowed, from 25,000 sockets); `hash-walk` and
+# `iter-tcp` are that walk and the iter/tcp iterator (its fallback) alone at
+# every scale (examples/kernel_census), and `tcpdoctor-netlink` the census
+# forced over netlink.
 # Needs root. Results: bench/results/census-<scale>.{json,md}. Farms are
 # torn down on exit, also on failure or Ctrl-C.
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +28,7 @@ for s in ${@:-10k 200k 1m}; do
     n=$(sockets_in_farm)
     in_farm hyperfine --warmup 1 --min-runs 5 --max-runs 30 --export-json "$OUT/census-$s.json" \
         -n tcpdoctor "$TD census" \
+        -n hash-walk "$EXAMPLES/kernel_census walk" \
         -n iter-tcp "$EXAMPLES/kernel_census iter" \
         -n tcpdoctor-netlink "$TD census --source netlink" \
         -n floor "$EXAMPLES/dump_floor compat" \
@@ -39,11 +41,12 @@ for s in ${@:-10k 200k 1m}; do
 import json, sys
 res = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
 n = max(int(sys.argv[2]), 1)
-print(f"tcpdoctor (eBPF hash walk) / kernel floor: {res['tcpdoctor'] / res['floor']:.2f}; "
+print(f"tcpdoctor / kernel floor: {res['tcpdoctor'] / res['floor']:.2f}; "
+      f"hash walk / floor: {res['hash-walk'] / res['floor']:.2f}; "
       f"iter/tcp / floor: {res['iter-tcp'] / res['floor']:.2f}; "
       f"over netlink / floor: {res['tcpdoctor-netlink'] / res['floor']:.2f} "
       f"(ns per socket: floor {res['floor'] / n * 1e9:.0f}, walk "
-      f"{res['tcpdoctor'] / n * 1e9:.0f}, iter/tcp {res['iter-tcp'] / n * 1e9:.0f}, "
+      f"{res['hash-walk'] / n * 1e9:.0f}, iter/tcp {res['iter-tcp'] / n * 1e9:.0f}, "
       f"netlink {res['tcpdoctor-netlink'] / n * 1e9:.0f})")
 PY
         echo "peak RSS: tcpdoctor $(($(peak_rss "/usr/bin/time -v $TD census") / 1024)) MiB," \
