@@ -1065,6 +1065,18 @@ fn with_ebpf_privileges_dropped_results_are_the_same_and_a_note_says_why() {
         assert_eq!(with["source"], "bpf_walk", "{with}");
         assert_eq!(with["notes"], serde_json::json!([]));
         assert_eq!(without["source"], "netlink");
+        // With the hash walk turned off, iter/tcp counts the same.
+        let iter = common::bin()
+            .args(["census", "--json", "--source", "bpf"])
+            .env("TCPDOCTOR_NO_BPF_WALK", "1")
+            .output()
+            .expect("runs tcpdoctor");
+        let iter = json(&iter);
+        assert_eq!(iter["source"], "bpf_iter", "{iter}");
+        assert_eq!(
+            iter["states"], with["states"],
+            "iter/tcp and the walk agree"
+        );
         // Asked for by name, the eBPF census refuses and says why; left to
         // choose (every namespace: one load serves them all), it falls back
         // with a note.

@@ -63,7 +63,10 @@ EXIT STATUS:\n  \
 diagnose, sysctl and analyze: 0 nothing above info, 1 warning, 2 critical, 3 could not\n  \
 run. Other commands: 0 success, 1 a lab check failed, 2 usage error (a bad flag or\n  \
 value, an unknown topic or scenario), 3 could not run (the message says what failed),\n  \
-130 interrupted. Writing to a closed pipe (`tcpdoctor ... | head`) ends quietly with 0.";
+130 interrupted. Writing to a closed pipe (`tcpdoctor ... | head`) ends quietly with 0.\n\n\
+ENVIRONMENT:\n  \
+TCPDOCTOR_NO_BPF=1       use no eBPF: netlink and /proc only, as on a host without it\n  \
+TCPDOCTOR_NO_BPF_WALK=1  count in the kernel with iter/tcp rather than the hash walk";
 
 #[derive(Parser, Debug)]
 #[command(

@@ -33,6 +33,11 @@ impl std::error::Error for Unavailable {}
 /// Set to any value, turns every eBPF source off (the fallback on demand).
 pub const DISABLE_ENV: &str = "TCPDOCTOR_NO_BPF";
 
+/// Set to any value, turns the hash-walk census off: the census in the
+/// kernel is iter/tcp's. The walk reads the kernel's tables without their
+/// locks, so a host where it misbehaves can be without it at once.
+pub const DISABLE_WALK_ENV: &str = "TCPDOCTOR_NO_BPF_WALK";
+
 /// libbpf's last warnings: the verifier's or loader's reason for a refusal,
 /// kept for the note instead of being printed over the output.
 static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());

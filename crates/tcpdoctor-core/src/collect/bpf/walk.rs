@@ -53,6 +53,12 @@ impl WalkCensus {
     }
 
     pub fn load() -> Result<WalkCensus, Unavailable> {
+        if std::env::var_os(super::DISABLE_WALK_ENV).is_some() {
+            return Err(Unavailable(format!(
+                "the hash walk is turned off by {}",
+                super::DISABLE_WALK_ENV
+            )));
+        }
         let walk = WalkCensus {
             obj: super::load_object("hash-walk census", OBJECT)?,
             lock: Mutex::new(()),
