@@ -375,6 +375,11 @@ pub fn run_on_rows(
     selection: Selection,
     mut see: impl FnMut(&NsSnapshot, &[SocketRow<'_>]),
 ) -> Diagnosis {
+    assert_eq!(
+        rows_by_ns.len(),
+        snap.namespaces.len(),
+        "rows for every namespace"
+    );
     let several = snap.namespaces.len() > 1;
     let mut findings = Vec::new();
     for (ns, rows) in snap.namespaces.iter().zip(rows_by_ns) {

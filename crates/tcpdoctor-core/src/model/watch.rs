@@ -269,6 +269,11 @@ impl Tracker {
         at: f64,
         owners_fresh: bool,
     ) -> Sample {
+        assert_eq!(
+            rows.len(),
+            snap.namespaces.len(),
+            "rows for every namespace"
+        );
         let first = *self.first_at.get_or_insert(at);
         let since_last = self.last_at.map_or(0.0, |t| (at - t).max(0.0));
         self.last_at = Some(at);
