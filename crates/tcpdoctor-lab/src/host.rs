@@ -17,12 +17,7 @@ pub fn have_privileges() -> bool {
         return true;
     }
     // CapEff bit 21 is CAP_SYS_ADMIN.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
-            u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
-        })
+    tcpdoctor_core::collect::host::effective_capabilities()
         .is_some_and(|caps| caps & (1 << 21) != 0)
 }
 

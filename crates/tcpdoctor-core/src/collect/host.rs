@@ -253,6 +253,14 @@ pub fn read_host_info(root: &ProcRoot) -> HostInfo {
     h
 }
 
+/// This process's effective capabilities (the CapEff mask of
+/// /proc/self/status), or None when they cannot be read.
+pub fn effective_capabilities() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
+    u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,12 +69,31 @@ fn reader_pidns_ino() -> u32 {
         .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
 }
 
+/// The same words whichever program was refused: a caller that tries two
+/// (the census) says it once.
+fn refused() -> Unavailable {
+    Unavailable(
+        "loading eBPF programs was refused: it needs CAP_BPF and CAP_PERFMON (or root), \
+         and no kernel lockdown"
+            .into(),
+    )
+}
+
+/// Whether this process holds what loading a program takes: CAP_BPF with
+/// CAP_PERFMON, or CAP_SYS_ADMIN (kernels before 5.8 know only that one).
+/// True when the capabilities cannot be read: the kernel will say.
+fn may_load_programs() -> bool {
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    const CAP_PERFMON: u64 = 1 << 38;
+    const CAP_BPF: u64 = 1 << 39;
+    super::host::effective_capabilities().is_none_or(|caps| {
+        caps & CAP_SYS_ADMIN != 0 || (caps & CAP_BPF != 0 && caps & CAP_PERFMON != 0)
+    })
+}
+
 fn why(what: &str, e: &libbpf_rs::Error) -> Unavailable {
     if e.kind() == ErrorKind::PermissionDenied {
-        return Unavailable(format!(
-            "loading the {what} program was refused: it needs CAP_BPF and CAP_PERFMON \
-             (or root), and no kernel lockdown"
-        ));
+        return refused();
     }
     let detail = LIBBPF_LOG
         .lock()
@@ -122,6 +141,12 @@ pub(crate) fn load_object(what: &str, bytes: &[u8]) -> Result<Object, Unavailabl
         return Err(Unavailable(
             "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)".into(),
         ));
+    }
+    // Asked before libbpf reads the kernel's BTF (~5 ms a load): a census
+    // tries two programs, and a process without the privilege would pay
+    // for each refusal.
+    if !may_load_programs() {
+        return Err(refused());
     }
     quiet_libbpf();
     if let Ok(mut log) = LIBBPF_LOG.lock() {
