@@ -57,6 +57,21 @@ impl<'a> Family<'a> {
     }
 }
 
+/// A gauge with one sample per process (`process` and `pid` labels), each
+/// value passed through `value`.
+fn process_gauge(
+    out: &mut String,
+    name: &'static str,
+    help: &str,
+    rows: &[(String, u32, f64)],
+    value: fn(f64) -> f64,
+) {
+    let mut f = Family::new(out, name, "gauge", help);
+    for (p, pid, v) in rows {
+        f.sample(&[("process", p), ("pid", &pid.to_string())], value(*v));
+    }
+}
+
 /// What each scrape measures afresh, per namespace.
 #[derive(Clone, Debug, Default)]
 pub struct FastSample {
@@ -475,41 +490,29 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
             f.sample(&[("netns", ns), ("local_ip", lip), ("remote", remote)], *r);
         }
     }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "tcpdoctor_process_fd_utilization_ratio",
-            "gauge",
-            "Open fds over RLIMIT_NOFILE for processes holding TCP sockets (top N).",
-        );
-        for (p, pid, r) in &full.fd_utilization {
-            f.sample(&[("process", p), ("pid", &pid.to_string())], *r);
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "tcpdoctor_close_wait_growth_per_minute",
-            "gauge",
-            "Net CLOSE_WAIT growth of a process per minute, by socket cookie (new minus gone) \
-                over tcpdoctor_trend_window_seconds of the exporter's refreshes (top N).",
-        );
-        for (p, pid, g) in &full.close_wait_growth {
-            f.sample(&[("process", p), ("pid", &pid.to_string())], *g);
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "tcpdoctor_fd_exhaustion_seconds",
-            "gauge",
-            "Seconds until a process's open fds reach RLIMIT_NOFILE at their growth over the \
-                trend window (only processes whose fds grow).",
-        );
-        for (p, pid, s) in &full.fd_exhaustion_s {
-            f.sample(&[("process", p), ("pid", &pid.to_string())], s.round());
-        }
-    }
+    process_gauge(
+        &mut out,
+        "tcpdoctor_process_fd_utilization_ratio",
+        "Open fds over RLIMIT_NOFILE for processes holding TCP sockets (top N).",
+        &full.fd_utilization,
+        |r| r,
+    );
+    process_gauge(
+        &mut out,
+        "tcpdoctor_close_wait_growth_per_minute",
+        "Net CLOSE_WAIT growth of a process per minute, by socket cookie (new minus gone) \
+            over tcpdoctor_trend_window_seconds of the exporter's refreshes (top N).",
+        &full.close_wait_growth,
+        |g| g,
+    );
+    process_gauge(
+        &mut out,
+        "tcpdoctor_fd_exhaustion_seconds",
+        "Seconds until a process's open fds reach RLIMIT_NOFILE at their growth over the \
+            trend window (only processes whose fds grow).",
+        &full.fd_exhaustion_s,
+        f64::round,
+    );
     {
         let mut f = Family::new(
             &mut out,
