@@ -156,7 +156,7 @@ impl App {
             selected: 0,
             detail: false,
             help: false,
-            explain: tcpdoctor_core::diagnose::explain::explain,
+            explain: tcpdoctor_core::ops::explain::explain,
         }
     }
 
@@ -272,13 +272,13 @@ impl App {
                 .findings
                 .iter()
                 .map(|f| {
-                    let rank = match f.severity.as_str() {
-                        "critical" => 2.0,
-                        "warning" => 1.0,
-                        _ => 0.0,
-                    };
+                    let rank = f64::from(f.severity.exit_code());
                     (
-                        vec![f.severity.to_uppercase(), f.id.clone(), f.title.clone()],
+                        vec![
+                            f.severity.name().to_uppercase(),
+                            f.id.clone(),
+                            f.title.clone(),
+                        ],
                         vec![rank, 0.0, 0.0],
                     )
                 })
@@ -686,7 +686,9 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
             .collect();
         for fnd in &related {
             text.push(Line::from(""));
-            text.push(Line::from(format!("{} {}: {}", fnd.severity, fnd.id, fnd.title)).bold());
+            text.push(
+                Line::from(format!("{} {}: {}", fnd.severity.name(), fnd.id, fnd.title)).bold(),
+            );
         }
         if let Some(first) = related.first()
             && let Some(explained) = (app.explain)(&first.id)
@@ -744,7 +746,7 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use std::path::Path;
-    use tcpdoctor_core::model::{FindingRow, ListenerRow, ProcessRow, UpstreamRow};
+    use tcpdoctor_core::model::{FindingRow, ListenerRow, ProcessRow, Severity, UpstreamRow};
 
     fn sample(i: u64) -> Sample {
         let mut s = Sample {
@@ -806,7 +808,7 @@ mod tests {
             time_wait: 0,
         }];
         s.findings = vec![FindingRow {
-            severity: "critical".into(),
+            severity: Severity::Critical,
             id: "close-wait-growing".into(),
             subject: "pid 4242 (leaky-app)".into(),
             title: "pid 4242 (leaky-app): CLOSE_WAIT growing by 600.0/min over the last 60 s"

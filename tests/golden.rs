@@ -15,12 +15,12 @@ use common::{golden, run, stdout};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tcpdoctor_core::diagnose::Thresholds;
 use tcpdoctor_core::model::{
     Endpoint, FdRef, FileNr, HostInfo, NetnsInfo, NsSnapshot, OwnerIndex, Process, Snapshot,
     Socket, Sockstat, SysctlSetting, TcpInfo, TcpState, Timer,
 };
 use tcpdoctor_core::offline;
+use tcpdoctor_core::ops::{self, Selection, Thresholds};
 use tcpdoctor_core::render::prometheus::{self, FastSample};
 
 fn ep(s: &str) -> Endpoint {
@@ -264,7 +264,8 @@ fn host_text_and_json_of_a_captured_proc_tree() {
 #[test]
 fn metrics_exposition_passes_promtool() {
     let snap = snapshot();
-    let mut full = prometheus::full_metrics(&snap, &Thresholds::default(), 10);
+    let diagnosis = ops::diagnose_snapshot(&snap, &Thresholds::default(), Selection::All);
+    let mut full = prometheus::full_metrics(&snap, diagnosis, 10);
     full.refreshed_unix = 1_790_000_000;
     full.duration_s = 0.25;
     let ns = &snap.namespaces[0];

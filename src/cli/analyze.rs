@@ -6,9 +6,8 @@ use clap::ValueEnum;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tcpdoctor_core::diagnose::{self, Selection};
 use tcpdoctor_core::model::{GroupBy, RowFilter, rows};
-use tcpdoctor_core::offline::{Format, analyze};
+use tcpdoctor_core::ops::{self, Format, analyze};
 use tcpdoctor_core::render;
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -121,15 +120,7 @@ pub fn run(a: &Args) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         ViewArg::Diagnose => {
-            let d = match analyze::diagnosable(&a.files, format, a.lenient)?.0 {
-                analyze::Diagnosable::Snapshot(snap) => {
-                    diagnose::run(&snap, &a.thresholds.0, Selection::All)
-                }
-                // The awk census's `STATE COUNT` lines: what counts allow.
-                analyze::Diagnosable::Counts(states, notes) => {
-                    diagnose::counts::diagnose(&states, &a.thresholds.0, notes)
-                }
-            };
+            let d = ops::diagnose_dumps(&a.files, format, a.lenient, &a.thresholds.0)?;
             drop(out);
             return super::diagnose::print(&d, json);
         }

@@ -8,12 +8,8 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tcpdoctor_core::collect::bpf::closers::Tracer;
-use tcpdoctor_core::collect::plan::SnapshotPlan;
-use tcpdoctor_core::collect::{ProcRoot, watch};
-use tcpdoctor_core::diagnose::{Selection, Threshold, Thresholds, thresholds};
-use tcpdoctor_core::model::Snapshot;
 use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
+use tcpdoctor_core::ops::{Progress, SnapshotOptions, Threshold, Thresholds, thresholds};
 
 /// `--json`.
 #[derive(Args, Debug, Clone, Copy, Default)]
@@ -112,35 +108,6 @@ pub struct TraceArg {
     pub trace: Option<Duration>,
 }
 
-impl TraceArg {
-    /// Starts the tracer and waits out `--trace`, saying so on stderr. The
-    /// tracer returned must live until the collection is done: its table
-    /// is what names the closers.
-    pub fn observe(&self) -> Option<Tracer> {
-        self.observe_alongside(None)
-    }
-
-    /// As `observe`, when `--for` will observe for `span` anyway: only the
-    /// part of `--trace` longer than that is waited for here.
-    pub fn observe_alongside(&self, span: Option<Duration>) -> Option<Tracer> {
-        let wait = self.trace?.saturating_sub(span.unwrap_or_default());
-        match Tracer::start() {
-            Ok(t) => {
-                eprintln!(
-                    "tcpdoctor: tracing closes for {:.1} s before collecting",
-                    wait.as_secs_f64()
-                );
-                std::thread::sleep(wait);
-                Some(t)
-            }
-            Err(why) => {
-                eprintln!("note: --trace: cannot trace ({why}); TIME_WAIT closers stay likely");
-                None
-            }
-        }
-    }
-}
-
 /// `--for`: observe the host over time before judging.
 #[derive(Args, Debug, Clone, Copy, Default)]
 pub struct ObserveArg {
@@ -151,36 +118,6 @@ pub struct ObserveArg {
     /// the range runs out.
     #[arg(long = "for", value_name = "SECONDS", value_parser = seconds(1.0, 86_400.0))]
     pub span: Option<Duration>,
-}
-
-impl ObserveArg {
-    /// Takes the snapshot with `take`, after observing for `--for` with a
-    /// progress line on stderr, or at once without it.
-    pub fn snapshot(
-        &self,
-        root: &ProcRoot,
-        sel: &NetnsSelector,
-        take: impl FnOnce() -> tcpdoctor_core::Result<Snapshot>,
-    ) -> tcpdoctor_core::Result<Snapshot> {
-        let Some(span) = self.span else {
-            return take();
-        };
-        let total = span.as_secs_f64();
-        let tty = std::io::stderr().is_terminal();
-        let mut said = -10.0;
-        let snap = watch::observe_then(root, sel, span, Duration::from_secs(1), take, |at| {
-            if tty {
-                eprint!("\rtcpdoctor: observing {at:.0}/{total:.0} s ");
-            } else if at - said >= 10.0 {
-                eprintln!("tcpdoctor: observing {at:.0}/{total:.0} s");
-                said = at;
-            }
-        });
-        if tty {
-            eprintln!();
-        }
-        snap
-    }
 }
 
 /// What a snapshot of this host reads: `--interval`, `--netns`,
@@ -200,37 +137,70 @@ pub struct HostSnapshotArgs {
 }
 
 impl HostSnapshotArgs {
-    /// The plan that collects what `selection`'s rules need.
-    fn plan(&self, selection: Selection) -> SnapshotPlan {
-        plan_for(selection, &self.sysctl_files, self.interval)
-    }
-
-    /// The snapshot these flags ask for: traced first with `--trace`, with
-    /// trends over `--for`.
-    pub fn take(&self, root: &ProcRoot, selection: Selection) -> tcpdoctor_core::Result<Snapshot> {
-        let plan = self.plan(selection);
-        let _tracer = self.trace.observe_alongside(self.observe.span);
-        let sel = &self.netns.selector;
-        self.observe.snapshot(root, sel, || {
-            tcpdoctor_core::collect::plan::snapshot(root, sel, &plan)
-        })
+    /// These flags as the application layer takes them.
+    pub fn options(&self) -> SnapshotOptions {
+        SnapshotOptions {
+            netns: self.netns.selector.clone(),
+            sysctl_files: self.sysctl_files.files.clone(),
+            interval: self.interval.interval,
+            trace: self.trace.trace,
+            observe: self.observe.span,
+            fresh_namespace: false,
+        }
     }
 }
 
-/// The snapshot plan for `selection`: only what its rules need, the
-/// sysctl files the user named (or the default ones).
-pub fn plan_for(
-    selection: Selection,
-    files: &SysctlFilesArg,
-    interval: IntervalArg,
-) -> SnapshotPlan {
-    let mut plan = SnapshotPlan::new(selection.needs());
-    plan.interval = interval.interval;
-    if !files.files.is_empty() {
-        plan.sysctl_files = files.files.clone();
-        plan.files_explicit = true;
+/// Shows what a long operation reports on stderr: the tracer starting
+/// (or why it cannot), and the seconds observed, on one line rewritten in
+/// place on a terminal, every ten seconds elsewhere.
+pub struct StderrProgress {
+    tty: bool,
+    said_at: f64,
+    /// A progress line is open on the terminal (ended on drop).
+    open_line: bool,
+}
+
+impl StderrProgress {
+    pub fn new() -> StderrProgress {
+        StderrProgress {
+            tty: io::stderr().is_terminal(),
+            said_at: -10.0,
+            open_line: false,
+        }
     }
-    plan
+
+    pub fn show(&mut self, p: Progress) {
+        match p {
+            Progress::Tracing { for_s } => {
+                eprintln!("tcpdoctor: tracing closes for {for_s:.1} s before collecting");
+            }
+            Progress::Note(n) => eprintln!("note: {n}"),
+            Progress::Observing { at_s, total_s } if self.tty => {
+                eprint!("\rtcpdoctor: observing {at_s:.0}/{total_s:.0} s ");
+                self.open_line = true;
+            }
+            Progress::Observing { at_s, total_s } => {
+                if at_s - self.said_at >= 10.0 {
+                    eprintln!("tcpdoctor: observing {at_s:.0}/{total_s:.0} s");
+                    self.said_at = at_s;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for StderrProgress {
+    fn drop(&mut self) {
+        if self.open_line {
+            eprintln!();
+        }
+    }
+}
+
+/// Runs `f` with a progress sink that shows on stderr.
+pub fn with_progress<T>(f: impl FnOnce(&mut dyn FnMut(Progress)) -> T) -> T {
+    let mut shown = StderrProgress::new();
+    f(&mut |p| shown.show(p))
 }
 
 /// The thresholds of every rule, one flag each, generated from the rules'

@@ -2,14 +2,14 @@
 
 use super::args::{
     FamilyArg, JsonArg, NetnsArg, StatesArg, TraceArg, parse_group_by, print_notes, stdout,
+    with_progress,
 };
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use std::io::Write;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::plan;
-use tcpdoctor_core::collect::{ProcRoot, SocketQuery, SourceChoice};
 use tcpdoctor_core::model::{CensusOutcome, GroupBy, StateSet};
+use tcpdoctor_core::ops::{self, CensusOptions, ProcRoot, SocketQuery, SourceChoice};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
@@ -85,16 +85,15 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
             "--trace names the processes that closed TIME_WAIT: it goes with --by process",
         ));
     }
-    let _tracer = a.trace.observe();
-    let outcome = plan::census(
-        root,
-        &a.netns.selector,
-        &query,
-        choice,
-        a.by,
-        a.top as usize,
-    )
-    .context("counting TCP sockets")?;
+    let opts = CensusOptions {
+        netns: a.netns.selector.clone(),
+        query,
+        source: choice,
+        by: a.by,
+        top: a.top as usize,
+        trace: a.trace.trace,
+    };
+    let outcome = with_progress(|p| ops::census(root, &opts, p)).context("counting TCP sockets")?;
     let mut out = stdout();
     match &outcome {
         CensusOutcome::Single(r) if a.output.json => render::json(r, &mut out)?,

@@ -9,11 +9,10 @@
 use super::args::stdout;
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tcpdoctor_core::diagnose::thresholds;
+use tcpdoctor_core::ops::thresholds;
 use toml::Spanned;
 
 /// Read when no `--config` is given, if it exists.
@@ -22,19 +21,26 @@ pub const DEFAULT_PATH: &str = "/etc/tcpdoctor/config.toml";
 /// The largest configuration file read.
 const MAX_BYTES: u64 = 1 << 20;
 
-/// The `serve` flags a file may set.
-const SERVE_KEYS: &[&str] = &[
-    "listen",
-    "full-interval",
-    "top",
-    "client-timeout",
-    "max-connections",
-    "max-per-peer",
-    "census-cache",
-    "show-cmdline",
-    "trace",
-    "netns",
-];
+/// The `serve` flags a file may set: every flag of `serve` but the
+/// global ones and the thresholds (their own table), from the command
+/// line's definition, so that a new exporter flag is a key at once.
+fn serve_keys() -> Vec<String> {
+    let cmd = <super::Cli as clap::CommandFactory>::command();
+    let globals: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    let Some(serve) = cmd.find_subcommand("serve") else {
+        return Vec::new();
+    };
+    serve
+        .get_arguments()
+        .filter(|a| {
+            a.get_help_heading()
+                .is_none_or(|h| !h.starts_with("Thresholds"))
+        })
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "help" && !globals.contains(l))
+        .map(str::to_string)
+        .collect()
+}
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -66,25 +72,6 @@ pub struct Config {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-/// The `--config` value in `argv`, if any (the file must be read before the
-/// command line is parsed, since it sets the defaults).
-pub fn path_in(argv: &[OsString]) -> Option<PathBuf> {
-    let mut it = argv.iter().skip(1);
-    while let Some(a) = it.next() {
-        let s = a.to_string_lossy();
-        if s == "--" {
-            break;
-        }
-        if s == "--config" {
-            return it.next().map(PathBuf::from);
-        }
-        if let Some(v) = s.strip_prefix("--config=") {
-            return Some(PathBuf::from(v));
-        }
-    }
-    None
 }
 
 fn value_text(v: &toml::Value) -> Option<String> {
@@ -130,6 +117,7 @@ impl Config {
             anyhow::anyhow!("{p}:{line}: expected TOML: {}", e.message())
         })?;
         let mut settings = Vec::new();
+        let serve_keys = serve_keys();
         for (section, value) in doc {
             let line = line_of(text, section.span().start);
             let name: &'static str = match section.get_ref().as_str() {
@@ -144,7 +132,7 @@ impl Config {
                 let key = key.into_inner();
                 let known = match name {
                     "thresholds" => thresholds::find(&key).is_some(),
-                    _ => SERVE_KEYS.contains(&key.as_str()),
+                    _ => serve_keys.contains(&key),
                 };
                 if !known {
                     bail!(
@@ -279,8 +267,8 @@ pub fn default_file() -> String {
     out.push_str("\n# The exporter (`tcpdoctor serve`).\n[serve]\n");
     let cmd = <super::Cli as clap::CommandFactory>::command();
     if let Some(serve) = cmd.find_subcommand("serve") {
-        for key in SERVE_KEYS {
-            let Some(arg) = serve.get_arguments().find(|a| a.get_long() == Some(key)) else {
+        for key in serve_keys() {
+            let Some(arg) = serve.get_arguments().find(|a| a.get_long() == Some(&key)) else {
                 continue;
             };
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();

@@ -1,11 +1,10 @@
 //! `tcpdoctor diagnose` (and plain `tcpdoctor`).
 
-use super::args::{HostSnapshotArgs, JsonArg, ThresholdArgs, print_notes, stdout};
+use super::args::{HostSnapshotArgs, JsonArg, ThresholdArgs, print_notes, stdout, with_progress};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::diagnose::{self, Diagnosis, Selection};
+use tcpdoctor_core::ops::{self, DiagnoseOptions, Diagnosis, ProcRoot, Selection};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -37,7 +36,11 @@ pub fn print(d: &Diagnosis, json: bool) -> Result<ExitCode> {
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    let snap = a.host.take(root, Selection::All).context("diagnosing")?;
-    let d = diagnose::run(&snap, &a.thresholds.0, Selection::All);
+    let opts = DiagnoseOptions {
+        snapshot: a.host.options(),
+        thresholds: a.thresholds.0.clone(),
+        selection: Selection::All,
+    };
+    let d = with_progress(|p| ops::diagnose(root, &opts, p)).context("diagnosing")?;
     print(&d, a.output.json)
 }

@@ -5,10 +5,7 @@ use super::exit::usage;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
-use tcpdoctor_core::diagnose::explain;
-use tcpdoctor_core::model::{Needs, NetnsSelector, RowFilter, rows};
+use tcpdoctor_core::ops::{self, ProcRoot, explain};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
@@ -47,24 +44,15 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         if !explain::is_error_topic(&a.topic) {
             return Err(usage("--port goes with an error topic (EADDRINUSE, ...)"));
         }
-        let filter = RowFilter {
-            port: Some(port),
-            ..RowFilter::default()
-        };
-        let plan = SnapshotPlan {
-            filter: filter.clone(),
-            ..SnapshotPlan::new(Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO))
-        };
-        let snap = plan::snapshot(root, &NetnsSelector::Current, &plan)
-            .context("listing what holds the port")?;
-        let listing = rows(&snap, &filter);
+        let holders = ops::port_holders(root, port).context("listing what holds the port")?;
+        let listing = holders.listing();
         writeln!(out, "\nPort {port} on this host now:")?;
         if listing.rows.is_empty() {
             writeln!(out, "  nothing holds it (no listener, no connection)")?;
         } else {
             render::sockets::text(&listing, false, &mut out)?;
         }
-        print_notes(&snap.notes);
+        print_notes(&holders.snapshot.notes);
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

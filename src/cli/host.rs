@@ -4,7 +4,7 @@ use super::args::{JsonArg, print_notes, stdout};
 use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::{ProcRoot, host};
+use tcpdoctor_core::ops::{ProcRoot, read_host_info};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    let info = host::read_host_info(root);
+    let info = read_host_info(root);
     let mut out = stdout();
     if a.output.json {
         render::json(&info, &mut out)?;

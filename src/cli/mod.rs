@@ -26,7 +26,7 @@ use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::ProcRoot;
+use tcpdoctor_core::ops::ProcRoot;
 
 /// `tcpdoctor --help`: what it is.
 const LONG_ABOUT: &str = "\
@@ -203,34 +203,15 @@ pub enum Command {
 
 /// Parses the command line and runs it.
 pub fn run() -> Result<ExitCode> {
-    // The configuration sets the defaults of the flags, so it is read
-    // before the command line is parsed.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let config = match config::Config::load(config::path_in(&argv).as_deref()) {
-        Ok(c) => c,
-        // A broken file must not stop the commands that help mend it.
-        Err(e)
-            if argv
-                .iter()
-                .any(|a| ["config", "--version", "-V"].contains(&&*a.to_string_lossy())) =>
-        {
-            eprintln!("note: {e:#}; defaults used");
-            None
-        }
-        Err(e) => return Err(exit::usage(format!("{e:#}"))),
-    };
-    let mut cmd = Cli::command();
-    if let Some(c) = &config {
-        cmd = c.apply(cmd);
-    }
-    let matches = cmd.get_matches_from(argv);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let Parsed { cli, loaded } = parse(argv)?;
     let root = ProcRoot::new(&cli.proc_root);
     if cli.version {
         return version::run(&root);
     }
     match cli.command {
-        None => diagnose::run(&root, &diagnose::Args::default()),
+        // `parse` made plain `tcpdoctor` into `tcpdoctor diagnose`.
+        None => Err(anyhow::anyhow!("no command")),
         Some(Command::Diagnose(a)) => diagnose::run(&root, &a),
         Some(Command::Sysctl(a)) => sysctl::run(&root, &a),
         Some(Command::Explain(a)) => explain::run(&root, &a),
@@ -246,8 +227,65 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Replay(a)) => replay::run(&a),
         Some(Command::Completions(a)) => completions::run(&a),
         Some(Command::Man(a)) => man::run(&a),
-        Some(Command::Config(a)) => config::run(&a, config.as_ref()),
+        Some(Command::Config(a)) => config::run(&a, loaded.as_ref()),
     }
+}
+
+/// The parsed command line, and the configuration file it read.
+pub struct Parsed {
+    cli: Cli,
+    loaded: Option<config::Config>,
+}
+
+/// Parses `argv` with the configuration file's values as the flags'
+/// defaults, resolved once here: every command (plain `tcpdoctor`, which
+/// is `tcpdoctor diagnose`, included) sees flags over the file over the
+/// built-in defaults. A first, lenient pass finds `--config`, the command
+/// and `--version`; a broken file then stops every command but `config`
+/// and `--version`, which are how it is mended (they say so and use the
+/// defaults).
+pub fn parse(mut argv: Vec<std::ffi::OsString>) -> Result<Parsed> {
+    let first = Cli::command()
+        .ignore_errors(true)
+        .disable_help_flag(true)
+        .disable_help_subcommand(true)
+        .try_get_matches_from(&argv)
+        .ok();
+    let path = first
+        .as_ref()
+        .and_then(|m| m.get_one::<PathBuf>("config").cloned());
+    let command = first
+        .as_ref()
+        .and_then(|m| m.subcommand_name().map(str::to_string));
+    let version = first
+        .as_ref()
+        .is_some_and(|m| m.get_one::<bool>("version") == Some(&true));
+    let loaded = match config::Config::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(e) if version || command.as_deref() == Some("config") => {
+            eprintln!("note: {e:#}; the built-in defaults are used");
+            None
+        }
+        Err(e) => return Err(exit::usage(format!("{e:#}"))),
+    };
+    let mut cmd = Cli::command();
+    if let Some(c) = &loaded {
+        cmd = c.apply(cmd);
+    }
+    let mut cli = parse_with(&cmd, &argv);
+    if cli.command.is_none() && !cli.version {
+        // Only global flags: plain `tcpdoctor` is `tcpdoctor diagnose`,
+        // parsed as such so that the file's thresholds apply to it too.
+        argv.insert(1.min(argv.len()), "diagnose".into());
+        cli = parse_with(&cmd, &argv);
+    }
+    Ok(Parsed { cli, loaded })
+}
+
+/// `argv` parsed by `cmd`; a usage error (or --help) exits as clap does.
+fn parse_with(cmd: &clap::Command, argv: &[std::ffi::OsString]) -> Cli {
+    let matches = cmd.clone().get_matches_from(argv);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[cfg(test)]
@@ -260,17 +298,29 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// Plain `tcpdoctor` runs diagnose with `Args::default()`: it must be
-    /// what `tcpdoctor diagnose` parses to.
+    fn argv(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(Into::into).collect()
+    }
+
+    /// Plain `tcpdoctor` is `tcpdoctor diagnose`, parsed with the
+    /// configuration file's defaults (it ignored them once).
     #[test]
-    fn plain_tcpdoctor_is_diagnose_with_the_flag_defaults() {
-        let cli = Cli::try_parse_from(["tcpdoctor", "diagnose"]).expect("parses");
-        let Some(Command::Diagnose(parsed)) = cli.command else {
-            panic!("diagnose parsed as another command")
+    fn plain_tcpdoctor_is_diagnose_with_the_configured_thresholds() {
+        let dir = std::env::temp_dir().join(format!("tcpdoctor-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("config.toml");
+        std::fs::write(&file, "[thresholds]\nclose-wait-count = 3\n").expect("write");
+        let f = file.to_string_lossy().into_owned();
+        let plain = parse(argv(&["tcpdoctor", "--config", &f])).expect("parses");
+        let named = parse(argv(&["tcpdoctor", "--config", &f, "diagnose"])).expect("parses");
+        let _ = std::fs::remove_dir_all(&dir);
+        let (Some(Command::Diagnose(plain)), Some(Command::Diagnose(named))) =
+            (&plain.cli.command, &named.cli.command)
+        else {
+            panic!("plain tcpdoctor did not parse as diagnose")
         };
-        assert_eq!(
-            format!("{parsed:?}"),
-            format!("{:?}", diagnose::Args::default())
-        );
+        assert_eq!(format!("{plain:?}"), format!("{named:?}"));
+        let t = tcpdoctor_core::ops::thresholds::find("close-wait-count").expect("a threshold");
+        assert_eq!(plain.thresholds.0.get(t), 3.0);
     }
 }

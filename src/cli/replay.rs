@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tcpdoctor_core::offline::{self, recording};
+use tcpdoctor_core::ops::{self, recording};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<ExitCode> {
-    let input = offline::open(&a.file)?;
+    let input = ops::open_input(&a.file)?;
     let rec =
         recording::read(&a.file, input).with_context(|| format!("reading {}", a.file.display()))?;
     print_notes(&rec.notes);

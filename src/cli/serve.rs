@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tcpdoctor_core::collect::ProcRoot;
+use tcpdoctor_core::ops::ProcRoot;
 use tcpdoctor_core::serve::{Exporter, ExporterOptions, http};
 
 #[derive(clap::Args, Debug)]

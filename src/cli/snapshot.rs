@@ -1,12 +1,10 @@
 //! `tcpdoctor snapshot -o FILE`.
 
-use super::args::HostSnapshotArgs;
+use super::args::{HostSnapshotArgs, with_progress};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::diagnose::Selection;
-use tcpdoctor_core::offline;
+use tcpdoctor_core::ops::{self, ProcRoot, Selection};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -20,11 +18,10 @@ pub struct Args {
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     // Everything any rule reads, so that `analyze` of the file can run them.
-    let snap = a
-        .host
-        .take(root, Selection::All)
+    let opts = a.host.options();
+    let snap = with_progress(|p| ops::snapshot(root, &opts, Selection::All, p))
         .context("taking the snapshot")?;
-    offline::snapshot::write(&snap, &a.output)?;
+    ops::snapshot_file::write(&snap, &a.output)?;
     eprintln!(
         "wrote {}: {} socket(s) in {} namespace(s), {} owning process(es)",
         a.output.display(),

@@ -2,14 +2,14 @@
 
 use super::args::{
     FamilyArg, JsonArg, NetnsArg, StatesArg, TraceArg, parse_remote, print_notes, stdout,
+    with_progress,
 };
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
-use tcpdoctor_core::model::{Needs, RowFilter, rows};
+use tcpdoctor_core::model::RowFilter;
+use tcpdoctor_core::ops::{self, ListingOptions, ProcRoot};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
@@ -88,25 +88,19 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         remote_ip: a.remote.map(|r| r.0),
         remote_port: a.remote.and_then(|r| r.1),
     };
-    let needs = if a.no_owners {
-        Needs::CLOSE_WAIT_INFO
-    } else {
-        Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO)
-    };
-    let plan = SnapshotPlan {
-        filter: filter.clone(),
+    let opts = ListingOptions {
+        netns: a.netns.selector.clone(),
+        filter,
         ipv4: a.family.ipv4(),
         ipv6: a.family.ipv6(),
-        ..SnapshotPlan::new(needs)
+        owners: !a.no_owners,
+        trace: a.trace.trace,
+        limit: a.limit,
     };
-    let _tracer = a.trace.observe();
-    let snap = plan::snapshot(root, &a.netns.selector, &plan).context("listing TCP sockets")?;
-    let mut listing = rows(&snap, &filter);
-    if let Some(n) = a.limit {
-        listing.rows.truncate(n);
-    }
+    let sockets = with_progress(|p| ops::listing(root, &opts, p)).context("listing TCP sockets")?;
+    let listing = sockets.listing();
     // The JSON is a plain array, so notes go to stderr in both layouts.
-    print_notes(&snap.notes);
+    print_notes(&sockets.snapshot.notes);
     let mut out = stdout();
     if a.output.json {
         render::sockets::json(&listing, a.wide, &mut out)?;

@@ -1,12 +1,10 @@
 //! `tcpdoctor sysctl`: the sysctl audit alone.
 
-use super::args::{IntervalArg, JsonArg, NetnsArg, SysctlFilesArg, plan_for, print_notes, stdout};
+use super::args::{JsonArg, NetnsArg, SysctlFilesArg, ThresholdArgs, print_notes, stdout};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::plan;
-use tcpdoctor_core::diagnose::{self, Selection, Thresholds};
+use tcpdoctor_core::ops::{self, Diagnosis, LineVerdict, ProcRoot, SysctlReview};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
@@ -22,18 +20,26 @@ pub struct Args {
     pub netns: NetnsArg,
 
     #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+
+    #[command(flatten)]
     pub output: JsonArg,
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    // The sysctl rules read no counter rates: no interval to wait.
-    let interval = IntervalArg::default();
-    let plan = plan_for(Selection::Sysctl, &a.sysctl_files, interval);
-    let snap = plan::snapshot(root, &a.netns.selector, &plan).context("auditing sysctls")?;
-    let d = diagnose::run(&snap, &Thresholds::default(), Selection::Sysctl);
-    // Every TCP-related line of the files, judged: also the ones that are
-    // fine, or only pointless.
-    let lines = diagnose::sysctls::review(&snap);
+    // Judged with the thresholds `diagnose` has (flags over the
+    // configuration file), and every TCP-related line of the files: also
+    // the ones that are fine, or only pointless.
+    let SysctlReview {
+        diagnosis: d,
+        lines,
+    } = ops::sysctl_review(
+        root,
+        &a.netns.selector,
+        &a.sysctl_files.files,
+        &a.thresholds.0,
+    )
+    .context("auditing sysctls")?;
     if !a.emit {
         print_notes(&d.summary.notes);
         let mut out = stdout();
@@ -41,8 +47,8 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
             #[derive(serde::Serialize)]
             struct Audit<'a> {
                 #[serde(flatten)]
-                diagnosis: &'a diagnose::Diagnosis,
-                lines: &'a [diagnose::sysctls::LineVerdict],
+                diagnosis: &'a Diagnosis,
+                lines: &'a [LineVerdict],
             }
             render::json(
                 &Audit {

@@ -2,16 +2,13 @@
 //! that closed each one, and a summary on exit.
 
 use super::args::{JsonArg, NetnsArg, seconds, stdout};
-use anyhow::{Context, Result, anyhow};
-use std::collections::HashSet;
+use anyhow::{Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tcpdoctor_core::collect::bpf::closers::Tracer;
-use tcpdoctor_core::collect::{ProcRoot, netns};
-use tcpdoctor_core::model::{NetnsSelector, TraceTally, parse_port_range};
+use tcpdoctor_core::ops::{ProcRoot, TraceSession};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
@@ -60,48 +57,32 @@ pub struct Args {
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    // Which namespaces' ends to show: none filtered for --netns all.
-    let wanted: Option<HashSet<u64>> = match &a.netns.selector {
-        NetnsSelector::All => None,
-        sel => {
-            let (list, notes) = netns::resolve(root, sel).context("resolving --netns")?;
-            super::args::print_notes(&notes);
-            Some(list.iter().map(|n| n.inode).collect())
-        }
-    };
-    let ephemeral = std::fs::read_to_string(root.sysctl_path("net.ipv4.ip_local_port_range"))
-        .ok()
-        .and_then(|v| parse_port_range(&v))
-        .unwrap_or((32768, 60999));
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
-    let started = Instant::now();
-    let mut tracer = Tracer::start().map_err(|why| anyhow!("cannot trace: {why}"))?;
+    let mut session = TraceSession::start(root, &a.netns.selector)?;
+    super::args::print_notes(&session.notes);
     // On stderr also with --json: a script may wait for this line.
-    {
-        eprintln!(
-            "tcpdoctor trace: started in {} ms; {}",
-            started.elapsed().as_millis(),
-            match a.duration {
-                Some(d) => format!(
-                    "tracing for {:.1} s (Ctrl-C ends it early)",
-                    d.as_secs_f64()
-                ),
-                None => "Ctrl-C ends it and prints the summary".into(),
-            }
-        );
-    }
+    eprintln!(
+        "tcpdoctor trace: started in {} ms; {}",
+        session.start_time.as_millis(),
+        match a.duration {
+            Some(d) => format!(
+                "tracing for {:.1} s (Ctrl-C ends it early)",
+                d.as_secs_f64()
+            ),
+            None => "Ctrl-C ends it and prints the summary".into(),
+        }
+    );
     let mut out = stdout();
     let lines = !a.summary_only;
     if lines && !a.output.json {
         render::trace::header(&mut out)?;
         out.flush()?;
     }
-    let deadline = a.duration.map(|d| tracer.started() + d);
-    let mut tally = TraceTally::default();
+    let deadline = a.duration.map(|d| session.started() + d);
     loop {
         let now = Instant::now();
         let last = stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d);
@@ -109,19 +90,13 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
             let wait = deadline.map_or(DRAIN_EVERY, |d| (d - now).min(DRAIN_EVERY));
             std::thread::sleep(wait);
         }
-        for e in tracer.drain().context("reading the tracer's ring")? {
-            if wanted.as_ref().is_some_and(|w| !w.contains(&e.netns)) {
-                continue;
-            }
-            tally.add(&e, ephemeral);
-            if !lines {
-                continue;
-            }
+        let ends = session.drain()?;
+        for e in ends.iter().filter(|_| lines) {
             if a.output.json {
-                serde_json::to_writer(&mut out, &e)?;
+                serde_json::to_writer(&mut out, e)?;
                 out.write_all(b"\n")?;
             } else {
-                render::trace::line(&e, &mut out)?;
+                render::trace::line(e, &mut out)?;
             }
         }
         out.flush()?;
@@ -129,14 +104,7 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
             break;
         }
     }
-    let window_s = tracer.started().elapsed().as_secs_f64();
-    let opens: Vec<_> = tracer
-        .opens()
-        .context("reading the open counts")?
-        .into_iter()
-        .filter(|o| wanted.as_ref().is_none_or(|w| w.contains(&o.netns)))
-        .collect();
-    let summary = tally.summary(&opens, window_s, tracer.lost(), a.top as usize);
+    let summary = session.summary(a.top as usize)?;
     if a.output.json {
         serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
         out.write_all(b"\n")?;

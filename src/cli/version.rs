@@ -3,9 +3,7 @@
 
 use anyhow::Result;
 use std::process::ExitCode;
-use tcpdoctor_core::collect::bpf::census::KernelCensus;
-use tcpdoctor_core::collect::{self, ProcRoot, SocketQuery, SourceChoice};
-use tcpdoctor_core::model::{Census, StateSet, TcpState};
+use tcpdoctor_core::ops::{self, ProcRoot};
 
 pub fn run(root: &ProcRoot) -> Result<ExitCode> {
     println!(
@@ -13,36 +11,14 @@ pub fn run(root: &ProcRoot) -> Result<ExitCode> {
         env!("CARGO_PKG_VERSION"),
         env!("TCPDOCTOR_COMMIT")
     );
-    let ebpf = match KernelCensus::shared() {
-        Ok(KernelCensus::Walk(_)) => {
-            "usable (census by a walk of the kernel's hash tables, owners from fd tables, trace)"
-                .to_string()
-        }
-        Ok(KernelCensus::Iter(_)) => {
-            "usable (census by iter/tcp, owners from fd tables, trace)".to_string()
-        }
+    let sources = ops::sources(root);
+    let shown = |r: Result<&str, String>| match r {
+        Ok(how) => format!("usable ({how})"),
         Err(why) => format!("unavailable: {why}"),
     };
-    let listeners = SocketQuery {
-        states: StateSet::from_iter([TcpState::Listen]),
-        ..SocketQuery::default()
-    };
-    let netlink = match collect::collect_sockets(
-        root,
-        &listeners,
-        SourceChoice::Netlink,
-        &mut Census::new(None),
-    ) {
-        Ok(_) => "usable (sock_diag)".to_string(),
-        Err(e) => format!("unavailable: {e}"),
-    };
-    let proc_net = match std::fs::metadata(root.net_file("tcp")) {
-        Ok(_) => "usable (/proc/net/tcp, tcp6)".to_string(),
-        Err(e) => format!("unavailable: {e}"),
-    };
     println!("sources on this host now:");
-    println!("  eBPF:    {ebpf}");
-    println!("  netlink: {netlink}");
-    println!("  /proc:   {proc_net}");
+    println!("  eBPF:    {}", shown(sources.ebpf));
+    println!("  netlink: {}", shown(sources.netlink));
+    println!("  /proc:   {}", shown(sources.proc_net));
     Ok(ExitCode::SUCCESS)
 }

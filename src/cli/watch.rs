@@ -12,12 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tcpdoctor_core::collect::ProcRoot;
-use tcpdoctor_core::collect::watch::{Observed, Watcher};
-use tcpdoctor_core::diagnose::{self, Selection, Thresholds};
-use tcpdoctor_core::model::Snapshot;
-use tcpdoctor_core::model::{FindingRow, NetnsSelector, Sample, Tracker, rows_by_namespace};
-use tcpdoctor_core::offline::recording::{RECORDING_VERSION, Recorder, RecordingHeader};
+use tcpdoctor_core::model::{NetnsSelector, OwnerSource, Sample, Snapshot};
+use tcpdoctor_core::ops::recording::{RECORDING_VERSION, Recorder, RecordingHeader};
+use tcpdoctor_core::ops::{Observer, ObserverOptions, ProcRoot};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -79,77 +76,24 @@ pub struct Args {
     pub output: JsonArg,
 }
 
-/// Samples the host: counts every interval, detailed snapshots with
-/// trends and findings as often as their cost allows.
-pub struct Sampler {
-    watcher: Watcher,
-    tracker: Tracker,
-    thresholds: Thresholds,
-    last: Option<Sample>,
+/// The observer of the host, as the flags say.
+fn observer(root: &ProcRoot, a: &Args) -> Observer {
+    Observer::new(
+        root,
+        ObserverOptions {
+            netns: a.netns.selector.clone(),
+            interval: a.interval,
+            window: a.window,
+            thresholds: a.thresholds.0.clone(),
+            top: a.top as usize,
+            hide_arguments: false,
+        },
+    )
 }
 
-impl Sampler {
-    pub fn new(
-        root: &ProcRoot,
-        sel: NetnsSelector,
-        interval: Duration,
-        window: Duration,
-        top: usize,
-        thresholds: Thresholds,
-    ) -> Sampler {
-        Sampler {
-            watcher: Watcher::new(root.clone(), sel, interval),
-            tracker: Tracker::new(window.as_secs_f64(), top),
-            thresholds,
-            last: None,
-        }
-    }
-
-    /// The next sample, and the snapshot it came from when it was a
-    /// detailed one.
-    pub fn sample(&mut self) -> Result<(Sample, Option<Snapshot>)> {
-        let observed = self.watcher.observe().context("sampling the host")?;
-        let at = self.watcher.now();
-        let (s, snap) = match (observed, &self.last) {
-            (Observed::Counts(states), Some(last)) => {
-                let unix = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
-                (self.tracker.observe_counts(&states, at, unix, last), None)
-            }
-            (Observed::Detailed(mut snap), _) => {
-                // One set of rows for the trends and the rules, which see
-                // the trends: a growing leak is a finding here as in
-                // `diagnose --for`.
-                let rows = rows_by_namespace(&snap);
-                let mut s = self.tracker.observe_rows(&snap, &rows, at, true);
-                let d = diagnose::run_on_rows(
-                    &snap,
-                    &rows,
-                    Some(&s),
-                    &self.thresholds,
-                    Selection::All,
-                    |_, _| {},
-                );
-                drop(rows);
-                snap.trends = Some(Box::new(s.clone()));
-                s.findings = d
-                    .findings
-                    .iter()
-                    .map(|f| FindingRow {
-                        severity: f.severity.name().to_string(),
-                        id: f.id.to_string(),
-                        subject: f.subject.clone(),
-                        title: f.title.clone(),
-                    })
-                    .collect();
-                (s, Some(*snap))
-            }
-            (Observed::Counts(_), None) => anyhow::bail!("the first observation is a detailed one"),
-        };
-        self.last = Some(s.clone());
-        Ok((s, snap))
-    }
+/// The next sample.
+fn sample(observer: &mut Observer) -> Result<Sample> {
+    Ok(observer.step().context("sampling the host")?.sample)
 }
 
 /// "host web-1, kernel 6.18, current netns, owners eBPF, every 1.0 s".
@@ -164,17 +108,9 @@ fn header(snap: &Snapshot, sel: &NetnsSelector, interval: Duration) -> String {
         NetnsSelector::All => format!("{} netns", snap.namespaces.len()),
         _ => format!("{} netns", snap.namespaces.len()),
     };
-    let owners = if snap
-        .notes
-        .iter()
-        .any(|n| n.starts_with("owners read from /proc"))
-    {
-        "owners /proc"
-    } else {
-        "owners eBPF"
-    };
+    let owners = snap.owners.source.map_or("none", OwnerSource::name);
     format!(
-        "{} · kernel {kernel} · {ns} · {owners} · every {:.1}s",
+        "{} · kernel {kernel} · {ns} · owners {owners} · every {:.1}s",
         snap.hostname,
         interval.as_secs_f64()
     )
@@ -199,16 +135,12 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
-    let mut sampler = Sampler::new(
-        root,
-        a.netns.selector.clone(),
-        a.interval,
-        a.window,
-        a.top as usize,
-        a.thresholds.0.clone(),
-    );
-    let (first, snap) = sampler.sample()?;
-    let head = snap.map_or_else(String::new, |s| header(&s, &a.netns.selector, a.interval));
+    let mut sampler = observer(root, a);
+    let first = sampler.step().context("sampling the host")?;
+    let head = first.detail.as_ref().map_or_else(String::new, |d| {
+        header(&d.snapshot, &a.netns.selector, a.interval)
+    });
+    let first = first.sample;
     let mut rec = recorder(&a.record, &head, a.interval)?;
     let tui = !a.output.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !tui {
@@ -231,7 +163,7 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
                 break;
             }
             next_at += interval;
-            let (s, _) = sampler.sample()?;
+            let s = sample(&mut sampler)?;
             if let Some(r) = rec.as_mut() {
                 r.sample(&s)?;
             }
@@ -274,7 +206,7 @@ fn wait_until(t: Instant, stop: &AtomicBool) {
 
 /// One JSON object per sample.
 fn ndjson(
-    mut sampler: Sampler,
+    mut sampler: Observer,
     first: Sample,
     mut rec: Option<Recorder>,
     a: &Args,
@@ -299,7 +231,7 @@ fn ndjson(
             break;
         }
         next_at += a.interval;
-        s = sampler.sample()?.0;
+        s = sample(&mut sampler)?;
         taken += 1;
     }
     if let Some(r) = rec {

@@ -8,7 +8,10 @@
 //! - `diagnose`: the rules (one file each, declaring thresholds, category
 //!   and data needs), `run` over a snapshot, and `explain`.
 //! - `render`: text, JSON, Prometheus, HTML; a renderer decides nothing.
-//! - `serve`: the Prometheus exporter, on top of all of them.
+//! - `ops`: the application layer: resolved options in, a result out (a
+//!   diagnosis, an observation over time, a census, a listing, a sysctl
+//!   review, a trace). Every front end calls it.
+//! - `serve`: the Prometheus exporter, on top of `ops`.
 //!
 //! `tests/layers.rs` fails on an import that points up a layer.
 
@@ -17,6 +20,7 @@ pub mod diagnose;
 pub mod error;
 pub mod model;
 pub mod offline;
+pub mod ops;
 pub mod render;
 pub mod serve;
 

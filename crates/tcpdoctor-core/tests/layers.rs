@@ -2,11 +2,15 @@
 //! test reads the library's sources and fails on an import that points up
 //! (docs/architecture.md draws the layers):
 //!
-//!   serve  ->  render  ->  diagnose  ->  model  <-  collect, offline
+//!   serve  ->  ops  ->  collect, offline, diagnose  ->  model
+//!   serve  ->  render  ->  diagnose
 //!
-//! `offline` may also use `collect`'s pure parsers (a /proc/net/tcp dump
-//! parses like the live file); `collect` never uses `offline`. `error` sits
-//! with `model` at the bottom.
+//! `ops` is the application layer that assembles the pipeline; `serve`
+//! and the front ends outside the library (the binary, the lab) reach the
+//! core only through it, `model`, `render` and `error`. `offline` may also
+//! use `collect`'s pure parsers (a /proc/net/tcp dump parses like the live
+//! file); `collect` never uses `offline`. `error` sits with `model` at the
+//! bottom.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,9 +24,10 @@ fn allowed(layer: &str) -> &'static [&'static str] {
         "offline" => &["model", "error", "collect"],
         "diagnose" => &["model", "error"],
         "render" => &["model", "error", "diagnose"],
-        "serve" => &["model", "error", "collect", "offline", "diagnose", "render"],
+        "ops" => &["model", "error", "collect", "offline", "diagnose"],
+        "serve" => &["model", "error", "ops", "render"],
         "lib" => &[
-            "model", "error", "collect", "offline", "diagnose", "render", "serve",
+            "model", "error", "collect", "offline", "diagnose", "render", "ops", "serve",
         ],
         other => panic!("{other}: a module that is in no layer; add it to tests/layers.rs"),
     }
@@ -74,10 +79,15 @@ fn code(text: &str) -> String {
 /// The top-level modules named after each `crate::`, including every
 /// member of a `crate::{a, b::c}` group.
 fn crate_imports(code: &str) -> BTreeSet<String> {
+    imports_of(code, "crate::")
+}
+
+/// The same after `prefix` (`crate::`, `tcpdoctor_core::`).
+fn imports_of(code: &str, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let after = &rest[at + "crate::".len()..];
+    while let Some(at) = rest.find(prefix) {
+        let after = &rest[at + prefix.len()..];
         // `tcpdoctor_core::` or `some_crate::` are other crates.
         let before = rest[..at].chars().next_back();
         if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -177,6 +187,51 @@ fn no_import_points_up_a_layer_and_the_lower_layers_do_no_io() {
     assert!(
         problems.is_empty(),
         "imports that break the layering:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// What a front end outside the library may reach in the core: the
+/// application layer, plain data, renderers, errors; the binary also
+/// `serve` (the serve command runs it), the lab also `collect::netns` (it
+/// makes and enters the namespaces its scenarios run in).
+fn front_end_may_import(front: &str, module: &str) -> bool {
+    matches!(
+        module,
+        "ops" | "model" | "render" | "error" | "Error" | "Result"
+    ) || (front == "binary" && module == "serve")
+}
+
+#[test]
+fn the_front_ends_reach_the_core_through_the_application_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut problems = Vec::new();
+    for (front, dir) in [("binary", "src"), ("lab", "crates/tcpdoctor-lab/src")] {
+        let mut files = Vec::new();
+        sources(&root.join(dir), &mut files);
+        files.sort();
+        assert!(!files.is_empty(), "{dir}: no sources found");
+        for f in &files {
+            let text = std::fs::read_to_string(f).expect("reads");
+            let code = code(&text);
+            for m in imports_of(&code, "tcpdoctor_core::") {
+                let plumbing = front == "lab"
+                    && m == "collect"
+                    && code
+                        .match_indices("tcpdoctor_core::collect::")
+                        .all(|(at, p)| code[at + p.len()..].starts_with("netns"));
+                if !front_end_may_import(front, &m) && !plumbing {
+                    problems.push(format!(
+                        "{}: the {front} imports tcpdoctor_core::{m}: use tcpdoctor_core::ops",
+                        f.strip_prefix(&root).unwrap_or(f).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "front ends that assemble the pipeline themselves:\n  {}",
         problems.join("\n  ")
     );
 }

@@ -3,7 +3,7 @@
 
 use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
-use tcpdoctor_core::collect::ProcRoot;
+use tcpdoctor_core::ops::ProcRoot;
 use tcpdoctor_core::{Error, Result};
 
 /// How long a state may take to settle before waiting fails.
@@ -17,8 +17,7 @@ pub fn have_privileges() -> bool {
         return true;
     }
     // CapEff bit 21 is CAP_SYS_ADMIN.
-    tcpdoctor_core::collect::host::effective_capabilities()
-        .is_some_and(|caps| caps & (1 << 21) != 0)
+    tcpdoctor_core::ops::effective_capabilities().is_some_and(|caps| caps & (1 << 21) != 0)
 }
 
 /// Writes a sysctl of the calling thread's network namespace, e.g.

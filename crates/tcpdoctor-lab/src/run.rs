@@ -24,10 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tcpdoctor_core::collect::netns;
-use tcpdoctor_core::collect::plan::{self, SnapshotPlan};
-use tcpdoctor_core::collect::{ProcRoot, host};
-use tcpdoctor_core::diagnose::{self, Selection, Thresholds};
-use tcpdoctor_core::model::{COUNTERS_THAT_MATTER, Needs, NetnsInfo, NetnsSelector};
+use tcpdoctor_core::model::{COUNTERS_THAT_MATTER, NetnsInfo, NetnsSelector};
+use tcpdoctor_core::ops::{
+    self, Diagnosis, ListingOptions, ProcRoot, Selection, SnapshotOptions, Thresholds,
+    read_host_info,
+};
 use tcpdoctor_core::{Error, Result};
 
 /// Where runs record themselves.
@@ -71,7 +72,7 @@ pub struct LabOutcome {
     pub kept: bool,
     /// `tcpdoctor diagnose` of the namespace, counters counted from its
     /// creation.
-    pub diagnosis: diagnose::Diagnosis,
+    pub diagnosis: Diagnosis,
 }
 
 impl LabOutcome {
@@ -431,17 +432,17 @@ fn spawn_role(exe: &Path, ns_path: &Path, keep: bool, args: &[String]) -> Result
 fn observe(ns: &NetnsInfo, obs: &mut Observation) -> Result<()> {
     let root = ProcRoot::live();
     let sel = NetnsSelector::Path(ns.path.clone());
-    let snap = plan::snapshot(
-        &root,
-        &sel,
-        &SnapshotPlan::new(Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO)),
-    )?;
+    let listing = ListingOptions {
+        netns: sel,
+        ..ListingOptions::default()
+    };
+    let snap = ops::listing(&root, &listing, &mut ops::quiet)?.snapshot;
     obs.census.clear();
     for s in snap.namespaces.iter().flat_map(|n| &n.sockets) {
         *obs.census.entry(s.state).or_insert(0) += 1;
     }
     obs.snapshot = snap;
-    obs.tcp_ext = netns::run_in(ns, || host::read_host_info(&root).tcp_ext)?;
+    obs.tcp_ext = netns::run_in(ns, || read_host_info(&root).tcp_ext)?;
     Ok(())
 }
 
@@ -659,18 +660,13 @@ pub fn run(opts: &LabOptions) -> Result<LabOutcome> {
 
     // The namespace is new: its counters count from zero, so no first
     // sample; and the host's sysctl.conf files do not configure it.
-    let needs = Selection::All.needs();
-    let snap = plan::snapshot(
-        &ProcRoot::live(),
-        &NetnsSelector::Path(ns.path.clone()),
-        &SnapshotPlan {
-            sysctl_files: Vec::new(),
-            counters_from_zero: true,
-            interval: Duration::ZERO,
-            ..SnapshotPlan::new(needs)
-        },
-    )?;
-    let diagnosis = diagnose::run(&snap, &Thresholds::default(), Selection::All);
+    let fresh = SnapshotOptions {
+        netns: NetnsSelector::Path(ns.path.clone()),
+        fresh_namespace: true,
+        ..SnapshotOptions::default()
+    };
+    let snap = ops::snapshot(&ProcRoot::live(), &fresh, Selection::All, &mut ops::quiet)?;
+    let diagnosis = ops::diagnose_snapshot(&snap, &Thresholds::default(), Selection::All);
     // The counters that matter, as the exporter exports them.
     let keys = COUNTERS_THAT_MATTER;
     let outcome = LabOutcome {

@@ -19,8 +19,8 @@ use super::{ProcRoot, SocketQuery, SourceChoice, collect_sockets, host, sysctl_c
 use crate::error::{Error, Result};
 use crate::model::{
     Census, CensusOutcome, CensusReport, CollectReport, GroupBy, MultiCensus, Needs, NetnsInfo,
-    NetnsSelector, NsSnapshot, OwnerIndex, RowFilter, Snapshot, Socket, SourceUsed, StateSet,
-    TcpState, by_process, rows_of, wanted_inodes,
+    NetnsSelector, NsSnapshot, OwnerIndex, OwnerSource, RowFilter, Snapshot, Socket, SourceUsed,
+    StateSet, TcpState, by_process, rows_of, wanted_inodes,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -337,12 +337,16 @@ fn scan_owners(root: &ProcRoot, filter: &InodeFilter) -> Result<(OwnerIndex, Opt
     let mut why_not = None;
     if root.is_live() {
         match IterOwners::shared().map(|it| it.scan(root, filter)) {
-            Ok(Ok(idx)) => return Ok((idx, None)),
+            Ok(Ok(mut idx)) => {
+                idx.source = Some(OwnerSource::Ebpf);
+                return Ok((idx, None));
+            }
             Ok(Err(e)) => why_not = Some(format!("the eBPF fd iterator failed: {e}")),
             Err(why) => why_not = Some(why.to_string()),
         }
     }
-    let idx = owners::scan(root, filter).map_err(|e| Error::io(root.root(), e))?;
+    let mut idx = owners::scan(root, filter).map_err(|e| Error::io(root.root(), e))?;
+    idx.source = Some(OwnerSource::Proc);
     Ok((
         idx,
         why_not.map(|w| format!("owners read from /proc/*/fd: {w}")),

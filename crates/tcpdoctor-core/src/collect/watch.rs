@@ -107,37 +107,3 @@ impl Watcher {
         Ok(Observed::Detailed(Box::new(snap)))
     }
 }
-
-/// Observes the host every `every` for `span`, then takes the final
-/// snapshot with `last` (the caller's own plan) and returns it carrying
-/// the trends over the whole observation (`Snapshot::trends`). `progress`
-/// hears the seconds observed so far after each sample.
-pub fn observe_then(
-    root: &ProcRoot,
-    sel: &NetnsSelector,
-    span: Duration,
-    every: Duration,
-    last: impl FnOnce() -> Result<Snapshot>,
-    mut progress: impl FnMut(f64),
-) -> Result<Snapshot> {
-    // Every process and upstream is kept: the rules judge them all.
-    let mut tracker = crate::model::Tracker::new(span.as_secs_f64() + 60.0, usize::MAX);
-    let mut watcher = Watcher::new(root.clone(), sel.clone(), every);
-    let end = Instant::now() + span;
-    let mut next = Instant::now();
-    while Instant::now() < end {
-        if let Observed::Detailed(snap) = watcher.observe()? {
-            tracker.observe(&snap, watcher.now(), true);
-        }
-        progress(watcher.now());
-        next += every;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep((next.min(end)) - now);
-        }
-    }
-    let mut snap = last()?;
-    let sample = tracker.observe(&snap, watcher.now(), true);
-    snap.trends = Some(Box::new(sample));
-    Ok(snap)
-}

@@ -12,42 +12,15 @@ pub mod sysctls;
 pub(crate) mod testkit;
 pub mod thresholds;
 
+pub use crate::model::Severity;
 use crate::model::{
-    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, Sample, Snapshot, SocketRow,
-    SysctlSetting, TcpState, rows_by_namespace,
+    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, Snapshot, SocketRow,
+    SysctlSetting, TcpState, Trends, rows_by_namespace,
 };
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 pub use thresholds::{Threshold, Thresholds, Unit};
-
-/// How bad a finding is. Ordered: Info < Warning < Critical.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// The exit code a Nagios plugin gives for it.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Severity::Info => 0,
-            Severity::Warning => 1,
-            Severity::Critical => 2,
-        }
-    }
-}
 
 /// The numbers behind a finding, in the order they were measured.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -259,9 +232,14 @@ pub struct Context<'a> {
     /// namespace).
     pub files: &'a [SysctlSetting],
     /// Growth and predictions when the host was observed over time
-    /// (`diagnose --for`, the exporter); host-wide, so given to the first
-    /// namespace's rules only.
-    pub trends: Option<&'a Sample>,
+    /// (`diagnose --for`, `watch`, the exporter): every process and tuple,
+    /// untruncated. Given to every namespace's rules; per-tuple trends are
+    /// looked up by namespace (`Trends::upstream`).
+    pub trends: Option<&'a Trends>,
+    /// Whether this namespace reports the host-wide facts (processes'
+    /// trends: pids are host-wide), which only the first one does, so
+    /// that several namespaces do not repeat them.
+    pub host_wide: bool,
 }
 
 impl Context<'_> {
@@ -370,7 +348,7 @@ pub fn run_seeing_rows(
 pub fn run_on_rows(
     snap: &Snapshot,
     rows_by_ns: &[Vec<SocketRow<'_>>],
-    trends: Option<&Sample>,
+    trends: Option<&Trends>,
     thresholds: &Thresholds,
     selection: Selection,
     mut see: impl FnMut(&NsSnapshot, &[SocketRow<'_>]),
@@ -401,11 +379,8 @@ pub fn run_on_rows(
             listen_backlog_known: ns.listen_backlog_known,
             thresholds,
             files,
-            trends: if std::ptr::eq(ns, &snap.namespaces[0]) {
-                trends
-            } else {
-                None
-            },
+            trends,
+            host_wide: std::ptr::eq(ns, &snap.namespaces[0]),
         };
         for r in rules::ALL.iter().filter(|r| selection.wants(r.doc())) {
             for mut f in r.check(&cx) {

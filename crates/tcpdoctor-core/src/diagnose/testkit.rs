@@ -5,13 +5,13 @@
 use super::{Context, Finding, Rule, Thresholds};
 use crate::model::{
     CloseOrder, Closer, Endpoint, FdRef, FileNr, NsSnapshot, OwnerIndex, Process, RowFilter,
-    Sample, Socket, Sockstat, SysctlSetting, TcpInfo, TcpState, rows_of,
+    Socket, Sockstat, SysctlSetting, TcpInfo, TcpState, Trends, rows_of,
 };
 
 /// One network namespace (the current one) and its owners.
 pub struct Host {
     /// Trends, as `diagnose --for` gives them.
-    pub trends: Option<Sample>,
+    pub trends: Option<Trends>,
     ns: NsSnapshot,
     owners: OwnerIndex,
     settings: Vec<SysctlSetting>,
@@ -230,6 +230,7 @@ impl Host {
             thresholds: &self.thresholds,
             files,
             trends: self.trends.as_ref(),
+            host_wide: true,
         };
         rule.check(&cx)
     }

@@ -11,11 +11,13 @@ mod netns;
 mod owner;
 mod ports;
 mod rows;
+mod severity;
 mod snapshot;
 mod socket;
 mod state;
 mod sysctl;
 mod trace;
+mod trends;
 mod watch;
 
 pub use census::{
@@ -31,15 +33,18 @@ pub use host::{
 };
 pub use needs::Needs;
 pub use netns::{NetnsInfo, NetnsSelector};
-pub use owner::{FdRef, Holders, OwnerIndex, Parent, Process};
+pub use owner::{FdRef, Holders, OwnerIndex, OwnerSource, Parent, Process};
 pub use ports::{TupleUsage, parse_reserved_ports, tuple_usage};
 pub use rows::{
     Attribution, LikelyOwners, Listeners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS,
     age_seconds, listing_order, rows, rows_by_namespace, rows_of, sort_rows, wanted_inodes,
 };
+pub use severity::Severity;
 pub use snapshot::{NsSnapshot, SNAPSHOT_VERSION, Snapshot};
 pub use socket::{Endpoint, Socket, TcpInfo, Timer};
 pub use state::{StateSet, TcpState, UnknownState};
 pub use sysctl::SysctlSetting;
 pub use trace::{GroupSummary, OpenCount, TraceSummary, TraceTally};
-pub use watch::{FindingRow, ListenerRow, ProcessRow, Sample, Tracker, UpstreamRow};
+pub use trends::{SocketExample, TrendTracker, Trends};
+pub(crate) use watch::state_names as watch_state_names;
+pub use watch::{FindingRow, ListenerRow, ProcessRow, Sample, UpstreamRow};

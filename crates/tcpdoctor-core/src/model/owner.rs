@@ -94,6 +94,28 @@ pub struct OwnerIndex {
     pub denied: u32,
     /// Processes seen in all.
     pub scanned: u32,
+    /// Where the owners came from (None: not scanned).
+    pub source: Option<OwnerSource>,
+}
+
+/// Where a snapshot's owners were read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerSource {
+    /// The kernel's fd tables, by the eBPF iterator (iter/task_file).
+    Ebpf,
+    /// One scan of /proc/*/fd (a captured tree, or where eBPF cannot run).
+    Proc,
+}
+
+impl OwnerSource {
+    /// As the watch header says it: "eBPF", "/proc".
+    pub fn name(self) -> &'static str {
+        match self {
+            OwnerSource::Ebpf => "eBPF",
+            OwnerSource::Proc => "/proc",
+        }
+    }
 }
 
 impl OwnerIndex {

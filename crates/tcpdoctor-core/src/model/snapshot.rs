@@ -6,7 +6,8 @@
 //! below) and `tcpdoctor analyze` reads it back to the same findings.
 
 use super::{
-    Closer, FdRef, HostInfo, NetnsInfo, OwnerIndex, Process, Sample, Socket, SysctlSetting,
+    Closer, FdRef, HostInfo, NetnsInfo, OwnerIndex, OwnerSource, Process, Socket, SysctlSetting,
+    Trends,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -68,7 +69,7 @@ pub struct Snapshot {
     pub notes: Vec<String>,
     /// Growth and predictions, when the host was observed over time
     /// before this snapshot (`diagnose --for`, the exporter).
-    pub trends: Option<Box<Sample>>,
+    pub trends: Option<Box<Trends>>,
 }
 
 impl Snapshot {
@@ -91,13 +92,17 @@ struct SnapshotFile {
     processes: Vec<Process>,
     owners_denied: u32,
     owners_scanned: u32,
+    /// Where the owners came from; absent in older files and when no
+    /// owners were scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owners_source: Option<OwnerSource>,
     /// (cookie, closer) pairs, sorted; absent when no tracer ran.
     #[serde(default)]
     closers: Vec<(u64, Closer)>,
     sysctl_settings: Vec<SysctlSetting>,
     notes: Vec<String>,
     #[serde(default)]
-    trends: Option<Box<Sample>>,
+    trends: Option<Box<Trends>>,
 }
 
 /// Borrowed twin of `SnapshotFile` for writing without copying sockets.
@@ -112,12 +117,14 @@ struct SnapshotFileRef<'a> {
     processes: Vec<&'a Process>,
     owners_denied: u32,
     owners_scanned: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owners_source: Option<OwnerSource>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     closers: Vec<(u64, &'a Closer)>,
     sysctl_settings: &'a [SysctlSetting],
     notes: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    trends: Option<&'a Sample>,
+    trends: Option<&'a Trends>,
 }
 
 impl Serialize for Snapshot {
@@ -144,6 +151,7 @@ impl Serialize for Snapshot {
             processes,
             owners_denied: self.owners.denied,
             owners_scanned: self.owners.scanned,
+            owners_source: self.owners.source,
             closers,
             sysctl_settings: &self.sysctl_settings,
             notes: &self.notes,
@@ -165,6 +173,7 @@ impl<'de> Deserialize<'de> for Snapshot {
         let mut owners = OwnerIndex {
             denied: f.owners_denied,
             scanned: f.owners_scanned,
+            source: f.owners_source,
             ..OwnerIndex::default()
         };
         for (ino, fds) in f.owners {

@@ -2,10 +2,10 @@
 //! built from a census, host counters and a cached full diagnosis. Pure:
 //! data in, text out.
 
-use crate::diagnose::{self, Diagnosis, Selection, Thresholds};
+use crate::diagnose::Diagnosis;
 use crate::model::{
-    COUNTERS_THAT_MATTER, ConnectionEnd, EndKind, HostInfo, NsSnapshot, Sample, Snapshot,
-    SocketRow, TCP_COUNTERS_THAT_MATTER, TcpState, rows_by_namespace, tuple_usage,
+    COUNTERS_THAT_MATTER, ConnectionEnd, EndKind, HostInfo, NsSnapshot, Snapshot, SocketRow,
+    TCP_COUNTERS_THAT_MATTER, TcpState, Trends, rows_by_namespace, tuple_usage,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -192,32 +192,27 @@ fn comm(snap: &Snapshot, pid: u32) -> String {
         .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
 }
 
-/// Diagnoses a snapshot with every rule and builds the full metrics from
-/// the same rows the rules read, so they are built once per refresh.
-pub fn full_metrics(snap: &Snapshot, thresholds: &Thresholds, top: usize) -> FullMetrics {
+/// The full metrics of a snapshot and its diagnosis (made by the caller
+/// from the same rows), its rows built here.
+pub fn full_metrics(snap: &Snapshot, diagnosis: Diagnosis, top: usize) -> FullMetrics {
     let rows = rows_by_namespace(snap);
-    full_metrics_on_rows(snap, &rows, snap.trends.as_deref(), thresholds, top)
+    full_metrics_on_rows(snap, &rows, snap.trends.as_deref(), diagnosis, top)
 }
 
 /// As [`full_metrics`], on the snapshot's rows built already and with its
-/// trends given apart (the exporter computes the trends from the same
-/// rows just before).
+/// trends given apart (the exporter computes the trends and the
+/// diagnosis from the same rows just before).
 pub fn full_metrics_on_rows(
     snap: &Snapshot,
     rows: &[Vec<SocketRow<'_>>],
-    trends: Option<&Sample>,
-    thresholds: &Thresholds,
+    trends: Option<&Trends>,
+    diagnosis: Diagnosis,
     top: usize,
 ) -> FullMetrics {
     let mut full = FullMetricsBuilder::new(snap, trends, top);
-    let diagnosis = diagnose::run_on_rows(
-        snap,
-        rows,
-        trends,
-        thresholds,
-        Selection::All,
-        |ns, rows| full.add_namespace(ns, rows),
-    );
+    for (ns, ns_rows) in snap.namespaces.iter().zip(rows) {
+        full.add_namespace(ns, ns_rows);
+    }
     full.finish(diagnosis)
 }
 
@@ -225,7 +220,7 @@ pub fn full_metrics_on_rows(
 /// diagnosis.
 struct FullMetricsBuilder<'s> {
     snap: &'s Snapshot,
-    trends: Option<&'s Sample>,
+    trends: Option<&'s Trends>,
     top: usize,
     m: FullMetrics,
     /// Every tuple's port use (netns, local ip, remote, ratio), whether or
@@ -234,7 +229,7 @@ struct FullMetricsBuilder<'s> {
 }
 
 impl<'s> FullMetricsBuilder<'s> {
-    fn new(snap: &'s Snapshot, trends: Option<&'s Sample>, top: usize) -> FullMetricsBuilder<'s> {
+    fn new(snap: &'s Snapshot, trends: Option<&'s Trends>, top: usize) -> FullMetricsBuilder<'s> {
         FullMetricsBuilder {
             snap,
             trends,

@@ -6,12 +6,9 @@
 
 pub mod http;
 
-use crate::collect::bpf::Unavailable;
-use crate::collect::bpf::closers::Tracer;
-use crate::collect::plan::{self, SnapshotPlan};
-use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
-use crate::diagnose::{Selection, Thresholds};
-use crate::model::{Census, NetnsSelector, Tracker, rows_by_namespace};
+use crate::error::Result;
+use crate::model::NetnsSelector;
+use crate::ops::{self, Observer, ObserverOptions, ProcRoot, Thresholds, TraceSession};
 use crate::render::prometheus::{self as metrics, FastSample, FullMetrics, TracedEnds};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -76,10 +73,8 @@ pub struct Exporter {
     logged: Mutex<BTreeMap<&'static str, String>>,
     /// Connection ends by closer, while `start_tracer` runs one.
     traced: Mutex<Option<TracedEnds>>,
-    /// Growth across full refreshes (by socket cookie), and when the
-    /// exporter started, which the refreshes' times count from.
-    trends: Mutex<Tracker>,
-    started: Instant,
+    /// The full refreshes, with growth across them (by socket cookie).
+    observer: Mutex<Observer>,
 }
 
 /// The window the exporter's growth rates are taken over.
@@ -93,7 +88,19 @@ fn now_unix() -> u64 {
 
 impl Exporter {
     pub fn new(root: ProcRoot, opts: ExporterOptions) -> Arc<Exporter> {
+        let observer = Observer::new(
+            &root,
+            ObserverOptions {
+                netns: opts.netns.clone(),
+                interval: opts.full_interval,
+                window: TREND_WINDOW,
+                thresholds: opts.thresholds.clone(),
+                top: opts.top,
+                hide_arguments: !opts.show_cmdline,
+            },
+        );
         Arc::new(Exporter {
+            observer: Mutex::new(observer),
             opts,
             root,
             full: RwLock::new(Arc::new(FullMetrics::default())),
@@ -101,16 +108,14 @@ impl Exporter {
             fast: Mutex::new(None),
             logged: Mutex::new(BTreeMap::new()),
             traced: Mutex::new(None),
-            trends: Mutex::new(Tracker::new(TREND_WINDOW.as_secs_f64(), usize::MAX)),
-            started: Instant::now(),
         })
     }
 
     /// Traces connection closes for the exporter's whole life: TIME_WAIT
     /// closers become exact in every refresh, and connection ends are
     /// counted per closing process. Fails when eBPF cannot be used here.
-    pub fn start_tracer(self: &Arc<Self>) -> Result<(), Unavailable> {
-        let mut tracer = Tracer::start()?;
+    pub fn start_tracer(self: &Arc<Self>) -> Result<()> {
+        let mut tracer = TraceSession::start(&self.root, &NetnsSelector::All)?.without_summary();
         if let Ok(mut t) = self.traced.lock() {
             *t = Some(TracedEnds::default());
         }
@@ -153,30 +158,15 @@ impl Exporter {
     /// Recomputes owners and findings once.
     pub fn refresh_full(&self) {
         let started = Instant::now();
-        let plan = SnapshotPlan {
-            interval: Duration::ZERO,
-            ..SnapshotPlan::new(Selection::All.needs())
+        let top = self.opts.top;
+        let result = match self.observer.lock() {
+            Ok(mut observer) => observer.refresh(|snap, rows, trends, diagnosis| {
+                metrics::full_metrics_on_rows(snap, rows, Some(trends), diagnosis, top)
+            }),
+            Err(_) => Err(crate::Error::Unsupported(
+                "a refresh panicked: the trends are lost".into(),
+            )),
         };
-        let result = plan::snapshot(&self.root, &self.opts.netns, &plan).map(|mut snap| {
-            if !self.opts.show_cmdline {
-                snap.owners.hide_arguments();
-            }
-            let at = self.started.elapsed().as_secs_f64();
-            // One set of rows for the trends and the rules that read them.
-            let rows = rows_by_namespace(&snap);
-            let trends = self
-                .trends
-                .lock()
-                .ok()
-                .map(|mut t| t.observe_rows(&snap, &rows, at, true));
-            metrics::full_metrics_on_rows(
-                &snap,
-                &rows,
-                trends.as_ref(),
-                &self.opts.thresholds,
-                self.opts.top,
-            )
-        });
         let seconds = started.elapsed().as_secs_f64();
         let ok = result.is_ok();
         match result {
@@ -218,65 +208,24 @@ impl Exporter {
         {
             return Arc::clone(cached);
         }
-        let mut samples = Vec::new();
-        let mut census_error: Option<String> = None;
-        let mut host_error: Option<String> = None;
         let t = Instant::now();
-        let mut host_time = 0.0;
-        // In the kernel when the eBPF iterator loads (once per process).
-        let iter = plan::census_iterator(&self.root, SourceChoice::Auto, None)
-            .ok()
-            .and_then(|(it, _)| it);
-        match netns::resolve(&self.root, &self.opts.netns) {
-            Ok((list, _)) => {
-                let several = list.len() > 1;
-                for ns in list {
-                    let label = if several {
-                        ns.short_label()
-                    } else {
-                        String::new()
-                    };
-                    let r = netns::run_in(&ns, || {
-                        let mut c = Census::new(None);
-                        let collected = plan::count_into(
-                            &self.root,
-                            &SocketQuery::default(),
-                            SourceChoice::Auto,
-                            iter,
-                            &mut c,
-                        );
-                        let h = Instant::now();
-                        let host = collect::host::read_host_info(&self.root);
-                        (c, collected, host, h.elapsed().as_secs_f64())
-                    });
-                    match r {
-                        Ok((c, collected, host, ht)) => {
-                            if let Err(e) = collected {
-                                census_error = Some(format!("{}: {e}", ns.label()));
-                            }
-                            if host.sockstat.is_none() || host.tcp_ext.is_empty() {
-                                host_error =
-                                    Some(format!("{}: {}", ns.label(), host.notes.join("; ")));
-                            }
-                            host_time += ht;
-                            samples.push(FastSample {
-                                netns: label,
-                                states: c.states().into_iter().collect(),
-                                host,
-                            });
-                        }
-                        // With several namespaces, one that is gone by now
-                        // (a container that stopped) is not a failure: it
-                        // is simply no longer there to export.
-                        Err(_) if several => {}
-                        Err(e) => census_error = Some(format!("{}: {e}", ns.label())),
-                    }
-                }
-            }
-            Err(e) => census_error = Some(e.to_string()),
-        }
-        let full = self.full_outcome.read().map(|v| *v).unwrap_or_default();
+        let counted = ops::count_states(&self.root, &self.opts.netns);
         let total = t.elapsed().as_secs_f64();
+        let samples = counted
+            .namespaces
+            .into_iter()
+            .map(|n| FastSample {
+                netns: n.label,
+                states: n.states,
+                host: n.host,
+            })
+            .collect();
+        let (census_error, host_error, host_time) = (
+            counted.census_error,
+            counted.counters_error,
+            counted.counters_s,
+        );
+        let full = self.full_outcome.read().map(|v| *v).unwrap_or_default();
         let collectors = vec![
             ("census", census_error.is_none(), total - host_time),
             ("counters", host_error.is_none(), host_time),

@@ -55,7 +55,8 @@ impl Rule for CloseWaitGrowing {
     }
 
     fn check(&self, cx: &Context) -> Vec<Finding> {
-        let Some(t) = cx.trends else {
+        // Processes are host-wide: judged once, with the first namespace.
+        let Some(t) = cx.trends.filter(|_| cx.host_wide) else {
             return Vec::new();
         };
         let th = cx.thresholds;
@@ -141,11 +142,11 @@ impl Rule for CloseWaitGrowing {
 mod tests {
     use super::*;
     use crate::diagnose::testkit::{Host, severities};
-    use crate::model::{ProcessRow, Sample};
+    use crate::model::{ProcessRow, Trends};
 
     fn growing(per_min: f64, window_s: f64, fds: u32, nofile: u64) -> Host {
         let mut h = Host::new();
-        h.trends = Some(Sample {
+        h.trends = Some(Trends {
             window_s,
             processes: vec![ProcessRow {
                 pid: 7,
@@ -156,7 +157,7 @@ mod tests {
                 nofile: Some(nofile),
                 ..ProcessRow::default()
             }],
-            ..Sample::default()
+            ..Trends::default()
         });
         h
     }

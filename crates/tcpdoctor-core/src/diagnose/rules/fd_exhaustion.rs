@@ -171,9 +171,7 @@ impl Rule for FdExhaustion {
                      {raise}{origin}"
                 )
             };
-            let trend = cx
-                .trends
-                .and_then(|t| t.processes.iter().find(|r| r.pid == pid));
+            let trend = cx.trends.and_then(|t| t.process(pid));
             out.push(
                 Finding::new(
                     DOC.id,

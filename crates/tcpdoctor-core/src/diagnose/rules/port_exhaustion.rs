@@ -93,11 +93,9 @@ impl Rule for PortExhaustion {
                     .to_string(),
                 _ => String::new(),
             };
-            let trend = cx.trends.and_then(|t| {
-                t.upstreams
-                    .iter()
-                    .find(|u| u.local_ip == lip && u.remote == remote)
-            });
+            let trend = cx
+                .trends
+                .and_then(|t| t.upstream(cx.netns.inode, lip, remote));
             out.push(
                 Finding::new(
                     DOC.id,

@@ -1,0 +1,226 @@
+//! The host over time, one observer for every front end that watches:
+//! `watch` (and its recording), `diagnose --for` and `snapshot --for`,
+//! the exporter's refresh. It counts the states every step, takes a
+//! detailed snapshot as often as its cost allows, tracks the trends over
+//! the whole (untruncated) population, and judges them with the rules;
+//! only what is shown is cut to `top`.
+
+use super::Progress;
+use crate::collect::ProcRoot;
+use crate::collect::plan::{self, SnapshotPlan};
+use crate::collect::watch::{Observed, Watcher};
+use crate::diagnose::{self, Diagnosis, Selection, Thresholds};
+use crate::error::{Error, Result};
+use crate::model::{
+    FindingRow, NetnsSelector, Sample, Snapshot, SocketRow, TrendTracker, Trends, rows_by_namespace,
+};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How an observer looks and judges.
+#[derive(Clone, Debug)]
+pub struct ObserverOptions {
+    pub netns: NetnsSelector,
+    /// Time between steps (the caller paces them; this sizes how often a
+    /// detailed snapshot may be taken).
+    pub interval: Duration,
+    /// The window growth rates and predictions are taken over.
+    pub window: Duration,
+    pub thresholds: Thresholds,
+    /// Rows per table in the samples shown (the rules see them all).
+    pub top: usize,
+    /// Leave command lines out of the owners (what is served over the
+    /// network must not reveal them).
+    pub hide_arguments: bool,
+}
+
+impl Default for ObserverOptions {
+    fn default() -> Self {
+        ObserverOptions {
+            netns: NetnsSelector::Current,
+            interval: Duration::from_secs(1),
+            window: Duration::from_secs(60),
+            thresholds: Thresholds::default(),
+            top: 50,
+            hide_arguments: false,
+        }
+    }
+}
+
+/// A detailed step: the snapshot, its trends and their diagnosis.
+pub struct Detail {
+    /// Carries the trends (`Snapshot::trends`), as a snapshot file does.
+    pub snapshot: Snapshot,
+    pub diagnosis: Diagnosis,
+}
+
+/// One step of `watch`: the sample shown (tables cut to `top`, findings
+/// judged on everything), and the detail when this step took one.
+pub struct Observation {
+    pub sample: Sample,
+    pub detail: Option<Box<Detail>>,
+}
+
+pub struct Observer {
+    root: ProcRoot,
+    opts: ObserverOptions,
+    watcher: Watcher,
+    tracker: TrendTracker,
+    last: Option<Sample>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Observer {
+    pub fn new(root: &ProcRoot, opts: ObserverOptions) -> Observer {
+        Observer {
+            root: root.clone(),
+            watcher: Watcher::new(root.clone(), opts.netns.clone(), opts.interval),
+            tracker: TrendTracker::new(opts.window.as_secs_f64()),
+            opts,
+            last: None,
+        }
+    }
+
+    /// Seconds since the observer started (monotonic).
+    pub fn elapsed_s(&self) -> f64 {
+        self.watcher.now()
+    }
+
+    /// The next step of `watch`: the states counted now, the tables and
+    /// findings of the latest detailed snapshot.
+    pub fn step(&mut self) -> Result<Observation> {
+        let observed = self.watcher.observe()?;
+        let at = self.watcher.now();
+        let obs = match (observed, &self.last) {
+            (Observed::Counts(states), Some(last)) => Observation {
+                sample: self.tracker.add_counts(&states, at, unix_now(), last),
+                detail: None,
+            },
+            (Observed::Detailed(snap), _) => {
+                let (sample, detail) = self.judge(*snap, at);
+                Observation {
+                    sample,
+                    detail: Some(Box::new(detail)),
+                }
+            }
+            (Observed::Counts(_), None) => {
+                return Err(Error::Unsupported(
+                    "the first observation must be a detailed one".into(),
+                ));
+            }
+        };
+        self.last = Some(obs.sample.clone());
+        Ok(obs)
+    }
+
+    /// Trends and findings of one detailed snapshot, and the sample shown.
+    fn judge(&mut self, mut snap: Snapshot, at: f64) -> (Sample, Detail) {
+        if self.opts.hide_arguments {
+            snap.owners.hide_arguments();
+        }
+        // One set of rows for the trends and the rules, which see the
+        // whole trends: a growing leak is a finding here as in
+        // `diagnose --for`, whatever `top` shows.
+        let rows = rows_by_namespace(&snap);
+        let trends = self.tracker.add_rows(&snap, &rows, at);
+        let diagnosis = diagnose::run_on_rows(
+            &snap,
+            &rows,
+            Some(&trends),
+            &self.opts.thresholds,
+            Selection::All,
+            |_, _| {},
+        );
+        drop(rows);
+        let mut sample = Sample::from_trends(&trends, self.opts.top, true, &snap.notes);
+        sample.findings = finding_rows(&diagnosis);
+        snap.trends = Some(Box::new(trends));
+        (
+            sample,
+            Detail {
+                snapshot: snap,
+                diagnosis,
+            },
+        )
+    }
+
+    /// The exporter's refresh: a snapshot with everything any rule reads,
+    /// its rows, the trends over the refreshes so far and the diagnosis,
+    /// handed to `use_it` while the rows (which borrow the snapshot) live.
+    pub fn refresh<R>(
+        &mut self,
+        use_it: impl FnOnce(&Snapshot, &[Vec<SocketRow<'_>>], &Trends, Diagnosis) -> R,
+    ) -> Result<R> {
+        let plan = SnapshotPlan {
+            interval: Duration::ZERO,
+            ..SnapshotPlan::new(Selection::All.needs())
+        };
+        let mut snap = plan::snapshot(&self.root, &self.opts.netns, &plan)?;
+        if self.opts.hide_arguments {
+            snap.owners.hide_arguments();
+        }
+        let at = self.watcher.now();
+        let rows = rows_by_namespace(&snap);
+        let trends = self.tracker.add_rows(&snap, &rows, at);
+        let diagnosis = diagnose::run_on_rows(
+            &snap,
+            &rows,
+            Some(&trends),
+            &self.opts.thresholds,
+            Selection::All,
+            |_, _| {},
+        );
+        Ok(use_it(&snap, &rows, &trends, diagnosis))
+    }
+
+    /// Observes every `interval` for `span` (trends only: the caller
+    /// judges the final snapshot, `with_trends`). `progress` hears the
+    /// seconds observed after each step.
+    pub fn observe_for(
+        &mut self,
+        span: Duration,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
+        let end = Instant::now() + span;
+        let mut next = Instant::now();
+        while Instant::now() < end {
+            if let Observed::Detailed(snap) = self.watcher.observe()? {
+                self.tracker.add_snapshot(&snap, self.watcher.now());
+            }
+            progress(Progress::Observing {
+                at_s: self.watcher.now(),
+                total_s: span.as_secs_f64(),
+            });
+            next += self.opts.interval;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next.min(end) - now);
+            }
+        }
+        Ok(())
+    }
+
+    /// `snap` with the trends up to it (`Snapshot::trends`).
+    pub fn with_trends(&mut self, mut snap: Snapshot) -> Snapshot {
+        let trends = self.tracker.add_snapshot(&snap, self.watcher.now());
+        snap.trends = Some(Box::new(trends));
+        snap
+    }
+}
+
+/// The findings as a sample carries them.
+fn finding_rows(d: &Diagnosis) -> Vec<FindingRow> {
+    d.findings
+        .iter()
+        .map(|f| FindingRow {
+            severity: f.severity,
+            id: f.id.to_string(),
+            subject: f.subject.clone(),
+            title: f.title.clone(),
+        })
+        .collect()
+}
