@@ -1,5 +1,10 @@
-/* Records shared by tcpdoctor.bpf.c and src/collect/bpf/ (Rust, #[repr(C)]).
- * Change both together; the Rust side checks the sizes. */
+/* Records shared by the programs (*.bpf.c) and their readers in
+ * src/collect/bpf/. Each struct here has a #[repr(C)] mirror of the same name
+ * in src/collect/bpf/records.rs (records::tcpd_closer, records::tcpd_event,
+ * ...), and the enum and #defines are constants there; the programs'
+ * read-only globals (common.h) are records::rodata. Change both together,
+ * then run build.sh: records.rs's tests check every field's name, offset and
+ * size against this file and against the committed objects' BTF. */
 #ifndef TCPDOCTOR_BPF_H
 #define TCPDOCTOR_BPF_H
 
@@ -58,7 +63,7 @@ struct tcpd_event {
 };
 
 /* What the tracer keeps with each socket (socket-local storage): when and
- * how it was established, and who closed it. */
+ * how it was established, and who closed it. 56 bytes. */
 struct tcpd_conn {
 	__u64 born_ns;
 	struct tcpd_closer closer;
@@ -76,6 +81,17 @@ struct tcpd_open_key {
 	__u16 family;
 	__u8 dir;
 	__u8 pad[3];
+};
+
+/* The context of the hash walk's runs (BPF_PROG_TEST_RUN), as userspace
+ * fills it: walk.bpf.c reads it as __u64 ctx[4], ctx[0] the table (0:
+ * established, 1: listening), ctx[1] the first bucket, ctx[2] at most how
+ * many buckets, ctx[3] after how many sockets to stop. 32 bytes. */
+struct tcpd_walk_args {
+	__u64 table;
+	__u64 first;
+	__u64 buckets;
+	__u64 budget;
 };
 
 #endif

@@ -4,6 +4,7 @@
 //! Counts are per family and per state as sock_diag reports them (a
 //! TIME_WAIT minisocket's substate, a request socket as SYN_RECV).
 
+use super::records::{TCPD_FAMILIES, TCPD_STATES as STATES};
 use super::walk::WalkCensus;
 use super::{Attached, Unavailable};
 use crate::model::{Census, SourceUsed, StateSet, TcpState};
@@ -11,8 +12,7 @@ use libbpf_rs::{MapCore, MapFlags};
 use std::io;
 use std::sync::{Mutex, OnceLock};
 
-static OBJECT: &[u8] = include_bytes!("../../../bpf/census.bpf.o");
-const STATES: usize = 16;
+pub(super) static OBJECT: &[u8] = include_bytes!("../../../bpf/census.bpf.o");
 
 /// Sockets per state of one namespace, IPv4 and IPv6 apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,7 +130,7 @@ impl IterCensus {
 
 /// Zeroes a `tcpd_counts` map (per family and state) before a count.
 pub(crate) fn zero_counts(map: &libbpf_rs::Map<'_>) -> io::Result<()> {
-    for i in 0..2 * STATES as u32 {
+    for i in 0..(TCPD_FAMILIES * STATES) as u32 {
         map.update(&i.to_ne_bytes(), &0u64.to_ne_bytes(), MapFlags::ANY)
             .map_err(io::Error::other)?;
     }
@@ -140,7 +140,7 @@ pub(crate) fn zero_counts(map: &libbpf_rs::Map<'_>) -> io::Result<()> {
 /// Reads a `tcpd_counts` map: IPv4's states, then IPv6's.
 pub(crate) fn read_counts(map: &libbpf_rs::Map<'_>) -> io::Result<StateCounts> {
     let mut out = StateCounts::default();
-    for i in 0..2 * STATES as u32 {
+    for i in 0..(TCPD_FAMILIES * STATES) as u32 {
         let v = super::read_u64(map, i)?;
         let (fam, state) = (i as usize / STATES, i as usize % STATES);
         if fam == 0 {

@@ -7,6 +7,10 @@
 //! - every connection's end arrives as a `ConnectionEnd` (`Tracer::drain`);
 //! - opens are counted per upstream and per listening port (`opens`).
 
+use super::records::{
+    self, TCPD_OPENED_ACCEPTED, TCPD_OPENED_CONNECTED, TCPD_SIDE_FIRST, TCPD_SIDE_LAST,
+    tcpd_closer, tcpd_event, tcpd_open_key,
+};
 use super::{Attached, Unavailable};
 use crate::model::{
     CloseOrder, Closer, ConnectionEnd, EndKind, Endpoint, OpenCount, Opened, TcpState,
@@ -21,56 +25,23 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-static OBJECT: &[u8] = include_bytes!("../../../bpf/closers.bpf.o");
+pub(super) static OBJECT: &[u8] = include_bytes!("../../../bpf/closers.bpf.o");
 
 /// The map every tracer's closers live in, found by name from any process.
 const CLOSERS_MAP: &str = "tcpd_closers";
-const CLOSER_SIZE: usize = 40;
-const EVENT_SIZE: usize = 112;
-const OPEN_KEY_SIZE: usize = 28;
+const CLOSER_SIZE: usize = size_of::<tcpd_closer>();
+const EVENT_SIZE: usize = size_of::<tcpd_event>();
 const AF_INET6: u16 = 10;
 
-/// `struct tcpd_closer` as the kernel wrote it.
-struct RawCloser {
-    ts_ns: u64,
-    cgroup_id: u64,
-    pid: u32,
-    side: u8,
-    comm: String,
-}
-
-fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_ne_bytes([b[i], b[i + 1]])
-}
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_ne_bytes(a)
-}
-
-fn parse_closer(b: &[u8]) -> Option<RawCloser> {
-    if b.len() < CLOSER_SIZE {
-        return None;
-    }
-    let comm = &b[24..40];
+/// A `comm` as /proc shows it: up to its NUL.
+fn comm_of(comm: &[u8]) -> String {
     let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
-    Some(RawCloser {
-        ts_ns: u64_at(b, 0),
-        cgroup_id: u64_at(b, 8),
-        pid: u32_at(b, 16),
-        side: b[20],
-        comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
-    })
+    String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
-fn ip_of(family: u16, raw: &[u8]) -> IpAddr {
+fn ip_of(family: u16, raw: [u8; 16]) -> IpAddr {
     if family == AF_INET6 {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&raw[..16]);
-        IpAddr::V6(Ipv6Addr::from(a))
+        IpAddr::V6(Ipv6Addr::from(raw))
     } else {
         IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
     }
@@ -170,15 +141,15 @@ fn cgroup2_mount(mountinfo: &str) -> Option<String> {
     })
 }
 
-fn closer_of(raw: RawCloser, now_ns: u64, cgroups: &mut CgroupNames) -> Option<Closer> {
+fn closer_of(raw: &tcpd_closer, now_ns: u64, cgroups: &mut CgroupNames) -> Option<Closer> {
     let order = match raw.side {
-        1 => CloseOrder::First,
-        2 => CloseOrder::Last,
+        TCPD_SIDE_FIRST => CloseOrder::First,
+        TCPD_SIDE_LAST => CloseOrder::Last,
         _ => return None,
     };
     Some(Closer {
         pid: raw.pid,
-        comm: raw.comm,
+        comm: comm_of(&raw.comm),
         cgroup: cgroups.name(raw.cgroup_id),
         order,
         closed_s_ago: now_ns.saturating_sub(raw.ts_ns) as f64 / 1e9,
@@ -192,29 +163,24 @@ fn parse_event(
     now_unix: f64,
     cgroups: &mut CgroupNames,
 ) -> Option<ConnectionEnd> {
-    if b.len() < EVENT_SIZE {
-        return None;
-    }
-    let ts_ns = u64_at(b, 0);
-    let lifetime_ns = u64_at(b, 16);
-    let closer = parse_closer(&b[24..64]).and_then(|c| closer_of(c, ts_ns, cgroups));
-    let family = u16_at(b, 100);
-    let last_state = TcpState::from_kernel(b[102]).unwrap_or(TcpState::Established);
-    let opened = match b[103] {
-        1 => Some(Opened::Connected),
-        2 => Some(Opened::Accepted),
+    let e = records::read::<tcpd_event>(b)?;
+    let closer = closer_of(&e.closer, e.ts_ns, cgroups);
+    let last_state = TcpState::from_kernel(e.oldstate).unwrap_or(TcpState::Established);
+    let opened = match e.opened {
+        TCPD_OPENED_CONNECTED => Some(Opened::Connected),
+        TCPD_OPENED_ACCEPTED => Some(Opened::Accepted),
         _ => None,
     };
     Some(ConnectionEnd {
-        at_unix_s: now_unix - now_ns.saturating_sub(ts_ns) as f64 / 1e9,
-        netns: u64::from(u32_at(b, 104)),
-        local: Endpoint::new(ip_of(family, &b[64..80]), u16_at(b, 96)),
-        remote: Endpoint::new(ip_of(family, &b[80..96]), u16_at(b, 98)),
+        at_unix_s: now_unix - now_ns.saturating_sub(e.ts_ns) as f64 / 1e9,
+        netns: u64::from(e.netns),
+        local: Endpoint::new(ip_of(e.family, e.saddr), e.sport),
+        remote: Endpoint::new(ip_of(e.family, e.daddr), e.dport),
         end: EndKind::from_last_state(last_state),
         closer,
         opened,
-        lifetime_s: (opened.is_some() && lifetime_ns > 0).then(|| lifetime_ns as f64 / 1e9),
-        cookie: u64_at(b, 8),
+        lifetime_s: (opened.is_some() && e.lifetime_ns > 0).then(|| e.lifetime_ns as f64 / 1e9),
+        cookie: e.cookie,
     })
 }
 
@@ -282,7 +248,8 @@ impl Tracer {
         super::map(&self.attached.obj, "tcpd_lost")
             .ok()
             .and_then(|m| m.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok().flatten())
-            .map_or(0, |v| u64_at(&v, 0))
+            .and_then(|v| records::read::<u64>(&v))
+            .unwrap_or(0)
     }
 
     /// Connections opened per upstream and per listening port so far.
@@ -290,28 +257,27 @@ impl Tracer {
         let map = super::map(&self.attached.obj, "tcpd_opens")?;
         let mut out = Vec::new();
         for key in map.keys() {
-            if key.len() < OPEN_KEY_SIZE {
+            let Some(k) = records::read::<tcpd_open_key>(&key) else {
                 continue;
-            }
+            };
             let Some(v) = map.lookup(&key, MapFlags::ANY).map_err(io::Error::other)? else {
                 continue;
             };
-            let family = u16_at(&key, 22);
-            let opened = if key[24] == 2 {
+            let opened = if k.dir == TCPD_OPENED_ACCEPTED {
                 Opened::Accepted
             } else {
                 Opened::Connected
             };
             let ip = match opened {
-                Opened::Accepted if family == AF_INET6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                Opened::Accepted if k.family == AF_INET6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
                 Opened::Accepted => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                Opened::Connected => ip_of(family, &key[..16]),
+                Opened::Connected => ip_of(k.family, k.addr),
             };
             out.push(OpenCount {
-                netns: u64::from(u32_at(&key, 16)),
+                netns: u64::from(k.netns),
                 opened,
-                endpoint: Endpoint::new(ip, u16_at(&key, 20)),
-                count: u64_at(&v, 0),
+                endpoint: Endpoint::new(ip, k.port),
+                count: records::read::<u64>(&v).unwrap_or(0),
             });
         }
         Ok(out)
@@ -350,8 +316,8 @@ pub fn running_closers(
                 continue;
             }
             if let Ok(Some(v)) = map.lookup(&c.to_ne_bytes(), MapFlags::ANY)
-                && let Some(raw) = parse_closer(&v)
-                && let Some(closer) = closer_of(raw, now_ns, &mut cgroups)
+                && let Some(raw) = records::read::<tcpd_closer>(&v)
+                && let Some(closer) = closer_of(&raw, now_ns, &mut cgroups)
             {
                 out.insert(*c, closer);
             }
@@ -433,8 +399,8 @@ mod tests {
 
     #[test]
     fn a_closer_of_no_side_is_none() {
-        let raw = parse_closer(&closer_bytes(1, 2, 0, "x")).expect("parses");
-        assert!(closer_of(raw, 5, &mut CgroupNames::default()).is_none());
-        assert!(parse_closer(&[0u8; 10]).is_none(), "short");
+        let raw = records::read::<tcpd_closer>(&closer_bytes(1, 2, 0, "x")).expect("parses");
+        assert!(closer_of(&raw, 5, &mut CgroupNames::default()).is_none());
+        assert!(records::read::<tcpd_closer>(&[0u8; 10]).is_none(), "short");
     }
 }

@@ -11,6 +11,7 @@
 pub mod census;
 pub mod closers;
 pub mod owners;
+pub mod records;
 pub mod walk;
 
 use libbpf_rs::{ErrorKind, Link, MapCore, Object, ObjectBuilder, PrintLevel};
@@ -157,12 +158,15 @@ pub(crate) fn load_object(what: &str, bytes: &[u8]) -> Result<Object, Unavailabl
         .map_err(|e| why(what, &e))?;
     let pidns = reader_pidns_ino();
     for mut m in open.maps_mut() {
+        // Every object's read-only globals are records::rodata (its tests
+        // check each object's .rodata against it).
         if m.name().to_string_lossy().ends_with(".rodata")
             && let Some(v) = m.initial_value_mut()
-            && v.len() >= 4
+            && let Some(mut ro) = records::read::<records::rodata>(v)
         {
-            // The object's only read-only global is reader_pidns_ino.
-            v[..4].copy_from_slice(&pidns.to_ne_bytes());
+            ro.reader_pidns_ino = pidns;
+            let ro = records::bytes_of(&ro);
+            v[..ro.len()].copy_from_slice(ro);
         }
     }
     open.load().map_err(|e| why(what, &e))
@@ -188,7 +192,7 @@ pub(crate) fn read_u64(map: &libbpf_rs::Map<'_>, key: u32) -> std::io::Result<u6
 }
 
 /// The size of an iterator's output record (`struct tcpd_fd_record`).
-pub(crate) const RECORD: usize = 16;
+pub(crate) const RECORD: usize = size_of::<records::tcpd_fd_record>();
 
 /// Reads an iterator to its end, handing `each` whole records. A read may
 /// stop with EAGAIN after about a million objects without output; the

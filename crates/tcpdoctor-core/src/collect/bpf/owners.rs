@@ -5,6 +5,7 @@
 //! are unique host-wide, as for the /proc scan). The details of the
 //! processes that hold a socket still come from /proc/PID.
 
+use super::records::{self, tcpd_fd_record};
 use super::{Attached, RECORD, Unavailable};
 use crate::collect::ProcRoot;
 use crate::collect::owners::{InodeFilter, index_of};
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::OnceLock;
 
-static OBJECT: &[u8] = include_bytes!("../../../bpf/owners.bpf.o");
+pub(super) static OBJECT: &[u8] = include_bytes!("../../../bpf/owners.bpf.o");
 
 /// The loaded owners program.
 pub struct IterOwners {
@@ -38,9 +39,11 @@ impl IterOwners {
     pub fn scan(&self, root: &ProcRoot, filter: &InodeFilter) -> io::Result<OwnerIndex> {
         let mut by_inode: HashMap<u64, Holders> = HashMap::new();
         let mut fd_counts: HashMap<u32, u32> = HashMap::new();
-        super::drain_iter(&self.attached.link, |records| {
-            for r in records.chunks_exact(RECORD) {
-                let (pid, fd, inode) = parse_record(r);
+        super::drain_iter(&self.attached.link, |bytes| {
+            for r in bytes.chunks_exact(RECORD) {
+                let Some(tcpd_fd_record { pid, fd, inode }) = records::read(r) else {
+                    continue;
+                };
                 if pid == 0 {
                     continue;
                 }
@@ -55,21 +58,23 @@ impl IterOwners {
     }
 }
 
-/// `struct tcpd_fd_record`: pid, fd, inode, in native byte order.
-fn parse_record(r: &[u8]) -> (u32, u32, u64) {
-    let word = |i: usize| u32::from_ne_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
-    let inode = u64::from_ne_bytes([r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]]);
-    (word(0), word(4), inode)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::records::{self, tcpd_fd_record};
+
     #[test]
     fn records_read_in_native_order() {
         let mut r = Vec::new();
         r.extend_from_slice(&42u32.to_ne_bytes());
         r.extend_from_slice(&7u32.to_ne_bytes());
         r.extend_from_slice(&123_456_789u64.to_ne_bytes());
-        assert_eq!(super::parse_record(&r), (42, 7, 123_456_789));
+        assert_eq!(
+            records::read::<tcpd_fd_record>(&r),
+            Some(tcpd_fd_record {
+                pid: 42,
+                fd: 7,
+                inode: 123_456_789
+            })
+        );
     }
 }

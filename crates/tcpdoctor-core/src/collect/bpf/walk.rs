@@ -6,12 +6,18 @@
 //! fallback on kernels whose tables this program cannot find (before 6.1).
 
 use super::census::{StateCounts, read_counts, zero_counts};
+// Slots of the tcpd_walk map (enum tcpd_walk_info).
+use super::records::{
+    self, TCPD_WALK_EHASH_BUCKETS as EHASH_BUCKETS, TCPD_WALK_INFO as INFO_SLOTS,
+    TCPD_WALK_LHASH_BUCKETS as LHASH_BUCKETS, TCPD_WALK_LONG_CHAINS as LONG_CHAINS,
+    TCPD_WALK_MOVED as MOVED, TCPD_WALK_UNREADABLE as UNREADABLE, tcpd_walk_args,
+};
 use super::{Unavailable, read_u64};
 use libbpf_rs::{MapCore, MapFlags, Object};
 use std::io;
 use std::sync::{Mutex, OnceLock};
 
-static OBJECT: &[u8] = include_bytes!("../../../bpf/walk.bpf.o");
+pub(super) static OBJECT: &[u8] = include_bytes!("../../../bpf/walk.bpf.o");
 
 /// A run stops at the end of the chain that takes it past this many
 /// sockets (~1.2 ms at ~300 ns each: a run holds its CPU with preemption
@@ -19,14 +25,6 @@ static OBJECT: &[u8] = include_bytes!("../../../bpf/walk.bpf.o");
 /// syscall each, ~250 for a million sockets: nothing measurable.
 const SOCKETS_PER_RUN: u64 = 4096;
 const BUCKETS_PER_RUN: u64 = 65_536;
-
-// Slots of the tcpd_walk map (enum tcpd_walk_info in bpf/records.h).
-const EHASH_BUCKETS: u32 = 0;
-const LHASH_BUCKETS: u32 = 1;
-const MOVED: u32 = 2;
-const LONG_CHAINS: u32 = 3;
-const UNREADABLE: u32 = 4;
-const INFO_SLOTS: u32 = 5;
 
 /// What one walk found besides the counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,13 +86,14 @@ impl WalkCensus {
             .progs_mut()
             .find(|p| p.name() == "walk_tcp")
             .ok_or_else(|| io::Error::other("the walk object has no program walk_tcp"))?;
-        let mut ctx = [0u8; 32];
-        for (i, v) in [table, first, count, SOCKETS_PER_RUN]
-            .into_iter()
-            .enumerate()
-        {
-            ctx[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
-        }
+        let args = tcpd_walk_args {
+            table,
+            first,
+            buckets: count,
+            budget: SOCKETS_PER_RUN,
+        };
+        let mut ctx = [0u8; size_of::<tcpd_walk_args>()];
+        ctx.copy_from_slice(records::bytes_of(&args));
         let input = libbpf_rs::ProgramInput {
             context_in: Some(&mut ctx),
             ..Default::default()
