@@ -100,8 +100,17 @@ impl Observer {
                 sample: self.tracker.add_counts(&states, at, unix_now(), last),
                 detail: None,
             },
-            (Observed::Detailed(snap), _) => {
-                let (sample, detail) = self.judge(*snap, at);
+            (Observed::Detailed(mut snap), _) => {
+                if self.opts.hide_arguments {
+                    snap.owners.hide_arguments();
+                }
+                let (sample, detail) = judge(
+                    &mut self.tracker,
+                    *snap,
+                    at,
+                    &self.opts.thresholds,
+                    self.opts.top,
+                );
                 Observation {
                     sample,
                     detail: Some(Box::new(detail)),
@@ -115,37 +124,6 @@ impl Observer {
         };
         self.last = Some(obs.sample.clone());
         Ok(obs)
-    }
-
-    /// Trends and findings of one detailed snapshot, and the sample shown.
-    fn judge(&mut self, mut snap: Snapshot, at: f64) -> (Sample, Detail) {
-        if self.opts.hide_arguments {
-            snap.owners.hide_arguments();
-        }
-        // One set of rows for the trends and the rules, which see the
-        // whole trends: a growing leak is a finding here as in
-        // `diagnose --for`, whatever `top` shows.
-        let rows = rows_by_namespace(&snap);
-        let trends = self.tracker.add_rows(&snap, &rows, at);
-        let diagnosis = diagnose::run_on_rows(
-            &snap,
-            &rows,
-            Some(&trends),
-            &self.opts.thresholds,
-            Selection::All,
-            |_, _| {},
-        );
-        drop(rows);
-        let mut sample = Sample::from_trends(&trends, self.opts.top, true, &snap.notes);
-        sample.findings = finding_rows(&diagnosis);
-        snap.trends = Some(Box::new(trends));
-        (
-            sample,
-            Detail {
-                snapshot: snap,
-                diagnosis,
-            },
-        )
     }
 
     /// The exporter's refresh: a snapshot with everything any rule reads,
@@ -212,6 +190,42 @@ impl Observer {
     }
 }
 
+/// Trends and findings of one detailed snapshot taken at `at`, and the
+/// sample shown: the rules judge every process, tuple and listener; only
+/// the sample is cut to `top`.
+fn judge(
+    tracker: &mut TrendTracker,
+    mut snap: Snapshot,
+    at: f64,
+    thresholds: &Thresholds,
+    top: usize,
+) -> (Sample, Detail) {
+    // One set of rows for the trends and the rules, which see the whole
+    // trends: a growing leak is a finding here as in `diagnose --for`,
+    // whatever `top` shows.
+    let rows = rows_by_namespace(&snap);
+    let trends = tracker.add_rows(&snap, &rows, at);
+    let diagnosis = diagnose::run_on_rows(
+        &snap,
+        &rows,
+        Some(&trends),
+        thresholds,
+        Selection::All,
+        |_, _| {},
+    );
+    drop(rows);
+    let mut sample = Sample::from_trends(&trends, top, true, &snap.notes);
+    sample.findings = finding_rows(&diagnosis);
+    snap.trends = Some(Box::new(trends));
+    (
+        sample,
+        Detail {
+            snapshot: snap,
+            diagnosis,
+        },
+    )
+}
+
 /// The findings as a sample carries them.
 fn finding_rows(d: &Diagnosis) -> Vec<FindingRow> {
     d.findings
@@ -223,4 +237,74 @@ fn finding_rows(d: &Diagnosis) -> Vec<FindingRow> {
             title: f.title.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FdRef, NsSnapshot, OwnerIndex, Process, Socket, TcpState};
+
+    /// pid 7 holds `steady` CLOSE_WAIT that never change; pid 8 holds the
+    /// CLOSE_WAIT with cookies 1000..1000+`leaking`.
+    fn host(steady: u64, leaking: u64) -> Snapshot {
+        let mut ns = NsSnapshot::default();
+        ns.netns.inode = 1;
+        let mut owners = OwnerIndex::default();
+        let cookies = (0..steady)
+            .map(|c| (7, c))
+            .chain((0..leaking).map(|c| (8, 1000 + c)));
+        for (i, (pid, cookie)) in cookies.enumerate() {
+            let mut s = Socket::new(
+                TcpState::CloseWait,
+                "10.0.0.1:80".parse().expect("ep"),
+                format!("10.0.0.2:{}", 1000 + i).parse().expect("ep"),
+            );
+            s.cookie = Some(cookie);
+            s.inode = 100 + cookie;
+            owners
+                .by_inode
+                .entry(s.inode)
+                .or_default()
+                .push(FdRef { pid, fd: 3 });
+            ns.sockets.push(s);
+        }
+        for (pid, comm) in [(7, "steady"), (8, "leaky")] {
+            let p = Process {
+                pid,
+                comm: comm.into(),
+                ..Process::default()
+            };
+            owners.processes.insert(pid, p);
+        }
+        Snapshot {
+            namespaces: vec![ns],
+            owners,
+            ..Snapshot::default()
+        }
+    }
+
+    /// `watch --top 1` once truncated the tables the rules read: a leak in
+    /// the second process was never found. The rules judge them all; only
+    /// what is shown is cut.
+    #[test]
+    fn top_cuts_what_is_shown_not_what_is_judged() {
+        let mut tracker = TrendTracker::new(60.0);
+        let th = Thresholds::default();
+        judge(&mut tracker, host(100, 10), 0.0, &th, 1);
+        let (sample, detail) = judge(&mut tracker, host(100, 60), 10.0, &th, 1);
+        assert_eq!(sample.processes.len(), 1, "one row shown");
+        assert_eq!(sample.processes[0].pid, 7, "the most CLOSE_WAIT first");
+        let growing: Vec<_> = sample
+            .findings
+            .iter()
+            .filter(|f| f.id == "close-wait-growing")
+            .collect();
+        assert_eq!(growing.len(), 1, "{:?}", sample.findings);
+        assert!(growing[0].subject.contains("pid 8"), "{:?}", growing[0]);
+        let trends = detail
+            .snapshot
+            .trends
+            .expect("the snapshot keeps its trends");
+        assert_eq!(trends.processes.len(), 2, "the trends keep every process");
+    }
 }
