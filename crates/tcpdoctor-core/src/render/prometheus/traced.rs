@@ -1,0 +1,131 @@
+//! Connection ends seen by `serve --trace`'s tracer, per closing process
+//! and how they ended: exact where the socket tables can only infer.
+
+use super::{Collector, Input, Writer};
+use crate::model::{ConnectionEnd, EndKind};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Connection ends seen by `serve --trace`'s tracer since it started:
+/// (process that closed, how it ended) -> count, and the ends lost.
+#[derive(Clone, Debug, Default)]
+pub struct TracedEnds {
+    pub by_closer: BTreeMap<(String, EndKind), u64>,
+    pub lost: u64,
+}
+
+impl TracedEnds {
+    /// Distinct process names kept before the rest count as "other".
+    pub const MAX_PROCESSES: usize = 100;
+
+    pub fn add(&mut self, e: &ConnectionEnd) {
+        let mut who = e
+            .closer
+            .as_ref()
+            .map_or_else(|| "unknown".to_string(), |c| c.comm.clone());
+        let known = self.by_closer.keys().any(|(p, _)| *p == who);
+        if !known {
+            let distinct: BTreeSet<&String> = self.by_closer.keys().map(|(p, _)| p).collect();
+            if distinct.len() >= Self::MAX_PROCESSES {
+                who = "other".into();
+            }
+        }
+        *self.by_closer.entry((who, e.end)).or_insert(0) += 1;
+    }
+}
+
+/// `tcpdoctor_connection_ends_total` and
+/// `tcpdoctor_connection_ends_lost_total`, when a tracer runs.
+pub(super) struct ConnectionEnds;
+
+impl Collector for ConnectionEnds {
+    fn collect(&self, input: &Input<'_>, out: &mut Writer<'_>) {
+        let Some(t) = input.traced else {
+            return;
+        };
+        {
+            let mut f = out.counter(
+                "tcpdoctor_connection_ends_total",
+                "Connections ended since the tracer started, per name of the process that closed \
+                    them (exact, from the kernel) and how they ended: closed_first (TIME_WAIT on \
+                    this host), closed_last (the peer's TIME_WAIT), reset.",
+            );
+            for ((p, end), n) in &t.by_closer {
+                let end = match end {
+                    EndKind::ClosedFirst => "closed_first",
+                    EndKind::ClosedLast => "closed_last",
+                    EndKind::Reset => "reset",
+                };
+                f.sample(&[("process", p), ("end", end)], *n as f64);
+            }
+        }
+        out.counter(
+            "tcpdoctor_connection_ends_lost_total",
+            "Connection ends the tracer's ring had no room for.",
+        )
+        .sample(&[], t.lost as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::FullMetrics;
+    use super::super::tests::{input_of, written};
+    use super::*;
+    use crate::model::{CloseOrder, Closer};
+
+    #[test]
+    fn ends_are_counted_per_closer_and_written_only_while_tracing() {
+        let mut t = TracedEnds::default();
+        t.by_closer.insert(("curl".into(), EndKind::ClosedFirst), 3);
+        t.by_closer.insert(("nginx".into(), EndKind::Reset), 1);
+        t.lost = 2;
+        let full = FullMetrics::default();
+        let input = Input {
+            traced: Some(&t),
+            ..input_of(&full)
+        };
+        let text = written(&ConnectionEnds, &input);
+        for line in [
+            "# TYPE tcpdoctor_connection_ends_total counter\n",
+            "tcpdoctor_connection_ends_total{process=\"curl\",end=\"closed_first\"} 3\n",
+            "tcpdoctor_connection_ends_total{process=\"nginx\",end=\"reset\"} 1\n",
+            "tcpdoctor_connection_ends_lost_total 2\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert_eq!(written(&ConnectionEnds, &input_of(&full)), "");
+    }
+
+    #[test]
+    fn closers_past_the_limit_count_as_other() {
+        let ep = "10.0.0.1:1".parse().expect("endpoint");
+        let end = |comm: Option<String>, end| ConnectionEnd {
+            at_unix_s: 0.0,
+            netns: 0,
+            local: ep,
+            remote: ep,
+            end,
+            closer: comm.map(|comm| Closer {
+                pid: 1,
+                comm,
+                cgroup: None,
+                order: CloseOrder::First,
+                closed_s_ago: 0.0,
+            }),
+            opened: None,
+            lifetime_s: None,
+            cookie: 0,
+        };
+        let mut t = TracedEnds::default();
+        t.add(&end(None, EndKind::Reset));
+        for i in 1..TracedEnds::MAX_PROCESSES {
+            t.add(&end(Some(format!("p{i}")), EndKind::ClosedFirst));
+        }
+        t.add(&end(Some("p1".into()), EndKind::ClosedFirst));
+        t.add(&end(Some("late".into()), EndKind::ClosedLast));
+        assert_eq!(t.by_closer[&("unknown".into(), EndKind::Reset)], 1);
+        assert_eq!(t.by_closer[&("p1".into(), EndKind::ClosedFirst)], 2);
+        assert_eq!(t.by_closer[&("other".into(), EndKind::ClosedLast)], 1);
+        assert!(!t.by_closer.keys().any(|(p, _)| p == "late"));
+    }
+}
