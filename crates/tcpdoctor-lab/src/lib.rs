@@ -5,6 +5,7 @@
 //! as `tcpdoctor diagnose`.
 
 mod host;
+mod kept;
 pub mod render;
 pub mod roles;
 pub mod run;
