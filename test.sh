@@ -12,15 +12,15 @@ command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-# Real software the diagnosis is tested against (tests/real_software.rs).
+# Real software the diagnosis is tested against (tests/it/real_software.rs).
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v ab >/dev/null 2>&1 || need+=(apache2-utils)
 command -v curl >/dev/null 2>&1 || need+=(curl)
-# The terminal UI is tested in a real terminal (tests/watch.rs).
+# The terminal UI is tested in a real terminal (tests/it/watch.rs).
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
-# The exporter's page is tested in a real browser (tests/page.rs).
+# The exporter's page is tested in a real browser (tests/it/page.rs).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
@@ -42,10 +42,12 @@ if ! python3 -c 'import redis' >/dev/null 2>&1; then
 fi
 
 # Every library, binary and integration test (examples are built by clippy
-# in CI, not run). Tests that need root are marked #[ignore = "needs root"]:
-# as root (CI) they all run; without root they are reported as skipped,
-# never as passed. The fixture capture is a tool, not a test: it never runs
-# here. The last line sums up all test binaries.
+# in CI, not run): each crate's unit tests, and one integration test binary
+# per crate (tests/it, crates/tcpdoctor-core/tests/it). Tests that need root
+# are marked #[ignore = "needs root"]: as root (CI) they all run; without
+# root they are reported as skipped, never as passed. The fixture capture
+# (capture_fixtures::capture_every_state_fixtures) is a tool, not a test:
+# it never runs here. The last line sums up all test binaries.
 ignored=()
 if [ -n "${CI:-}" ] && [ "$(id -u)" -ne 0 ]; then
     # A CI that cannot run the real-kernel tests must not pass on skips.

@@ -20,6 +20,7 @@
 //! - FIN_WAIT1 / LAST_ACK / CLOSING: the FIN is queued behind data the peer
 //!   never reads (its receive window is zero), so it is never sent.
 
+use crate::host::wait_until;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -28,7 +29,6 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 use tcpdoctor_core::collect::netlink::parse_tcp_info;
 use tcpdoctor_core::model::{TcpInfo, TcpState};
-use tcpdoctor_lab::wait_until;
 
 /// How long a state may take to settle before building fails.
 const SETTLE: Duration = Duration::from_secs(10);

@@ -168,3 +168,44 @@ pub fn read(path: &Path, input: impl BufRead) -> Result<Recording> {
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(text: &str) -> Result<Recording> {
+        read(Path::new("r.ndjson"), text.as_bytes())
+    }
+
+    #[test]
+    fn a_recording_of_another_format_version_is_refused_by_name() {
+        for found in ["0", "2"] {
+            let text = format!(
+                "{{\"tcpdoctor_recording\":{found},\"header\":\"h\",\"interval_s\":1.0,\
+                 \"started_unix_s\":0.0}}\n"
+            );
+            let e = read_text(&text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("r.ndjson:1"), "{e}");
+            assert!(e.contains("recording format version 1"), "{e}");
+            assert!(e.contains(found), "{e}");
+        }
+    }
+
+    #[test]
+    fn samples_read_back_as_they_were_written() {
+        let sample = Sample {
+            total: 3,
+            ..Sample::default()
+        };
+        let text = format!(
+            "{{\"tcpdoctor_recording\":{RECORDING_VERSION},\"header\":\"h\",\"interval_s\":1.0,\
+             \"started_unix_s\":0.0}}\n{}\n",
+            serde_json::to_string(&sample).expect("JSON")
+        );
+        let r = read_text(&text).expect("reads");
+        assert_eq!(r.samples, vec![sample]);
+    }
+}

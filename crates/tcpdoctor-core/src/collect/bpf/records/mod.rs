@@ -87,7 +87,10 @@ macro_rules! mirrors {
         // The fields fill the struct: no padding anywhere.
         const _: () = assert!(
             size_of::<$name>() == 0 $(+ plain_size::<$ty>())*,
-            concat!(stringify!($name), " has padding: give it explicit pad fields, as records.h does"),
+            concat!(
+                stringify!($name),
+                " has padding: give it explicit pad fields, as records.h does"
+            ),
         );
 
         // SAFETY: #[repr(C)], every field is Plain (plain_size's bound
@@ -100,7 +103,11 @@ macro_rules! mirrors {
             pub(crate) fn layout() -> tests::Layout {
                 tests::Layout::new(
                     size_of::<$name>(),
-                    &[$((stringify!($field), std::mem::offset_of!($name, $field), size_of::<$ty>())),*],
+                    &[$((
+                        stringify!($field),
+                        std::mem::offset_of!($name, $field),
+                        size_of::<$ty>(),
+                    )),*],
                 )
             }
         }
