@@ -288,7 +288,7 @@ pub fn default_file() -> String {
     out
 }
 
-pub fn run(a: &Args, loaded: Option<&Config>) -> Result<ExitCode> {
+pub fn run(a: &Args, loaded: Option<&Config>, broken: Option<&str>) -> Result<ExitCode> {
     let mut out = stdout();
     if a.default {
         out.write_all(default_file().as_bytes())?;
@@ -296,6 +296,11 @@ pub fn run(a: &Args, loaded: Option<&Config>) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match loaded {
+        None if broken.is_some() => writeln!(
+            out,
+            "the configuration file is not used: {}",
+            broken.unwrap_or_default()
+        )?,
         None => writeln!(
             out,
             "no configuration file: {DEFAULT_PATH} does not exist and no --config was given"

@@ -204,7 +204,11 @@ pub enum Command {
 /// Parses the command line and runs it.
 pub fn run() -> Result<ExitCode> {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let Parsed { cli, loaded } = parse(argv)?;
+    let Parsed {
+        cli,
+        loaded,
+        broken,
+    } = parse(argv)?;
     let root = ProcRoot::new(&cli.proc_root);
     if cli.version {
         return version::run(&root);
@@ -227,7 +231,7 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Replay(a)) => replay::run(&a),
         Some(Command::Completions(a)) => completions::run(&a),
         Some(Command::Man(a)) => man::run(&a),
-        Some(Command::Config(a)) => config::run(&a, loaded.as_ref()),
+        Some(Command::Config(a)) => config::run(&a, loaded.as_ref(), broken.as_deref()),
     }
 }
 
@@ -235,6 +239,9 @@ pub fn run() -> Result<ExitCode> {
 pub struct Parsed {
     cli: Cli,
     loaded: Option<config::Config>,
+    /// Why the file could not be used (only `config` and `--version` run
+    /// then).
+    broken: Option<String>,
 }
 
 /// Parses `argv` with the configuration file's values as the flags'
@@ -260,10 +267,12 @@ pub fn parse(mut argv: Vec<std::ffi::OsString>) -> Result<Parsed> {
     let version = first
         .as_ref()
         .is_some_and(|m| m.get_one::<bool>("version") == Some(&true));
+    let mut broken = None;
     let loaded = match config::Config::load(path.as_deref()) {
         Ok(c) => c,
         Err(e) if version || command.as_deref() == Some("config") => {
             eprintln!("note: {e:#}; the built-in defaults are used");
+            broken = Some(format!("{e:#}"));
             None
         }
         Err(e) => return Err(exit::usage(format!("{e:#}"))),
@@ -279,7 +288,11 @@ pub fn parse(mut argv: Vec<std::ffi::OsString>) -> Result<Parsed> {
         argv.insert(1.min(argv.len()), "diagnose".into());
         cli = parse_with(&cmd, &argv);
     }
-    Ok(Parsed { cli, loaded })
+    Ok(Parsed {
+        cli,
+        loaded,
+        broken,
+    })
 }
 
 /// `argv` parsed by `cmd`; a usage error (or --help) exits as clap does.

@@ -211,4 +211,18 @@ fn the_config_file_sets_defaults_and_a_bad_one_names_its_line() {
         "--default",
     ]);
     assert!(o.status.success() && stdout(&o).contains("# port-warn = "));
+    // `config` and `--version` are how a broken file is mended: they run,
+    // and say that the file was not used.
+    for args in [&["config"][..], &["--version"][..], &["-V"][..]] {
+        let mut argv = vec!["--config", bad.to_str().expect("utf-8")];
+        argv.extend_from_slice(args);
+        let o = run(&argv);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("bad.toml:3: port-warn:")
+                && stderr(&o).contains("the built-in defaults are used"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
 }
