@@ -28,6 +28,9 @@ pub enum FormatArg {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+JSON: --view diagnose, census and sockets print the JSON of `tcpdoctor diagnose --json`, \
+`census --json` and `sockets --json` (their --help lists the fields).")]
 pub struct Args {
     /// Dump or snapshot files; `-` for stdin. Several are read as one host
     /// (for example /proc/net/tcp and tcp6).

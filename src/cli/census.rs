@@ -14,9 +14,14 @@ use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "JSON: {\"total\": N, \"states\": {\"ESTABLISHED\": n, ...}, \
-\"source\", \"notes\"}; with --by, \"by\" and \"groups\": {STATE: {\"distinct\", \"top\": \
-[{\"key\", \"count\"}]}}; with several namespaces, their sum and \"namespaces\": [...]"
+    after_help = "JSON: {\"total\": N, \"states\": {\"ESTABLISHED\": n, ...}, \"by\" (with --by), \
+\"groups\" (with --by): {STATE: {\"distinct\", \"top\": [{\"key\", \"count\", \"pid\" (by \
+process), \
+\"likely\" (by process), \"exact\" (seen by a tracer)}]}}, \"processes\" (by process: the ones \
+named), \
+\"source\", \"notes\"}; with several namespaces, their sum and each: {\"total\", \"states\", \
+\"namespaces\": [{\"total\", \"states\", \"netns\": {\"inode\", \"name\", \"pid\", \"comm\", \
+\"cgroup\", \"current\"}, \"by\", \"groups\", \"processes\", \"source\", \"notes\"}], \"notes\"}"
 )]
 pub struct Args {
     #[command(flatten)]

@@ -10,8 +10,9 @@ use tcpdoctor_core::render;
 #[derive(clap::Args, Debug, Clone, Default)]
 #[command(
     after_help = "JSON: {\"findings\": [{\"id\", \"severity\", \"title\", \"subject\", \
-\"evidence\", \"explanation\", \"remedy\"}], \"summary\": {\"critical\", \"warning\", \"info\", \
-\"verdict\", \"namespaces\", \"notes\"}}"
+\"evidence\": {...}, \"explanation\", \"remedy\", \"recommend\" (a sysctl setting that fixes it): \
+{\"key\", \"value\", \"location\"}, \"netns\" (with several namespaces)}], \"summary\": \
+{\"critical\", \"warning\", \"info\", \"verdict\", \"namespaces\", \"notes\"}}"
 )]
 pub struct Args {
     #[command(flatten)]

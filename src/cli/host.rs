@@ -8,6 +8,12 @@ use tcpdoctor_core::ops::{ProcRoot, read_host_info};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "JSON: {\"kernel_release\", \"sockstat\": {\"inuse\", \"orphan\", \"tw\", \
+\"alloc\", \"mem_pages\", \"inuse6\"}, \"tcp\": {\"ActiveOpens\": n, ...}, \"tcp_ext\": \
+{\"ListenOverflows\": n, ...}, \"sysctls\": {\"net.core.somaxconn\": \"4096\", ...}, \"file_nr\": \
+{\"allocated\", \"free\", \"max\"}, \"notes\"}"
+)]
 pub struct Args {
     /// Print every Tcp and TcpExt counter, not just the ones that matter here.
     #[arg(long)]

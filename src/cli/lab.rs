@@ -37,6 +37,14 @@ pub enum LabCommand {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "JSON: {\"scenario\", \"scale\", \"netns\", \"server_pid\", \"client_pid\", \
+\"states\": {\"CLOSE_WAIT\": n, ...}, \"tcp_ext\": {\"ListenOverflows\": n, ...}, \"client\": \
+{\"ok\", \
+\"errors\", \"connections\", \"leaked\"}, \"server\": {\"ok\", \"errors\", \"connections\", \
+\"leaked\"}, \"checks\": [{\"what\", \"ok\"}], \"seconds\", \"kept\", \"diagnosis\" (as `tcpdoctor \
+diagnose --json` prints it, for the lab's namespace)}"
+)]
 pub struct RunArgs {
     /// The scenario (see `tcpdoctor lab list`).
     pub scenario: String,

@@ -15,11 +15,11 @@ use tcpdoctor_core::render;
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "JSON: an array of sockets: {\"state\", \"local\", \"remote\", \
-\"recv_q\", \"send_q\", \"age_s\", \"owners\": [{\"pid\", \"comm\", \"fd\"}], \"likely_owners\": \
-[{\"pid\", \"comm\"}], \"closed_by\": {\"pid\", \"comm\", \"cgroup\", \"order\", \
-\"closed_s_ago\"} (when a tracer saw the close), \"side\", \"inode\", \"uid\", \"timer\", \
-\"timer_ms\", \"cookie\"}; with \
---wide each owner's process and the socket's tcp_info"
+\"recv_q\", \"send_q\", \"age_s\", \"owners\": [{\"pid\", \"comm\", \"fd\", \"process\" (with \
+--wide)}], \"likely_owners\": [{\"pid\", \"comm\"}], \"closed_by\" (when a tracer saw the close): \
+{\"pid\", \"comm\", \"cgroup\", \"order\", \"closed_s_ago\"}, \"side\" (TIME_WAIT: \
+inbound|outbound), \"inode\", \"uid\", \"timer\", \"timer_ms\", \"cookie\", \"netns\" (with \
+several namespaces), \"tcp_info\" (with --wide)}"
 )]
 pub struct Args {
     #[command(flatten)]

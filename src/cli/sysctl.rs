@@ -8,6 +8,11 @@ use tcpdoctor_core::ops::{self, Diagnosis, LineVerdict, ProcRoot, SysctlReview};
 use tcpdoctor_core::render;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "JSON: {\"findings\", \"summary\" (as `tcpdoctor diagnose --json` prints them), \
+\"lines\" (every TCP line of the files): [{\"location\", \"key\", \"value\", \"level\": \
+fine|no_effect|risky|harmful, \"reason\"}]}"
+)]
 pub struct Args {
     #[command(flatten)]
     pub sysctl_files: SysctlFilesArg,

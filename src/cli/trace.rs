@@ -26,8 +26,10 @@ names TIME_WAIT closers exactly instead of 'likely'.\n\n\
 JSON (--json): one object per line (NDJSON): {\"at_unix_s\", \"netns\", \"local\", \"remote\", \
 \"end\": closed_first|closed_last|reset, \"closer\": {\"pid\", \"comm\", \"cgroup\", \"order\", \
 \"closed_s_ago\"} or null, \"opened\": connected|accepted, \"lifetime_s\", \"cookie\"}; the last \
-line is {\"summary\": {\"window_s\", \"ends\", \"lost\", \"upstreams\", \"listening_ports\", \
-\"notes\"}}.\n\n\
+line is {\"summary\": {\"window_s\", \"ends\", \"lost\", \"upstreams\": [{\"netns\", \"endpoint\", \
+\"opened\", \"opens_per_s\", \"ended\", \"time_wait_made_by\", \"closed_after_peer_by\", \
+\"resets\"}], \"listening_ports\": [{\"netns\", \"endpoint\", \"opened\", \"opens_per_s\", \
+\"ended\", \"time_wait_made_by\", \"closed_after_peer_by\", \"resets\"}], \"notes\"}}.\n\n\
 Needs eBPF: kernel BTF and CAP_BPF with CAP_PERFMON (root). It uses \
 tp_btf/inet_sock_set_state, so no kernel headers, compiler or tracefs are needed."
 )]

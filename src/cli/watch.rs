@@ -31,13 +31,17 @@ Keys: Tab or 1-4 switch tables, s/S sort column, r reverse, / filter, Up/Down an
 for a row's details and the explanation of its finding, p pause, <- -> step, ? help, q or \
 Ctrl-C quit. The terminal is restored on exit, on Ctrl-C and on a panic.\n\n\
 Without a terminal, or with --json: one JSON object per sample (NDJSON): {\"at_unix_s\", \
-\"elapsed_s\", \"interval_s\", \"window_s\", \"states\", \"total\", \"rates\", \"processes\": \
-[{\"pid\", \"comm\", \"established\", \"close_wait\", \"time_wait\", \"close_wait_new\", \
-\"close_wait_gone\", \"close_wait_growth_per_min\", \"fds\", \"nofile\", \"fd_growth_per_min\", \
-\"time_to_fd_limit_s\"}], \"upstreams\": [{\"local_ip\", \"remote\", \"in_use\", \"usable\", \
-\"new_per_s\", \"growth_per_min\", \"time_to_exhaustion_s\"}], \"listeners\": [{\"local\", \
-\"pid\", \"comm\", \"accept_queue\", \"backlog\", \"time_wait\"}], \"findings\", \
-\"owners_fresh\", \"notes\"}.\n\n\
+\"elapsed_s\", \"interval_s\", \"window_s\", \"states\": {\"ESTABLISHED\": n, ...}, \"total\", \
+\"detail_interval_s\", \"rates\" (per second): {\"ListenOverflows\", \"ListenDrops\", \
+\"ActiveOpens\", \"PassiveOpens\"}, \"processes\": [{\"pid\", \"comm\", \"established\", \
+\"close_wait\", \"time_wait\", \"other\", \"close_wait_new\", \"close_wait_gone\", \
+\"close_wait_growth_per_min\", \"fds\", \"nofile\", \"fd_growth_per_min\", \"time_to_fd_limit_s\", \
+\"sockets\" (a few of its sockets, as text)}], \"upstreams\": [{\"netns\", \"local_ip\", \
+\"remote\", \
+\"in_use\", \"usable\", \"new_per_s\", \"growth_per_min\", \"time_to_exhaustion_s\"}], \
+\"listeners\": [{\"netns\", \"local\", \"pid\", \"comm\", \"accept_queue\", \"backlog\", \
+\"time_wait\"}], \"findings\": [{\"severity\", \"id\", \"subject\", \"title\"}], \"owners_fresh\", \
+\"tables_fresh\", \"tables_age_s\", \"notes\"}.\n\n\
 The states are counted every interval (in the kernel where eBPF allows); the tables come \
 from a detailed snapshot (sockets, owners, counters) taken every interval while that costs \
 under a tenth of it, else less often: samples in between carry the last tables \

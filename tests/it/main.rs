@@ -13,6 +13,7 @@ mod support;
 
 mod cli;
 mod deploy;
+mod docs;
 mod golden;
 mod lab;
 mod offline;
