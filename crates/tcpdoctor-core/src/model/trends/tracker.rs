@@ -145,7 +145,8 @@ impl TrendTracker {
             p.nofile = snap.owners.process(p.pid).and_then(|x| x.nofile_soft);
         }
         self.slide_window(at, &tally.procs);
-        let window = self.steps.iter().map(|s| s.dt).sum::<f64>();
+        // Folded from 0.0: an empty f64 sum is -0.0, which JSON would show.
+        let window = self.steps.iter().fold(0.0, |w, s| w + s.dt);
         let mut processes: Vec<ProcessRow> =
             std::mem::take(&mut tally.procs).into_values().collect();
         for p in &mut processes {
