@@ -45,14 +45,14 @@ impl Error {
         }
     }
 
-    pub fn write(path: impl Into<PathBuf>, cause: std::io::Error) -> Error {
+    pub(crate) fn write(path: impl Into<PathBuf>, cause: std::io::Error) -> Error {
         Error::Write {
             path: path.into(),
             cause,
         }
     }
 
-    pub fn parse(
+    pub(crate) fn parse(
         path: impl Into<PathBuf>,
         line: usize,
         expected: &'static str,

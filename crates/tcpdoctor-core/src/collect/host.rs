@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 /// The sysctls tcpdoctor reads besides every `net.ipv4.tcp_*` one.
-pub const EXTRA_SYSCTLS: &[&str] = &[
+const EXTRA_SYSCTLS: &[&str] = &[
     "net.ipv4.ip_local_port_range",
     "net.ipv4.ip_local_reserved_ports",
     "net.core.somaxconn",
@@ -23,7 +23,7 @@ pub const EXTRA_SYSCTLS: &[&str] = &[
 const SECRET_SYSCTLS: &[&str] = &["net.ipv4.tcp_fastopen_key"];
 
 /// Parses the `TCP:` line of sockstat and the `TCP6:` line of sockstat6.
-pub fn parse_sockstat(path: &Path, text: &str, text6: Option<&str>) -> Result<Sockstat> {
+pub(crate) fn parse_sockstat(path: &Path, text: &str, text6: Option<&str>) -> Result<Sockstat> {
     let mut out = Sockstat::default();
     let (line_no, line) = text
         .lines()
@@ -70,7 +70,7 @@ pub fn parse_sockstat(path: &Path, text: &str, text6: Option<&str>) -> Result<So
 
 /// Parses the two-line tables of /proc/net/snmp and /proc/net/netstat for
 /// one prefix ("Tcp", "TcpExt"): a line of names then a line of values.
-pub fn parse_counter_table(path: &Path, text: &str, prefix: &str) -> Result<BTreeMap<String, i64>> {
+fn parse_counter_table(path: &Path, text: &str, prefix: &str) -> Result<BTreeMap<String, i64>> {
     let tag = format!("{prefix}:");
     let mut lines = text
         .lines()
@@ -108,7 +108,7 @@ pub fn parse_counter_table(path: &Path, text: &str, prefix: &str) -> Result<BTre
 }
 
 /// Parses fs.file-nr ("allocated free max").
-pub fn parse_file_nr(path: &Path, text: &str) -> Result<FileNr> {
+fn parse_file_nr(path: &Path, text: &str) -> Result<FileNr> {
     let nums: Vec<u64> = text
         .split_whitespace()
         .map(|w| w.parse().ok())
@@ -141,7 +141,7 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 
 /// Reads one counter table ("snmp"/"Tcp", "netstat"/"TcpExt") of the
 /// calling thread's namespace; None when the file is missing.
-pub fn read_counters(
+pub(super) fn read_counters(
     root: &ProcRoot,
     file: &str,
     prefix: &str,
@@ -154,7 +154,7 @@ pub fn read_counters(
 }
 
 /// Reads every sysctl tcpdoctor uses; unreadable ones are named in `notes`.
-pub fn read_sysctls(root: &ProcRoot, notes: &mut Vec<String>) -> BTreeMap<String, String> {
+fn read_sysctls(root: &ProcRoot, notes: &mut Vec<String>) -> BTreeMap<String, String> {
     let mut names: Vec<String> = Vec::new();
     let ipv4 = root.sysctl_path("net.ipv4");
     match std::fs::read_dir(&ipv4) {

@@ -10,8 +10,8 @@ pub mod netns;
 pub mod owners;
 pub mod plan;
 pub mod procnet;
-pub mod sysctl_conf;
-pub mod watch;
+mod sysctl_conf;
+pub(crate) mod watch;
 
 use crate::error::{Error, Result};
 use crate::model::{CollectReport, Socket, SocketSink, SourceUsed, StateSet};
@@ -44,16 +44,16 @@ impl ProcRoot {
         ProcRoot { path: path.into() }
     }
 
-    pub fn is_live(&self) -> bool {
+    fn is_live(&self) -> bool {
         self.path == Path::new("/proc")
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.path
     }
 
     /// A path below the root, e.g. `sys/kernel/osrelease`.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.path.join(rel)
     }
 
@@ -334,17 +334,17 @@ fn dump_proc<S: SocketSink + ?Sized>(
 /// The most a small /proc or /sys file (a counter table, a sysctl, a
 /// process's comm or limits) may hold: the real ones are a few KiB. A
 /// captured tree whose file never ends (a link to /dev/zero) stops here.
-pub const MAX_SMALL_FILE: u64 = 1 << 20;
+const MAX_SMALL_FILE: u64 = 1 << 20;
 
 /// Reads a small text file, at most `MAX_SMALL_FILE` bytes.
-pub fn read_small(path: &Path) -> std::io::Result<String> {
+fn read_small(path: &Path) -> std::io::Result<String> {
     let bytes = read_small_bytes(path)?;
     String::from_utf8(bytes)
         .map_err(|_| std::io::Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// Reads a small file's bytes, at most `MAX_SMALL_FILE`.
-pub fn read_small_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+fn read_small_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     File::open(path)?

@@ -14,12 +14,13 @@ use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Where `ip netns` keeps named namespaces.
 pub const RUN_NETNS: &str = "/run/netns";
 
 /// "net:[4026531840]" -> 4026531840.
-pub fn parse_ns_link(link: &str) -> Option<u64> {
+fn parse_ns_link(link: &str) -> Option<u64> {
     link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
 }
 
@@ -62,7 +63,7 @@ fn named_namespaces() -> BTreeMap<u64, (String, PathBuf)> {
 }
 
 /// The namespace of the calling thread.
-pub fn current(root: &ProcRoot) -> Result<NetnsInfo> {
+pub(crate) fn current(root: &ProcRoot) -> Result<NetnsInfo> {
     let path = root.path("thread-self/ns/net");
     let inode = ns_inode_of_file(&path)?;
     let names = named_namespaces();
@@ -79,7 +80,7 @@ pub fn current(root: &ProcRoot) -> Result<NetnsInfo> {
 
 /// Every distinct network namespace this process can see, the current
 /// one first. `hidden` counts processes whose namespace could not be read.
-pub fn enumerate(root: &ProcRoot) -> Result<(Vec<NetnsInfo>, u32)> {
+pub(crate) fn enumerate(root: &ProcRoot) -> Result<(Vec<NetnsInfo>, u32)> {
     let me = current(root)?;
     let mut found: BTreeMap<u64, NetnsInfo> = BTreeMap::new();
     let mut hidden = 0u32;
@@ -217,6 +218,51 @@ pub fn run_in<T: Send>(ns: &NetnsInfo, f: impl FnOnce() -> T + Send) -> Result<T
             Err(p) => std::panic::resume_unwind(p),
         }
     })
+}
+
+/// Whether this process may create network namespaces (root, or
+/// CAP_SYS_ADMIN): a cheap check before the lab or a test tries.
+pub fn have_privileges() -> bool {
+    // SAFETY: geteuid never fails.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    // CapEff bit 21 is CAP_SYS_ADMIN.
+    super::host::effective_capabilities().is_some_and(|caps| caps & (1 << 21) != 0)
+}
+
+/// Writes a sysctl of the calling thread's network namespace, e.g.
+/// `("net.ipv4.ip_local_port_range", "40000 40010")`. Only for namespaces
+/// tcpdoctor made (the lab's, the tests'): it never changes a host's
+/// settings.
+pub fn set_netns_sysctl(name: &str, value: &str) -> Result<()> {
+    let path = ProcRoot::live().sysctl_path(name);
+    std::fs::write(&path, value).map_err(|e| Error::io(path, e))
+}
+
+/// How long a state in a namespace tcpdoctor made may take to settle.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Polls `done` until it is true, failing with `what` after 10 s: the
+/// state waited for (a socket reaching TIME_WAIT, a listener up) comes
+/// from the kernel, not from a sleep.
+pub fn wait_until(
+    what: &str,
+    mut done: impl FnMut() -> std::io::Result<bool>,
+) -> std::io::Result<()> {
+    let start = Instant::now();
+    loop {
+        if done()? {
+            return Ok(());
+        }
+        if start.elapsed() > SETTLE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{what}: not reached after {SETTLE:?}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[cfg(test)]

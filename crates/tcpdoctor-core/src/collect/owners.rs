@@ -103,7 +103,7 @@ fn parse_decimal(b: &[u8]) -> Option<u32> {
 }
 
 /// "socket:[12345]" -> 12345.
-pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
+fn parse_socket_link(link: &[u8]) -> Option<u64> {
     let inner = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
     if inner.is_empty() || inner.len() > 20 {
         return None;
@@ -254,7 +254,7 @@ pub fn scan(root: &ProcRoot, filter: &InodeFilter) -> io::Result<OwnerIndex> {
 /// The owner index of a finished scan: holders in (pid, fd) order, so that
 /// every scan of the same host gives the same first owner, and the details
 /// of each holding process with its fd count.
-pub(crate) fn index_of(
+pub(super) fn index_of(
     root: &ProcRoot,
     mut by_inode: HashMap<u64, Holders>,
     fd_counts: &HashMap<u32, u32>,
@@ -284,7 +284,7 @@ pub(crate) fn index_of(
 
 /// Reads comm, cmdline, uid, limits and cgroup of one process. A process
 /// that vanished leaves the fields empty.
-pub fn read_process(root: &ProcRoot, pid: u32) -> Process {
+fn read_process(root: &ProcRoot, pid: u32) -> Process {
     let base = root.path(&pid.to_string());
     let read = |name: &str| super::read_small_bytes(&base.join(name)).ok();
     let comm = read("comm")
@@ -329,7 +329,7 @@ pub fn read_process(root: &ProcRoot, pid: u32) -> Process {
 }
 
 /// The parent pid from /proc/PID/status ("PPid:\t1234").
-pub fn parse_status_ppid(status: &str) -> Option<u32> {
+fn parse_status_ppid(status: &str) -> Option<u32> {
     status
         .lines()
         .find_map(|l| l.strip_prefix("PPid:"))
@@ -337,7 +337,7 @@ pub fn parse_status_ppid(status: &str) -> Option<u32> {
 }
 
 /// NUL-separated argv -> one line, cut to Process::CMDLINE_MAX characters.
-pub fn short_cmdline(raw: &[u8]) -> String {
+fn short_cmdline(raw: &[u8]) -> String {
     let s: String = String::from_utf8_lossy(raw)
         .split('\0')
         .filter(|a| !a.is_empty())
@@ -353,7 +353,7 @@ pub fn short_cmdline(raw: &[u8]) -> String {
 }
 
 /// The real uid from /proc/PID/status ("Uid:\treal\teffective\t...").
-pub fn parse_status_uid(status: &str) -> Option<u32> {
+fn parse_status_uid(status: &str) -> Option<u32> {
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -361,7 +361,7 @@ pub fn parse_status_uid(status: &str) -> Option<u32> {
 }
 
 /// "Max open files            1024                 524288               files"
-pub fn parse_nofile(limits: &str) -> (Option<u64>, Option<u64>) {
+fn parse_nofile(limits: &str) -> (Option<u64>, Option<u64>) {
     let Some(line) = limits.lines().find(|l| l.starts_with("Max open files")) else {
         return (None, None);
     };
@@ -372,7 +372,7 @@ pub fn parse_nofile(limits: &str) -> (Option<u64>, Option<u64>) {
 
 /// The cgroup v2 path ("0::/system.slice/nginx.service"), or else the first
 /// v1 path.
-pub fn parse_cgroup(text: &str) -> Option<String> {
+pub(super) fn parse_cgroup(text: &str) -> Option<String> {
     let mut first = None;
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');

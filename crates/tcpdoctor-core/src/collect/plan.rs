@@ -195,7 +195,7 @@ fn keep_owners_of(idx: &mut OwnerIndex, per_ns: &[Collected]) {
 /// The socket query that `filter` needs: every state when TIME_WAIT may be
 /// listed (its attribution looks at listeners and connections), tcp_info
 /// when CLOSE_WAIT may be and `close_wait_info` asks for it.
-pub fn query_for(filter: &RowFilter, ipv4: bool, ipv6: bool, close_wait_info: bool) -> SocketQuery {
+fn query_for(filter: &RowFilter, ipv4: bool, ipv6: bool, close_wait_info: bool) -> SocketQuery {
     let wants = |s| filter.states.is_none_or(|set: StateSet| set.contains(s));
     SocketQuery {
         states: if wants(TcpState::TimeWait) {
@@ -279,12 +279,12 @@ pub fn census(
 /// current namespace goes over netlink: loading the hash walk (libbpf's
 /// relocations against the kernel's BTF, the verifier, one pass over the
 /// empty buckets) costs ~14 ms, and it saves ~0.57 µs a socket.
-pub const KERNEL_CENSUS_MIN_SOCKETS: usize = 25_000;
+const KERNEL_CENSUS_MIN_SOCKETS: usize = 25_000;
 
 /// Counts the sockets of the calling thread's namespace into `census`: in
 /// the kernel when `iter` is given (states and families only), else
 /// streamed from `choice`'s source.
-pub fn count_into(
+pub(crate) fn count_into(
     root: &ProcRoot,
     query: &SocketQuery,
     choice: SourceChoice,
@@ -301,7 +301,7 @@ pub fn count_into(
 
 /// The eBPF census for a plain census of the live host, when it loads; else
 /// why not, as a note when the user left the choice to us.
-pub fn census_iterator(
+pub(crate) fn census_iterator(
     root: &ProcRoot,
     choice: SourceChoice,
     by: Option<GroupBy>,

@@ -17,7 +17,7 @@ use std::path::Path;
 const MS_PER_CLOCK_TICK: u32 = 10;
 
 /// Why a line is not a /proc/net/tcp socket line.
-pub const EXPECTED_LINE: &str = "a /proc/net/tcp line: 'sl: local:port remote:port st tx:rx \
+pub(crate) const EXPECTED_LINE: &str = "a /proc/net/tcp line: 'sl: local:port remote:port st tx:rx \
     tr:when retrnsmt uid timeout inode'";
 
 fn hex_u32(s: &[u8]) -> Option<u32> {
@@ -104,11 +104,11 @@ fn is_header(line: &[u8]) -> bool {
 
 /// The longest line read: the kernel's are about 150 bytes (tcp) and 180
 /// (tcp6). A file that never ends a line (/dev/zero) stops here.
-pub const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 
 /// Streams the sockets of one /proc/net/tcp-format reader whose states are
 /// in `states`. `path` only names the source in errors.
-pub fn read_sockets<R: BufRead, F: FnMut(&Socket)>(
+pub(super) fn read_sockets<R: BufRead, F: FnMut(&Socket)>(
     mut reader: R,
     path: &Path,
     states: StateSet,

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 
 /// The most a sysctl file may hold: real ones are a few KiB. A file
 /// that never ends (a link to /dev/zero) stops here.
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
+const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Parses sysctl.conf syntax (sysctl.d(5)): `key = value`, comments with
 /// `#` or `;`, a leading `-` on the key (ignore errors). As systemd-sysctl
 /// does, a line that is none of these (or is not UTF-8) is skipped; each
 /// skipped line comes back as a note naming file, line and what was
 /// expected, and the rest of the file still counts.
-pub fn parse(path: &Path, bytes: &[u8]) -> (Vec<SysctlSetting>, Vec<String>) {
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> (Vec<SysctlSetting>, Vec<String>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
     let mut skipped = |i: usize, expected: &str, found: &str| {
@@ -55,7 +55,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> (Vec<SysctlSetting>, Vec<String>) {
 
 /// The default files, in the order sysctl --system applies them that
 /// matter here: /etc/sysctl.d/*.conf by name, then /etc/sysctl.conf.
-pub fn default_files() -> Vec<PathBuf> {
+pub(super) fn default_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir("/etc/sysctl.d")
         .map(|d| {
             d.flatten()
@@ -87,7 +87,10 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
 /// Reads and parses files. A missing default file is skipped, an unreadable
 /// one and every bad line are notes; only a file the user named that cannot
 /// be read at all is an error. Returns the settings and the notes.
-pub fn read_all(paths: &[PathBuf], explicit: bool) -> Result<(Vec<SysctlSetting>, Vec<String>)> {
+pub(super) fn read_all(
+    paths: &[PathBuf],
+    explicit: bool,
+) -> Result<(Vec<SysctlSetting>, Vec<String>)> {
     let mut settings = Vec::new();
     let mut notes = Vec::new();
     for p in paths {

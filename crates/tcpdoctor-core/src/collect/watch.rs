@@ -28,14 +28,14 @@ fn cpu_time() -> Duration {
 }
 
 /// One observation of a series.
-pub enum Observed {
+pub(crate) enum Observed {
     /// Sockets, owners, counters.
     Detailed(Box<Snapshot>),
     /// The states alone, summed over the namespaces.
     Counts(Vec<(TcpState, u64)>),
 }
 
-pub struct Watcher {
+pub(crate) struct Watcher {
     root: ProcRoot,
     sel: NetnsSelector,
     started: Instant,
@@ -48,7 +48,7 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn new(root: ProcRoot, sel: NetnsSelector, interval: Duration) -> Watcher {
+    pub(crate) fn new(root: ProcRoot, sel: NetnsSelector, interval: Duration) -> Watcher {
         Watcher {
             root,
             sel,
@@ -61,7 +61,7 @@ impl Watcher {
     }
 
     /// Seconds since the watcher started (monotonic).
-    pub fn now(&self) -> f64 {
+    pub(crate) fn now(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }
 
@@ -84,7 +84,7 @@ impl Watcher {
 
     /// The next observation (no counter interval inside it: rates come
     /// from successive detailed snapshots).
-    pub fn observe(&mut self) -> Result<Observed> {
+    pub(crate) fn observe(&mut self) -> Result<Observed> {
         if !self.detail_due() {
             let query = SocketQuery::default();
             let counted = plan::census(&self.root, &self.sel, &query, SourceChoice::Auto, None, 0)?;

@@ -13,12 +13,16 @@ use crate::model::TcpState;
 const DEFAULT_EPHEMERAL_PORTS: u64 = 60999 - 32768 + 1;
 
 /// What counts alone cannot tell, said once with every such diagnosis.
-pub const COUNTS_CANNOT_TELL: &str = "counts alone cannot tell which process holds a socket, \
+const COUNTS_CANNOT_TELL: &str = "counts alone cannot tell which process holds a socket, \
      which peer or port it belongs to, how old it is, or the host's limits and sysctls: run the \
      commands the findings name on the host itself";
 
 /// Diagnoses counts per state.
-pub fn diagnose(states: &[(TcpState, u64)], th: &Thresholds, notes: Vec<String>) -> Diagnosis {
+pub(crate) fn diagnose(
+    states: &[(TcpState, u64)],
+    th: &Thresholds,
+    notes: Vec<String>,
+) -> Diagnosis {
     let count = |s: TcpState| states.iter().find(|(x, _)| *x == s).map_or(0, |(_, n)| *n);
     let total: u64 = states.iter().map(|(_, n)| n).sum();
     let mut findings = Vec::new();

@@ -41,7 +41,7 @@ fn needs_words(n: Needs) -> String {
 }
 
 /// A rule's whole declaration as plain text, for `tcpdoctor explain ID`.
-pub fn rule_text(d: &RuleDoc) -> String {
+pub(super) fn rule_text(d: &RuleDoc) -> String {
     let mut s = format!(
         "{} (a tcpdoctor diagnose finding; category {})\n\nWhen it fires: {}\n\nSeverity: {}\n",
         d.id,

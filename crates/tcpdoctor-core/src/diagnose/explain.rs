@@ -29,7 +29,7 @@ const OPEN_DIAGRAM: &str = "
                                                                until accept())";
 
 /// The diagram(s) with the lines naming `state` marked by `>`.
-pub fn diagram(state: TcpState) -> String {
+pub(super) fn diagram(state: TcpState) -> String {
     let name = state.netstat_name();
     // The diagrams start with a newline so that their indentation survives.
     let mark = |text: &str| -> String {

@@ -3,14 +3,14 @@
 //! `rules::ALL`; `explain`, docs/rules.md and the thresholds' defaults read
 //! from that registry. Rules never do I/O: they read a `Context`.
 
-pub mod counts;
+pub(crate) mod counts;
 mod docs;
 pub mod explain;
 pub mod rules;
-pub mod services;
-pub mod sysctls;
+mod services;
+pub(crate) mod sysctls;
 #[cfg(test)]
-pub(crate) mod testkit;
+mod testkit;
 pub mod thresholds;
 
 pub use crate::model::Severity;
@@ -18,7 +18,8 @@ use crate::model::{
     HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, Snapshot, SocketRow,
     SysctlSetting, TcpState, Trends, rows_by_namespace,
 };
-pub use docs::{rule_text, rules_markdown};
+use docs::rule_text;
+pub use docs::rules_markdown;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,13 +30,13 @@ pub use thresholds::{Threshold, Thresholds, Unit};
 pub struct Evidence(pub Vec<(String, serde_json::Value)>);
 
 impl Evidence {
-    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Evidence {
+    pub(crate) fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Evidence {
         self.0.push((key.to_string(), value.into()));
         self
     }
 
     /// `with` when there is a value (a rounded one), else nothing.
-    pub fn with_some(self, key: &str, value: Option<f64>) -> Evidence {
+    fn with_some(self, key: &str, value: Option<f64>) -> Evidence {
         match value {
             Some(v) => self.with(key, (v * 10.0).round() / 10.0),
             None => self,
@@ -44,7 +45,7 @@ impl Evidence {
 
     /// `with`, unless the text is empty (evidence that only some sources
     /// give, such as the closers a tracer saw).
-    pub fn with_text(self, key: &str, text: String) -> Evidence {
+    fn with_text(self, key: &str, text: String) -> Evidence {
         if text.is_empty() {
             self
         } else {
@@ -100,7 +101,12 @@ pub struct Recommendation {
 
 impl Finding {
     /// A finding with no recommendation and no namespace label.
-    pub fn new(id: &'static str, severity: Severity, subject: String, title: String) -> Finding {
+    pub(crate) fn new(
+        id: &'static str,
+        severity: Severity,
+        subject: String,
+        title: String,
+    ) -> Finding {
         Finding {
             id,
             severity,
@@ -114,7 +120,7 @@ impl Finding {
         }
     }
 
-    pub fn evidence(mut self, e: Evidence) -> Finding {
+    pub(crate) fn evidence(mut self, e: Evidence) -> Finding {
         self.evidence = e;
         self
     }
@@ -124,12 +130,12 @@ impl Finding {
         self
     }
 
-    pub fn remedy(mut self, text: String) -> Finding {
+    pub(crate) fn remedy(mut self, text: String) -> Finding {
         self.remedy = text;
         self
     }
 
-    pub fn with_recommend(mut self, r: Recommendation) -> Finding {
+    fn with_recommend(mut self, r: Recommendation) -> Finding {
         self.recommend = Some(r);
         self
     }
@@ -148,7 +154,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Category::Connections => "connections",
             Category::Limits => "limits",
@@ -179,7 +185,7 @@ pub struct RuleDoc {
 
 impl RuleDoc {
     /// `levels` with each flag followed by its default: "--fd-warn (80%)".
-    pub fn levels_with_defaults(&self) -> String {
+    fn levels_with_defaults(&self) -> String {
         let mut s = self.levels.to_string();
         for t in self.thresholds {
             let flag = format!("--{}", t.flag);
@@ -246,7 +252,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// How much a TcpExt counter grew over the interval.
-    pub fn delta(&self, name: &str) -> i64 {
+    fn delta(&self, name: &str) -> i64 {
         // A counter absent before counts from zero: a namespace made for the
         // lab starts its counters there.
         let after = self.host.tcp_ext.get(name).copied().unwrap_or(0);
@@ -256,37 +262,37 @@ impl Context<'_> {
 
     /// A Tcp (snmp) counter's rate per second over the measured interval,
     /// when there was one (two samples, a known interval).
-    pub fn tcp_rate(&self, name: &str) -> Option<f64> {
+    fn tcp_rate(&self, name: &str) -> Option<f64> {
         let before = *self.tcp_before.get(name)?;
         let after = *self.host.tcp.get(name)?;
         (self.interval_s > 0.0).then(|| (after - before).max(0) as f64 / self.interval_s)
     }
 
-    pub fn counter(&self, name: &str) -> i64 {
+    pub(crate) fn counter(&self, name: &str) -> i64 {
         self.host.tcp_ext.get(name).copied().unwrap_or(0)
     }
 
-    pub fn sysctl(&self, name: &str) -> Option<i64> {
+    pub(crate) fn sysctl(&self, name: &str) -> Option<i64> {
         self.host.sysctl_i64(name)
     }
 
-    pub fn process(&self, pid: u32) -> Option<&Process> {
+    pub(crate) fn process(&self, pid: u32) -> Option<&Process> {
         self.owners.process(pid)
     }
 
     /// "pid 1234 (nginx)".
-    pub fn name_of(&self, pid: u32) -> String {
+    pub(crate) fn name_of(&self, pid: u32) -> String {
         match self.process(pid) {
             Some(p) if !p.comm.is_empty() => format!("pid {pid} ({})", p.comm),
             _ => format!("pid {pid}"),
         }
     }
 
-    pub fn rows_in(&self, state: TcpState) -> impl Iterator<Item = &SocketRow<'_>> {
+    fn rows_in(&self, state: TcpState) -> impl Iterator<Item = &SocketRow<'_>> {
         self.rows.iter().filter(move |r| r.socket.state == state)
     }
 
-    pub fn count(&self, state: TcpState) -> usize {
+    pub(crate) fn count(&self, state: TcpState) -> usize {
         self.rows_in(state).count()
     }
 }
@@ -301,7 +307,7 @@ pub enum Selection {
 }
 
 impl Selection {
-    pub fn wants(self, doc: &RuleDoc) -> bool {
+    pub(crate) fn wants(self, doc: &RuleDoc) -> bool {
         match self {
             Selection::All => true,
             Selection::Sysctl => doc.category == Category::Sysctl,
@@ -327,7 +333,7 @@ pub fn run(snap: &Snapshot, thresholds: &Thresholds, selection: Selection) -> Di
 /// As [`run`], and hands each namespace's rows to `see` once the rules have
 /// read them, so a caller that needs the rows too (the exporter) does not
 /// build them a second time.
-pub fn run_seeing_rows(
+fn run_seeing_rows(
     snap: &Snapshot,
     thresholds: &Thresholds,
     selection: Selection,
@@ -347,7 +353,7 @@ pub fn run_seeing_rows(
 /// As [`run_seeing_rows`], on rows built already (`rows_by_namespace`)
 /// and with `trends` given apart from the snapshot: a caller that has just
 /// computed the trends from those rows builds them once for both.
-pub fn run_on_rows(
+pub(crate) fn run_on_rows(
     snap: &Snapshot,
     rows_by_ns: &[Vec<SocketRow<'_>>],
     trends: Option<&Trends>,
@@ -417,7 +423,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn new(findings: &[Finding], namespaces: Vec<String>, notes: Vec<String>) -> Summary {
+    pub(crate) fn new(
+        findings: &[Finding],
+        namespaces: Vec<String>,
+        notes: Vec<String>,
+    ) -> Summary {
         let n = |s| findings.iter().filter(|f| f.severity == s).count();
         let (critical, warning, info) = (
             n(Severity::Critical),
@@ -469,7 +479,7 @@ pub struct Diagnosis {
 /// who likely closed them, and the oldest age, which says when the
 /// group's closing began.
 #[derive(Default)]
-pub struct TimeWaitGroup {
+struct TimeWaitGroup {
     pub count: u64,
     pub likely_owners: BTreeSet<u32>,
     /// Exact closers seen by a tracer: (pid, comm) -> sockets.
@@ -478,7 +488,7 @@ pub struct TimeWaitGroup {
 }
 
 impl TimeWaitGroup {
-    pub fn add(&mut self, r: &SocketRow<'_>) {
+    pub(crate) fn add(&mut self, r: &SocketRow<'_>) {
         self.count += 1;
         match r.closed_by {
             Some(c) => *self.closed_by.entry((c.pid, c.comm.clone())).or_insert(0) += 1,
@@ -490,7 +500,7 @@ impl TimeWaitGroup {
     }
 
     /// The exact closers, most sockets first: "7/nginx (90), 8/curl (3)".
-    pub fn closed_by_list(&self) -> String {
+    fn closed_by_list(&self) -> String {
         let mut v: Vec<(&(u32, String), &u64)> = self.closed_by.iter().collect();
         v.sort_by_key(|(k, n)| (std::cmp::Reverse(**n), *k));
         let items: Vec<String> = v
@@ -502,7 +512,7 @@ impl TimeWaitGroup {
 
     /// Who closed them, as a title says it: exact where a tracer saw the
     /// close, "likely" for the rest.
-    pub fn closers_said(&self, name_of: impl Fn(u32) -> String) -> String {
+    fn closers_said(&self, name_of: impl Fn(u32) -> String) -> String {
         let exact: u64 = self.closed_by.values().sum();
         let likely: Vec<String> = self.likely_owners.iter().map(|p| name_of(*p)).collect();
         let rest = self.count - exact;
@@ -527,7 +537,7 @@ impl TimeWaitGroup {
     /// seconds old closed over the last `a` s (TIME_WAIT's whole 60 s once
     /// the churn is older than that). Without ages (a dump without timers)
     /// the 60 s gives a lower bound.
-    pub fn closing_rate(&self) -> ClosingRate {
+    fn closing_rate(&self) -> ClosingRate {
         let n = self.count;
         let window_s = self.oldest_age_s.map_or(60.0, |a| a.clamp(1.0, 60.0));
         let said = match self.oldest_age_s {
@@ -546,7 +556,7 @@ impl TimeWaitGroup {
 }
 
 /// A closing rate and the measured window it was taken over.
-pub struct ClosingRate {
+struct ClosingRate {
     pub per_s: f64,
     pub window_s: f64,
     /// "N closed in the last W s (TIME_WAIT ages)", or what is assumed.
@@ -554,7 +564,7 @@ pub struct ClosingRate {
 }
 
 /// Counts equal items, most frequent first (ties by item).
-pub fn tally<I: IntoIterator<Item = String>>(items: I) -> Vec<(String, u64)> {
+pub(crate) fn tally<I: IntoIterator<Item = String>>(items: I) -> Vec<(String, u64)> {
     let mut m: BTreeMap<String, u64> = BTreeMap::new();
     for i in items {
         *m.entry(i).or_insert(0) += 1;

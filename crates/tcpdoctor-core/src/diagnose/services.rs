@@ -4,23 +4,10 @@
 //! only for a proxy. One table, in one place; an unknown service gets the
 //! generic advice.
 
-/// What kind of service it is: the remedies differ by kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Http,
-    Database,
-    Cache,
-    Broker,
-    Directory,
-    Dns,
-    Search,
-}
-
 /// A well-known service.
 #[derive(Debug)]
-pub struct Service {
+pub(crate) struct Service {
     pub name: &'static str,
-    pub kind: Kind,
     /// Its usual server ports.
     pub ports: &'static [u16],
     /// Process names (comm) of its servers.
@@ -30,10 +17,9 @@ pub struct Service {
 }
 
 /// Every service tcpdoctor knows, docs/rules.md lists them.
-pub static SERVICES: &[Service] = &[
+static SERVICES: &[Service] = &[
     Service {
         name: "HTTP",
-        kind: Kind::Http,
         ports: &[80, 8080, 8000, 3000, 5000, 8008, 8888],
         servers: &[
             "nginx", "apache2", "httpd", "haproxy", "envoy", "caddy", "gunicorn",
@@ -43,7 +29,6 @@ pub static SERVICES: &[Service] = &[
     },
     Service {
         name: "HTTPS",
-        kind: Kind::Http,
         ports: &[443, 8443],
         servers: &[],
         reuse: "HTTP keep-alive in the client (a shared connection pool; TLS makes each new \
@@ -51,14 +36,12 @@ pub static SERVICES: &[Service] = &[
     },
     Service {
         name: "gRPC",
-        kind: Kind::Http,
         ports: &[50051],
         servers: &[],
         reuse: "one long-lived channel per target, shared by every call",
     },
     Service {
         name: "PostgreSQL",
-        kind: Kind::Database,
         ports: &[5432, 6432],
         servers: &["postgres", "pgbouncer"],
         reuse: "persistent connections from a pool in the application (HikariCP, SQLAlchemy's \
@@ -66,28 +49,24 @@ pub static SERVICES: &[Service] = &[
     },
     Service {
         name: "MySQL",
-        kind: Kind::Database,
         ports: &[3306, 33060],
         servers: &["mysqld", "mariadbd"],
         reuse: "persistent connections from a pool in the application, or ProxySQL",
     },
     Service {
         name: "MongoDB",
-        kind: Kind::Database,
         ports: &[27017],
         servers: &["mongod", "mongos"],
         reuse: "one MongoClient per process, shared (it pools connections itself)",
     },
     Service {
         name: "Redis",
-        kind: Kind::Cache,
         ports: &[6379, 6380, 26379],
         servers: &["redis-server", "valkey-server"],
         reuse: "one client with a connection pool per process, reused for every command",
     },
     Service {
         name: "memcached",
-        kind: Kind::Cache,
         ports: &[11211],
         servers: &["memcached"],
         reuse: "a persistent client (pylibmc/pymemcache pools, libmemcached behaviors) reused \
@@ -95,35 +74,30 @@ pub static SERVICES: &[Service] = &[
     },
     Service {
         name: "Kafka",
-        kind: Kind::Broker,
         ports: &[9092, 9093],
         servers: &[],
         reuse: "one long-lived producer or consumer per process",
     },
     Service {
         name: "RabbitMQ",
-        kind: Kind::Broker,
         ports: &[5672, 5671],
         servers: &["beam.smp"],
         reuse: "one long-lived connection with a channel per thread",
     },
     Service {
         name: "LDAP",
-        kind: Kind::Directory,
         ports: &[389, 636],
         servers: &["slapd"],
         reuse: "a pooled, persistent bind in the client",
     },
     Service {
         name: "DNS over TCP",
-        kind: Kind::Dns,
         ports: &[53, 853],
         servers: &["named", "unbound", "dnsmasq", "coredns"],
         reuse: "a local caching resolver, so that each lookup does not open a TCP connection",
     },
     Service {
         name: "Elasticsearch",
-        kind: Kind::Search,
         ports: &[9200, 9300],
         servers: &[],
         reuse: "one client with persistent HTTP connections, shared",
@@ -131,7 +105,7 @@ pub static SERVICES: &[Service] = &[
 ];
 
 /// The service on `port`, or served by a process named `comm`.
-pub fn identify(port: u16, comm: Option<&str>) -> Option<&'static Service> {
+fn identify(port: u16, comm: Option<&str>) -> Option<&'static Service> {
     SERVICES
         .iter()
         .find(|s| comm.is_some_and(|c| s.servers.iter().any(|n| c.starts_with(n))))
@@ -140,7 +114,7 @@ pub fn identify(port: u16, comm: Option<&str>) -> Option<&'static Service> {
 
 /// How clients should reuse connections to the service on `port`: the
 /// table's advice, or the generic one.
-pub fn reuse_advice(port: u16, comm: Option<&str>) -> String {
+pub(super) fn reuse_advice(port: u16, comm: Option<&str>) -> String {
     match identify(port, comm) {
         Some(s) => format!("{} ({}): {}", s.name, port, s.reuse),
         None => format!(
@@ -152,7 +126,7 @@ pub fn reuse_advice(port: u16, comm: Option<&str>) -> String {
 
 /// Whether the process named `comm` is a proxy whose upstream keepalive is
 /// the fix for its own churn.
-pub fn proxy_upstream_advice(comm: &str) -> Option<&'static str> {
+pub(super) fn proxy_upstream_advice(comm: &str) -> Option<&'static str> {
     if comm.starts_with("nginx") {
         Some(
             "nginx: in the upstream block add `keepalive 32;`, and in the location \
@@ -170,7 +144,7 @@ pub fn proxy_upstream_advice(comm: &str) -> Option<&'static str> {
 }
 
 /// The table as Markdown, for docs/rules.md.
-pub fn markdown() -> String {
+pub(super) fn markdown() -> String {
     let mut s = String::from(
         "\n## Services\n\nRemedies name the service on the other end, known by port or by the \
          server's process name (`crates/tcpdoctor-core/src/diagnose/services.rs`); any other \

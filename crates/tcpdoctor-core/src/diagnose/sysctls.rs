@@ -29,7 +29,7 @@ pub struct LineVerdict {
 }
 
 /// What a verdict may look at besides the value: the live host.
-pub struct Review<'a> {
+pub(crate) struct Review<'a> {
     pub host: &'a HostInfo,
     /// Ports something listens on here.
     pub listening: &'a [u16],
@@ -39,7 +39,7 @@ type Judge = fn(&str, &Review) -> (Level, String);
 
 /// A sysctl tcpdoctor knows: what it does (for `explain`) and how to judge
 /// a value set in a file (for `tcpdoctor sysctl`).
-pub struct Knob {
+pub(crate) struct Knob {
     pub name: &'static str,
     pub text: &'static str,
     judge: Judge,
@@ -285,7 +285,7 @@ fn netdev(_: &str, _: &Review) -> (Level, String) {
 
 /// The verdicts on the sysctl files of a snapshot, judged against the
 /// host's own namespace (the one the files configure).
-pub fn review(snap: &crate::model::Snapshot) -> Vec<LineVerdict> {
+pub(crate) fn review(snap: &crate::model::Snapshot) -> Vec<LineVerdict> {
     let Some(ns) = snap.namespaces.iter().find(|n| n.netns.current) else {
         return Vec::new();
     };
@@ -308,7 +308,7 @@ pub fn review(snap: &crate::model::Snapshot) -> Vec<LineVerdict> {
 
 /// The verdict on every TCP-related line of the sysctl files: known knobs
 /// judged, other net.* and tcp lines said to be unreviewed.
-pub fn review_lines(settings: &[SysctlSetting], review: &Review) -> Vec<LineVerdict> {
+fn review_lines(settings: &[SysctlSetting], review: &Review) -> Vec<LineVerdict> {
     settings
         .iter()
         .filter(|s| {
@@ -336,7 +336,7 @@ pub fn review_lines(settings: &[SysctlSetting], review: &Review) -> Vec<LineVerd
 }
 
 /// Every knob, in the order `explain list` shows them.
-pub static KNOBS: &[Knob] = &[
+pub(crate) static KNOBS: &[Knob] = &[
     Knob {
         name: "net.ipv4.tcp_fin_timeout",
         text: "How long an orphaned FIN_WAIT2 socket (closed here, the peer has not closed) is \

@@ -9,7 +9,7 @@ use crate::model::{
 };
 
 /// One network namespace (the current one) and its owners.
-pub struct Host {
+pub(super) struct Host {
     /// Trends, as `diagnose --for` gives them.
     pub trends: Option<Trends>,
     ns: NsSnapshot,
@@ -21,13 +21,13 @@ pub struct Host {
 }
 
 /// A socket between two "ip:port" endpoints.
-pub fn tcp(state: TcpState, local: &str, remote: &str) -> Socket {
+pub(crate) fn tcp(state: TcpState, local: &str, remote: &str) -> Socket {
     let ep = |s: &str| s.parse::<Endpoint>().expect("an ip:port endpoint");
     Socket::new(state, ep(local), ep(remote))
 }
 
 /// A CLOSE_WAIT socket whose peer's FIN arrived `age_s` ago.
-pub fn close_wait(local: &str, remote: &str, age_s: f64) -> Socket {
+pub(crate) fn close_wait(local: &str, remote: &str, age_s: f64) -> Socket {
     let mut s = tcp(TcpState::CloseWait, local, remote);
     s.info = Some(Box::new(TcpInfo {
         last_ack_recv_ms: (age_s * 1000.0) as u32,
@@ -37,7 +37,7 @@ pub fn close_wait(local: &str, remote: &str, age_s: f64) -> Socket {
 }
 
 /// A process with `fd_count` fds open of a soft limit `nofile`.
-pub fn process(pid: u32, comm: &str, fd_count: u32, nofile: u64) -> Process {
+pub(crate) fn process(pid: u32, comm: &str, fd_count: u32, nofile: u64) -> Process {
     Process {
         pid,
         comm: comm.into(),
@@ -49,7 +49,7 @@ pub fn process(pid: u32, comm: &str, fd_count: u32, nofile: u64) -> Process {
 }
 
 /// The severities of `findings`, in order.
-pub fn severities(findings: &[Finding]) -> Vec<super::Severity> {
+pub(super) fn severities(findings: &[Finding]) -> Vec<super::Severity> {
     findings.iter().map(|f| f.severity).collect()
 }
 
@@ -60,7 +60,7 @@ impl Default for Host {
 }
 
 impl Host {
-    pub fn new() -> Host {
+    pub(crate) fn new() -> Host {
         let mut ns = NsSnapshot::default();
         ns.netns.current = true;
         ns.netns.inode = 4026531840;
@@ -76,14 +76,14 @@ impl Host {
     }
 
     /// A socket no process holds (TIME_WAIT, an orphan, a queued one).
-    pub fn socket(mut self, s: Socket) -> Host {
+    pub(crate) fn socket(mut self, s: Socket) -> Host {
         self.ns.sockets.push(s);
         self
     }
 
     /// `n` copies of a socket, each from its own remote port (`remote`'s
     /// port plus i), held by `pid` when given.
-    pub fn many(mut self, n: u32, s: &Socket, pid: Option<u32>) -> Host {
+    pub(crate) fn many(mut self, n: u32, s: &Socket, pid: Option<u32>) -> Host {
         for i in 0..n {
             let mut c = s.clone();
             c.remote.port = s.remote.port.wrapping_add(i as u16);
@@ -96,7 +96,7 @@ impl Host {
     }
 
     /// `n` sockets no process holds, the i-th made by `f(i)`.
-    pub fn each(mut self, n: u32, f: impl Fn(u32) -> Socket) -> Host {
+    pub(crate) fn each(mut self, n: u32, f: impl Fn(u32) -> Socket) -> Host {
         for i in 0..n {
             self.ns.sockets.push(f(i));
         }
@@ -104,7 +104,7 @@ impl Host {
     }
 
     /// A TIME_WAIT socket a tracer saw `pid` (`comm`) close first.
-    pub fn closed_by(mut self, mut s: Socket, pid: u32, comm: &str) -> Host {
+    pub(crate) fn closed_by(mut self, mut s: Socket, pid: u32, comm: &str) -> Host {
         let cookie = 1 + self.owners.closers.len() as u64;
         s.cookie = Some(cookie);
         self.owners.closers.insert(
@@ -122,7 +122,7 @@ impl Host {
     }
 
     /// A socket held by `pid` (fd numbers count up from 3).
-    pub fn owned(mut self, mut s: Socket, pid: u32) -> Host {
+    pub(crate) fn owned(mut self, mut s: Socket, pid: u32) -> Host {
         self.next_inode += 1;
         s.inode = self.next_inode;
         let fd = 3 + self.owners.by_inode.len() as u32;
@@ -141,47 +141,47 @@ impl Host {
     }
 
     /// Sets a process's details (comm, fd count, limits...).
-    pub fn process(mut self, p: Process) -> Host {
+    pub(crate) fn process(mut self, p: Process) -> Host {
         self.owners.processes.insert(p.pid, p);
         self
     }
 
-    pub fn sysctl(mut self, key: &str, value: &str) -> Host {
+    pub(crate) fn sysctl(mut self, key: &str, value: &str) -> Host {
         self.ns.host.sysctls.insert(key.into(), value.into());
         self
     }
 
     /// A TcpExt counter at the start and the end of the interval.
-    pub fn counter(mut self, name: &str, before: i64, after: i64) -> Host {
+    pub(crate) fn counter(mut self, name: &str, before: i64, after: i64) -> Host {
         self.ns.tcp_ext_before.insert(name.into(), before);
         self.ns.host.tcp_ext.insert(name.into(), after);
         self
     }
 
     /// A Tcp (snmp) counter at the start and the end of the interval.
-    pub fn tcp_counter(mut self, name: &str, before: i64, after: i64) -> Host {
+    pub(super) fn tcp_counter(mut self, name: &str, before: i64, after: i64) -> Host {
         self.ns.tcp_before.insert(name.into(), before);
         self.ns.host.tcp.insert(name.into(), after);
         self
     }
 
-    pub fn sockstat(mut self, s: Sockstat) -> Host {
+    pub(crate) fn sockstat(mut self, s: Sockstat) -> Host {
         self.ns.host.sockstat = Some(s);
         self
     }
 
-    pub fn file_nr(mut self, f: FileNr) -> Host {
+    pub(crate) fn file_nr(mut self, f: FileNr) -> Host {
         self.ns.host.file_nr = Some(f);
         self
     }
 
-    pub fn kernel(mut self, release: &str) -> Host {
+    pub(crate) fn kernel(mut self, release: &str) -> Host {
         self.ns.host.kernel_release = Some(release.into());
         self
     }
 
     /// A line of /etc/sysctl.d/99-test.conf.
-    pub fn setting(mut self, line: usize, key: &str, value: &str) -> Host {
+    pub(crate) fn setting(mut self, line: usize, key: &str, value: &str) -> Host {
         self.settings.push(SysctlSetting {
             file: "/etc/sysctl.d/99-test.conf".into(),
             line,
@@ -192,18 +192,18 @@ impl Host {
     }
 
     /// Sockets read from /proc/net/tcp: listeners' backlogs are unknown.
-    pub fn read_from_proc(mut self) -> Host {
+    pub(super) fn read_from_proc(mut self) -> Host {
         self.ns.listen_backlog_known = false;
         self
     }
 
     /// Not the host's own namespace (sysctl.conf files do not apply).
-    pub fn child_namespace(mut self) -> Host {
+    pub(super) fn child_namespace(mut self) -> Host {
         self.ns.netns.current = false;
         self
     }
 
-    pub fn threshold(mut self, flag: &str, value: f64) -> Host {
+    pub(super) fn threshold(mut self, flag: &str, value: f64) -> Host {
         self.thresholds
             .set(flag, value)
             .expect("a declared threshold");
@@ -211,7 +211,7 @@ impl Host {
     }
 
     /// What `rule` finds on this host.
-    pub fn findings(&self, rule: &dyn Rule) -> Vec<Finding> {
+    pub(crate) fn findings(&self, rule: &dyn Rule) -> Vec<Finding> {
         let rows = rows_of(&self.ns, &self.owners, None, &RowFilter::default());
         let files: &[SysctlSetting] = if self.ns.netns.current {
             &self.settings

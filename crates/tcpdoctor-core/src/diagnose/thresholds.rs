@@ -79,7 +79,7 @@ impl Thresholds {
     }
 
     /// A count threshold as an integer.
-    pub fn count(&self, t: &Threshold) -> u64 {
+    pub(crate) fn count(&self, t: &Threshold) -> u64 {
         self.get(t) as u64
     }
 

@@ -25,7 +25,7 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             GroupBy::Remote => "remote",
             GroupBy::LocalPort => "local-port",
@@ -78,7 +78,7 @@ pub enum GroupKey {
 
 impl GroupKey {
     /// How the key reads to a person; `names` maps pids to their comm.
-    pub fn label(&self, names: &HashMap<u32, String>) -> String {
+    pub(crate) fn label(&self, names: &HashMap<u32, String>) -> String {
         let proc_name = |pid: &u32| match names.get(pid) {
             Some(c) => format!("{pid}/{c}"),
             None => pid.to_string(),
@@ -112,18 +112,18 @@ impl Census {
         }
     }
 
-    pub fn count(&self, s: TcpState) -> u64 {
+    pub(crate) fn count(&self, s: TcpState) -> u64 {
         self.counts[s.kernel_number() as usize]
     }
 
     /// Counts one socket under an explicit key (for `GroupBy::Process`).
-    pub fn add_keyed(&mut self, state: TcpState, key: GroupKey) {
+    fn add_keyed(&mut self, state: TcpState, key: GroupKey) {
         self.counts[state.kernel_number() as usize] += 1;
         *self.groups.entry((state, key)).or_insert(0) += 1;
     }
 
     /// Adds `n` sockets of `state` (summing several namespaces' counts).
-    pub fn add_count(&mut self, state: TcpState, n: u64) {
+    pub(crate) fn add_count(&mut self, state: TcpState, n: u64) {
         self.counts[state.kernel_number() as usize] += n;
     }
 
@@ -164,7 +164,7 @@ impl Census {
             .collect()
     }
 
-    pub fn group_by(&self) -> Option<GroupBy> {
+    pub(crate) fn group_by(&self) -> Option<GroupBy> {
         self.group_by
     }
 }
@@ -214,7 +214,7 @@ pub struct CensusReport {
 /// The census per owning process of listing rows: each socket under its
 /// first owner, a TIME_WAIT under its likely closer (marked so), the rest
 /// under "no owner". The report names the processes its groups show.
-pub fn by_process<'a>(
+pub(crate) fn by_process<'a>(
     rows: impl IntoIterator<Item = SocketRow<'a>>,
     owners: &OwnerIndex,
     top: usize,
@@ -263,11 +263,11 @@ pub fn by_process<'a>(
 
 /// A state must hold this share of all non-LISTEN sockets, and at least
 /// `HINT_MIN_COUNT` of them, before the census calls it dominant.
-pub const HINT_DOMINANT_SHARE: f64 = 0.5;
-pub const HINT_MIN_COUNT: u64 = 100;
+const HINT_DOMINANT_SHARE: f64 = 0.5;
+const HINT_MIN_COUNT: u64 = 100;
 
 impl CensusReport {
-    pub fn new(census: &Census, top: usize, collected: CollectReport) -> CensusReport {
+    pub(crate) fn new(census: &Census, top: usize, collected: CollectReport) -> CensusReport {
         let states = census.states();
         let hint = dominance_hint(&states);
         CensusReport {
@@ -288,7 +288,7 @@ impl CensusReport {
     }
 
     /// pid -> comm of the processes named in the groups.
-    pub fn names(&self) -> HashMap<u32, String> {
+    pub(crate) fn names(&self) -> HashMap<u32, String> {
         self.processes
             .iter()
             .map(|p| (p.pid, p.comm.clone()))
@@ -297,7 +297,7 @@ impl CensusReport {
 }
 
 /// A one-line hint when TIME_WAIT or CLOSE_WAIT dominate the connections.
-pub fn dominance_hint(states: &[(TcpState, u64)]) -> Option<String> {
+fn dominance_hint(states: &[(TcpState, u64)]) -> Option<String> {
     let conns: u64 = states
         .iter()
         .filter(|(s, _)| *s != TcpState::Listen)

@@ -33,13 +33,6 @@ pub struct Closer {
     pub closed_s_ago: f64,
 }
 
-impl Closer {
-    /// "pid 42 (curl)".
-    pub fn label(&self) -> String {
-        format!("pid {} ({})", self.pid, self.comm)
-    }
-}
-
 /// How a connection was opened, when the tracer saw it open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,7 +57,7 @@ pub enum EndKind {
 
 impl EndKind {
     /// From the state a socket left when it went to CLOSE.
-    pub fn from_last_state(s: TcpState) -> EndKind {
+    pub(crate) fn from_last_state(s: TcpState) -> EndKind {
         match s {
             TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing => EndKind::ClosedFirst,
             TcpState::LastAck => EndKind::ClosedLast,
@@ -72,7 +65,7 @@ impl EndKind {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             EndKind::ClosedFirst => "closed first -> TIME_WAIT",
             EndKind::ClosedLast => "closed last",

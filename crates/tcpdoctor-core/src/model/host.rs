@@ -20,7 +20,7 @@ pub struct Sockstat {
 
 /// An `ip_local_port_range` value: exactly two ports, in the order given
 /// (a low end above the high one is the caller's to judge).
-pub fn parse_port_range(v: &str) -> Option<(u16, u16)> {
+pub(crate) fn parse_port_range(v: &str) -> Option<(u16, u16)> {
     let mut it = v.split_whitespace().map(|p| p.parse::<u16>());
     match (it.next(), it.next(), it.next()) {
         (Some(Ok(lo)), Some(Ok(hi)), None) => Some((lo, hi)),
@@ -47,7 +47,7 @@ pub const COUNTERS_THAT_MATTER: &[&str] = &[
 ];
 
 /// The /proc/net/snmp Tcp counters that matter (opens, failures, resets).
-pub const TCP_COUNTERS_THAT_MATTER: &[&str] = &[
+pub(crate) const TCP_COUNTERS_THAT_MATTER: &[&str] = &[
     "ActiveOpens",
     "PassiveOpens",
     "AttemptFails",
@@ -84,7 +84,7 @@ pub struct HostInfo {
 
 impl HostInfo {
     /// A sysctl as an integer, when it is one.
-    pub fn sysctl_i64(&self, name: &str) -> Option<i64> {
+    pub(crate) fn sysctl_i64(&self, name: &str) -> Option<i64> {
         self.sysctls.get(name)?.trim().parse().ok()
     }
 
@@ -98,7 +98,7 @@ impl HostInfo {
     }
 
     /// How many ports `local_port_range` spans.
-    pub fn local_port_count(&self) -> Option<u32> {
+    pub(crate) fn local_port_count(&self) -> Option<u32> {
         self.local_port_range()
             .map(|(lo, hi)| u32::from(hi) - u32::from(lo) + 1)
     }
@@ -110,7 +110,7 @@ impl HostInfo {
 }
 
 /// "6.18.44-fc-v595" -> (6, 18).
-pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
+fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;

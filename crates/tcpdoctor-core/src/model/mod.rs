@@ -20,31 +20,35 @@ mod trace;
 mod trends;
 mod watch;
 
+pub(crate) use census::by_process;
 pub use census::{
-    Census, CensusOutcome, CensusReport, GroupBy, GroupKey, HINT_DOMINANT_SHARE, HINT_MIN_COUNT,
-    MultiCensus, StateGroups, by_process, dominance_hint,
+    Census, CensusOutcome, CensusReport, GroupBy, GroupKey, MultiCensus, StateGroups,
 };
 pub use closer::{CloseOrder, Closer, ConnectionEnd, EndKind, Opened};
 pub use collection::{CollectReport, SocketSink, SourceUsed};
-pub use format::{human_age, human_bytes};
-pub use host::{
-    COUNTERS_THAT_MATTER, FileNr, HostInfo, Sockstat, TCP_COUNTERS_THAT_MATTER,
-    parse_kernel_version, parse_port_range,
-};
+pub use format::human_age;
+pub(crate) use format::human_bytes;
+pub use host::{COUNTERS_THAT_MATTER, FileNr, HostInfo, Sockstat};
+pub(crate) use host::{TCP_COUNTERS_THAT_MATTER, parse_port_range};
 pub use needs::Needs;
 pub use netns::{NetnsInfo, NetnsSelector};
-pub use owner::{FdRef, Holders, OwnerIndex, OwnerSource, Parent, Process};
-pub use ports::{TupleUsage, parse_reserved_ports, tuple_usage};
-pub use rows::{
-    Attribution, LikelyOwners, Listeners, Listing, RowFilter, Side, SocketRow, TIME_WAIT_MS,
-    age_seconds, listing_order, rows, rows_by_namespace, rows_of, sort_rows, wanted_inodes,
+pub(crate) use owner::Holders;
+pub use owner::{FdRef, OwnerIndex, OwnerSource, Parent, Process};
+pub(crate) use ports::{parse_reserved_ports, tuple_usage};
+#[cfg(test)]
+pub(crate) use rows::LikelyOwners;
+pub(crate) use rows::{
+    Listeners, age_seconds, listing_order, rows_by_namespace, rows_of, wanted_inodes,
 };
+pub use rows::{Listing, RowFilter, Side, SocketRow, rows};
 pub use severity::Severity;
-pub use snapshot::{NsSnapshot, SNAPSHOT_VERSION, Snapshot};
+pub use snapshot::{NsSnapshot, Snapshot};
 pub use socket::{Endpoint, Socket, TcpInfo, Timer};
 pub use state::{StateSet, TcpState, UnknownState};
 pub use sysctl::SysctlSetting;
-pub use trace::{GroupSummary, OpenCount, TraceSummary, TraceTally};
-pub use trends::{SocketExample, TrendTracker, Trends};
-pub(crate) use watch::state_names as watch_state_names;
+pub(crate) use trace::TraceTally;
+pub use trace::{GroupSummary, OpenCount, TraceSummary};
+pub(crate) use trends::TrendTracker;
+pub use trends::Trends;
+use watch::state_names as watch_state_names;
 pub use watch::{FindingRow, ListenerRow, ProcessRow, Sample, UpstreamRow};

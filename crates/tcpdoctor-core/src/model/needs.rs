@@ -22,7 +22,7 @@ pub struct Needs {
 }
 
 impl Needs {
-    pub const NOTHING: Needs = Needs {
+    pub(crate) const NOTHING: Needs = Needs {
         sockets: false,
         owners: false,
         close_wait_info: false,
@@ -30,7 +30,7 @@ impl Needs {
         counter_rates: false,
         sysctl_files: false,
     };
-    pub const SOCKETS: Needs = Needs {
+    pub(crate) const SOCKETS: Needs = Needs {
         sockets: true,
         ..Needs::NOTHING
     };
@@ -44,20 +44,21 @@ impl Needs {
         close_wait_info: true,
         ..Needs::NOTHING
     };
-    pub const HOST: Needs = Needs {
+    pub(crate) const HOST: Needs = Needs {
         host: true,
         ..Needs::NOTHING
     };
-    pub const COUNTER_RATES: Needs = Needs {
+    pub(crate) const COUNTER_RATES: Needs = Needs {
         host: true,
         counter_rates: true,
         ..Needs::NOTHING
     };
-    pub const SYSCTL_FILES: Needs = Needs {
+    pub(crate) const SYSCTL_FILES: Needs = Needs {
         sysctl_files: true,
         ..Needs::NOTHING
     };
-    pub const EVERYTHING: Needs = Needs {
+    #[cfg(test)]
+    pub(crate) const EVERYTHING: Needs = Needs {
         sockets: true,
         owners: true,
         close_wait_info: true,

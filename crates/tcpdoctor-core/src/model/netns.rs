@@ -27,14 +27,14 @@ pub struct NetnsInfo {
 impl NetnsInfo {
     /// A stable short name for metrics labels: the `ip netns` name, else
     /// "net:[INODE]" (no pid: label values must not change with restarts).
-    pub fn short_label(&self) -> String {
+    pub(crate) fn short_label(&self) -> String {
         self.name
             .clone()
             .unwrap_or_else(|| format!("net:[{}]", self.inode))
     }
 
     /// "net:[4026531840] (name, pid 1 systemd)".
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let mut parts = Vec::new();
         if let Some(n) = &self.name {
             parts.push(n.clone());

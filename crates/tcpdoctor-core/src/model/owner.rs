@@ -15,7 +15,7 @@ pub struct FdRef {
 }
 
 impl FdRef {
-    pub const UNKNOWN_FD: u32 = u32::MAX;
+    pub(crate) const UNKNOWN_FD: u32 = u32::MAX;
 }
 
 /// A process that holds sockets, with what matters for diagnosis.
@@ -52,18 +52,18 @@ pub struct Parent {
 }
 
 impl Process {
-    pub const CMDLINE_MAX: usize = 120;
+    pub(crate) const CMDLINE_MAX: usize = 120;
 
     /// How many fds it has open, when that was counted: a process that
     /// holds a socket has at least one, so 0 means unknown.
-    pub fn fds_open(&self) -> Option<u32> {
+    pub(crate) fn fds_open(&self) -> Option<u32> {
         (self.fd_count > 0).then_some(self.fd_count)
     }
 
     /// Replaces the command line with the base name of its first word
     /// (argv[0]): arguments may hold secrets (`--password=...`) and must
     /// not be served over the network unless asked for.
-    pub fn hide_arguments(&mut self) {
+    pub(crate) fn hide_arguments(&mut self) {
         let argv0 = self.cmdline.split(' ').next().unwrap_or("");
         self.cmdline = argv0.rsplit('/').next().unwrap_or("").to_string();
     }
@@ -71,7 +71,7 @@ impl Process {
 
 impl OwnerIndex {
     /// `Process::hide_arguments` for every process.
-    pub fn hide_arguments(&mut self) {
+    pub(crate) fn hide_arguments(&mut self) {
         for p in self.processes.values_mut() {
             p.hide_arguments();
         }
@@ -79,7 +79,7 @@ impl OwnerIndex {
 }
 
 /// The fds that hold one socket; nearly always one.
-pub type Holders = SmallVec<[FdRef; 1]>;
+pub(crate) type Holders = SmallVec<[FdRef; 1]>;
 
 /// The result of a scan: socket inode -> holders, and the holding processes;
 /// and, when a tracer ran, who closed each TIME_WAIT socket (by cookie).
@@ -119,7 +119,7 @@ impl OwnerSource {
 }
 
 impl OwnerIndex {
-    pub fn holders(&self, inode: u64) -> &[FdRef] {
+    pub(crate) fn holders(&self, inode: u64) -> &[FdRef] {
         if inode == 0 {
             return &[];
         }
@@ -131,12 +131,12 @@ impl OwnerIndex {
     }
 
     /// Who closed the socket with this cookie, when a tracer saw it.
-    pub fn closer(&self, cookie: Option<u64>) -> Option<&Closer> {
+    pub(crate) fn closer(&self, cookie: Option<u64>) -> Option<&Closer> {
         cookie.and_then(|c| self.closers.get(&c))
     }
 
     /// One line for the user when owners are hidden, else None.
-    pub fn hidden_note(&self) -> Option<String> {
+    pub(crate) fn hidden_note(&self) -> Option<String> {
         (self.denied > 0).then(|| {
             let processes = if self.scanned == 1 {
                 "process"

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 /// "1000-1010,2000" -> ports.
-pub fn parse_reserved_ports(text: &str) -> HashSet<u16> {
+pub(crate) fn parse_reserved_ports(text: &str) -> HashSet<u16> {
     let mut set = HashSet::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
@@ -20,7 +20,7 @@ pub fn parse_reserved_ports(text: &str) -> HashSet<u16> {
 
 /// Ephemeral-port use of one (local IP, remote IP, remote port).
 #[derive(Clone, Debug, PartialEq)]
-pub struct TupleUsage {
+pub(crate) struct TupleUsage {
     pub local_ip: IpAddr,
     pub remote: Endpoint,
     /// Ports held, per state (TIME_WAIT included).
@@ -31,14 +31,14 @@ pub struct TupleUsage {
 }
 
 impl TupleUsage {
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.in_use as f64 / self.usable as f64
     }
 }
 
 /// Every tuple's port use, from a namespace's rows and sysctls: what the
 /// port-exhaustion rule judges and what the exporter reports.
-pub fn tuple_usage(rows: &[SocketRow<'_>], host: &HostInfo) -> Vec<TupleUsage> {
+pub(crate) fn tuple_usage(rows: &[SocketRow<'_>], host: &HostInfo) -> Vec<TupleUsage> {
     let Some((lo, hi)) = host.local_port_range() else {
         return Vec::new();
     };

@@ -30,10 +30,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// TCP_TIMEWAIT_LEN (include/net/tcp.h): not tunable.
-pub const TIME_WAIT_MS: u32 = 60_000;
+const TIME_WAIT_MS: u32 = 60_000;
 
 /// How long a socket has been in its state, in seconds, when it can be told.
-pub fn age_seconds(s: &Socket) -> Option<f64> {
+pub(crate) fn age_seconds(s: &Socket) -> Option<f64> {
     match s.state {
         TcpState::TimeWait if s.timer == Timer::TimeWait => {
             Some(f64::from(TIME_WAIT_MS - s.timer_ms.min(TIME_WAIT_MS)) / 1000.0)
@@ -57,7 +57,7 @@ pub enum Side {
 }
 
 /// The pids that likely closed a TIME_WAIT socket, lowest first.
-pub type LikelyOwners = SmallVec<[u32; 2]>;
+pub(crate) type LikelyOwners = SmallVec<[u32; 2]>;
 
 /// One socket with everything known about it.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,7 +78,7 @@ pub struct SocketRow<'a> {
 /// The listeners of one namespace, to tell whether a connection's local
 /// address is one they accept on (the server side of it).
 #[derive(Default)]
-pub struct Listeners {
+pub(crate) struct Listeners {
     /// Listening port -> (listener address, inode).
     by_port: HashMap<u16, Vec<(IpAddr, u64)>>,
 }
@@ -92,7 +92,7 @@ fn same_addr(listener: IpAddr, local: IpAddr) -> bool {
 
 impl Listeners {
     /// From sockets; only the LISTEN ones count.
-    pub fn of<'a>(sockets: impl IntoIterator<Item = &'a Socket>) -> Listeners {
+    pub(crate) fn of<'a>(sockets: impl IntoIterator<Item = &'a Socket>) -> Listeners {
         let mut l = Listeners::default();
         for s in sockets {
             l.add(s);
@@ -110,7 +110,7 @@ impl Listeners {
     }
 
     /// The inodes of the listeners that accept on `local`.
-    pub fn inodes_for<'a>(&'a self, local: &'a Endpoint) -> impl Iterator<Item = u64> + 'a {
+    pub(crate) fn inodes_for<'a>(&'a self, local: &'a Endpoint) -> impl Iterator<Item = u64> + 'a {
         self.by_port
             .get(&local.port)
             .into_iter()
@@ -120,21 +120,21 @@ impl Listeners {
     }
 
     /// Whether a listener accepts on `local`.
-    pub fn cover(&self, local: &Endpoint) -> bool {
+    pub(crate) fn cover(&self, local: &Endpoint) -> bool {
         self.inodes_for(local).next().is_some()
     }
 }
 
 /// What a TIME_WAIT socket is matched against, built from every socket of
 /// one namespace.
-pub struct Attribution {
+struct Attribution {
     listeners: Listeners,
     /// Remote endpoint -> inodes of sockets (with a file) connected to it.
     by_remote: HashMap<Endpoint, Vec<u64>>,
 }
 
 impl Attribution {
-    pub fn new(sockets: &[Socket]) -> Attribution {
+    pub(crate) fn new(sockets: &[Socket]) -> Attribution {
         let mut listeners = Listeners::default();
         let mut by_remote: HashMap<Endpoint, Vec<u64>> = HashMap::new();
         for s in sockets {
@@ -151,14 +151,14 @@ impl Attribution {
     }
 
     /// The inodes whose owners the attribution of `tw` needs.
-    pub fn evidence_inodes(&self, tw: &Socket) -> Vec<u64> {
+    fn evidence_inodes(&self, tw: &Socket) -> Vec<u64> {
         match self.side(tw) {
             Side::Inbound => self.listeners.inodes_for(&tw.local).collect(),
             Side::Outbound => self.by_remote.get(&tw.remote).cloned().unwrap_or_default(),
         }
     }
 
-    pub fn side(&self, tw: &Socket) -> Side {
+    pub(crate) fn side(&self, tw: &Socket) -> Side {
         if self.listeners.cover(&tw.local) {
             Side::Inbound
         } else {
@@ -167,7 +167,7 @@ impl Attribution {
     }
 
     /// The processes that likely closed `tw`, lowest pid first.
-    pub fn likely_owners(&self, tw: &Socket, owners: &OwnerIndex) -> LikelyOwners {
+    pub(crate) fn likely_owners(&self, tw: &Socket, owners: &OwnerIndex) -> LikelyOwners {
         let mut pids = LikelyOwners::new();
         for ino in self.evidence_inodes(tw) {
             for h in owners.holders(ino) {
@@ -198,12 +198,12 @@ pub struct RowFilter {
 }
 
 impl RowFilter {
-    pub fn needs_owners(&self) -> bool {
+    pub(crate) fn needs_owners(&self) -> bool {
         !self.pids.is_empty() || !self.comms.is_empty()
     }
 
     /// Whether the socket itself passes (everything but owner filters).
-    pub fn matches_socket(&self, s: &Socket) -> bool {
+    pub(crate) fn matches_socket(&self, s: &Socket) -> bool {
         self.states.is_none_or(|set| set.contains(s.state))
             && self.sport.is_none_or(|p| s.local.port == p)
             && self.dport.is_none_or(|p| s.remote.port == p)
@@ -218,7 +218,7 @@ impl RowFilter {
 
     /// Whether an owner (or likely owner) of the row passes the pid and
     /// comm filters; `idx` names the pids.
-    pub fn matches_owners(&self, row: &SocketRow, idx: &OwnerIndex) -> bool {
+    fn matches_owners(&self, row: &SocketRow, idx: &OwnerIndex) -> bool {
         if !self.needs_owners() {
             return true;
         }
@@ -239,7 +239,7 @@ impl RowFilter {
 /// The rows of one namespace's sockets that pass `filter`, unsorted.
 /// Attribution looks at every socket of the namespace (listeners and
 /// connections), whatever the filter keeps.
-pub fn rows_of<'a>(
+pub(crate) fn rows_of<'a>(
     ns: &'a NsSnapshot,
     owners: &'a OwnerIndex,
     label: Option<u64>,
@@ -302,7 +302,7 @@ impl Listing<'_> {
 
 /// Every namespace's unfiltered, unsorted rows, in the snapshot's order:
 /// what the trends and the rules both read, built once for the two.
-pub fn rows_by_namespace(snap: &Snapshot) -> Vec<Vec<SocketRow<'_>>> {
+pub(crate) fn rows_by_namespace(snap: &Snapshot) -> Vec<Vec<SocketRow<'_>>> {
     let several = snap.namespaces.len() > 1;
     snap.namespaces
         .iter()
@@ -338,7 +338,7 @@ pub fn rows<'a>(snap: &'a Snapshot, filter: &RowFilter) -> Listing<'a> {
 }
 
 /// The inodes whose owners `rows_of` will look up for these sockets.
-pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
+pub(crate) fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
     let attribution = all
         .iter()
         .any(|s| s.state == TcpState::TimeWait)
@@ -365,14 +365,14 @@ pub fn wanted_inodes(all: &[Socket], filter: &RowFilter) -> HashSet<u64> {
 
 /// Sorts rows by state (kernel order), oldest first within a state, then
 /// by remote and local endpoint.
-pub fn sort_rows(rows: &mut [SocketRow<'_>]) {
+fn sort_rows(rows: &mut [SocketRow<'_>]) {
     // Unstable: the key is total (inode last), and it needs no buffer.
     rows.sort_unstable_by(|a, b| listing_order(a.socket, a.age_s, b.socket, b.age_s));
 }
 
 /// The order of a listing: by state (kernel order), oldest first within a
 /// state, then by remote and local endpoint and inode.
-pub fn listing_order(
+pub(crate) fn listing_order(
     a: &Socket,
     a_age: Option<f64>,
     b: &Socket,

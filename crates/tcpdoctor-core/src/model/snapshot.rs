@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
 /// The file format's version; bumped when a reader could misread an old file.
-pub const SNAPSHOT_VERSION: u32 = 1;
+const SNAPSHOT_VERSION: u32 = 1;
 
 /// One network namespace at the moment of the snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 use super::TcpState;
 use serde::{Serialize, Serializer};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// An IP address and port. Displays as `ip:port`, IPv6 as `[addr]:port`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,8 +16,9 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub const UNSPECIFIED_V4: Endpoint = Endpoint {
-        ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    #[cfg(test)]
+    pub(super) const UNSPECIFIED_V4: Endpoint = Endpoint {
+        ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         port: 0,
     };
 
@@ -80,7 +81,7 @@ pub enum Timer {
 }
 
 impl Timer {
-    pub fn from_kernel(code: u8) -> Timer {
+    pub(crate) fn from_kernel(code: u8) -> Timer {
         match code {
             0 => Timer::None,
             1 => Timer::Retransmit,
@@ -94,8 +95,8 @@ impl Timer {
 
 /// The fields of the kernel's `struct tcp_info` that tcpdoctor uses.
 ///
-/// Older kernels send a shorter struct: fields past `len` bytes are zero,
-/// and `has_field` tells whether a field was really sent.
+/// Older kernels send a shorter struct: fields past `len` bytes were not
+/// sent and are zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TcpInfo {
     /// How many bytes of tcp_info the kernel sent.
@@ -139,15 +140,14 @@ pub struct TcpInfo {
 
 impl TcpInfo {
     /// Byte offsets just past each field in `struct tcp_info`
-    /// (include/uapi/linux/tcp.h), for `has_field`.
-    pub const END_LAST_ACK_RECV: u16 = 60;
-    pub const END_TOTAL_RETRANS: u16 = 104;
-    pub const END_BYTES_RECEIVED: u16 = 136;
-    pub const END_SEGS_IN: u16 = 144;
-    pub const END_MIN_RTT: u16 = 152;
+    /// (include/uapi/linux/tcp.h).
+    pub(crate) const END_LAST_ACK_RECV: u16 = 60;
+    #[cfg(test)]
+    pub(crate) const END_BYTES_RECEIVED: u16 = 136;
 
     /// Whether the kernel sent the bytes of a field that ends at `end`.
-    pub fn has_field(&self, end: u16) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_field(&self, end: u16) -> bool {
         self.len >= end
     }
 }
@@ -202,7 +202,7 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv6Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn endpoints_display_like_ss_with_brackets_for_ipv6() {

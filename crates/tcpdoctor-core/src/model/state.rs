@@ -98,7 +98,7 @@ impl TcpState {
     }
 
     /// Bit of this state in a sock_diag `idiag_states` mask.
-    pub fn mask_bit(self) -> u32 {
+    fn mask_bit(self) -> u32 {
         1u32 << (self as u8)
     }
 }
@@ -106,7 +106,7 @@ impl TcpState {
 impl TcpState {
     /// The exact netstat or ss spelling, without allocating: the hot path
     /// of dump parsing. Other spellings go through `FromStr`.
-    pub fn from_exact_name(b: &[u8]) -> Option<TcpState> {
+    pub(crate) fn from_exact_name(b: &[u8]) -> Option<TcpState> {
         Some(match b {
             b"ESTAB" | b"ESTABLISHED" => TcpState::Established,
             b"TIME-WAIT" | b"TIME_WAIT" => TcpState::TimeWait,
@@ -124,7 +124,7 @@ impl TcpState {
     }
 
     /// Exact names fast, any other accepted spelling the slow way.
-    pub fn parse_name(s: &str) -> Option<TcpState> {
+    pub(crate) fn parse_name(s: &str) -> Option<TcpState> {
         TcpState::from_exact_name(s.as_bytes()).or_else(|| s.parse().ok())
     }
 }
@@ -201,15 +201,15 @@ impl StateSet {
         self.0 & s.mask_bit() != 0
     }
 
-    pub fn insert(&mut self, s: TcpState) {
+    pub(crate) fn insert(&mut self, s: TcpState) {
         self.0 |= s.mask_bit();
     }
 
-    pub fn is_empty(self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
 
-    pub fn is_all(self) -> bool {
+    pub(crate) fn is_all(self) -> bool {
         self == StateSet::all()
     }
 

@@ -15,7 +15,7 @@ pub struct SysctlSetting {
 
 impl SysctlSetting {
     /// "/etc/sysctl.conf:12".
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         format!("{}:{}", self.file.display(), self.line)
     }
 }

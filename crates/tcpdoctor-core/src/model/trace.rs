@@ -34,7 +34,7 @@ type GroupKey = (u64, Opened, Endpoint);
 
 /// Running sums over connection ends.
 #[derive(Clone, Debug, Default)]
-pub struct TraceTally {
+pub(crate) struct TraceTally {
     groups: HashMap<GroupKey, GroupTally>,
     pub ends: u64,
     /// Ends not grouped because `MAX_GROUPS` were already kept.
@@ -88,12 +88,12 @@ fn any_ip(like: IpAddr) -> IpAddr {
 }
 
 impl TraceTally {
-    pub const MAX_GROUPS: usize = 10_000;
+    const MAX_GROUPS: usize = 10_000;
 
     /// Counts one end. A connection established before tracing began has
     /// no known direction: an ephemeral local port (`ephemeral`, the
     /// ip_local_port_range) makes it a connect, any other an accept.
-    pub fn add(&mut self, e: &ConnectionEnd, ephemeral: (u16, u16)) {
+    pub(crate) fn add(&mut self, e: &ConnectionEnd, ephemeral: (u16, u16)) {
         self.ends += 1;
         let opened = e
             .opened
@@ -123,7 +123,7 @@ impl TraceTally {
 
     /// The summary over a trace of `window_s` seconds, the `top` busiest
     /// groups of each kind.
-    pub fn summary(
+    pub(crate) fn summary(
         &self,
         opens: &[OpenCount],
         window_s: f64,

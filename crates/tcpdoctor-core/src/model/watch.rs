@@ -121,7 +121,7 @@ fn tables_fresh_in_old_recordings() -> bool {
 }
 
 /// Counts per state as netstat names, zeros left out.
-pub(crate) fn state_names(states: &BTreeMap<TcpState, u64>) -> BTreeMap<String, u64> {
+pub(super) fn state_names(states: &BTreeMap<TcpState, u64>) -> BTreeMap<String, u64> {
     states
         .iter()
         .filter(|(_, n)| **n > 0)
@@ -133,7 +133,12 @@ impl Sample {
     /// The sample shown for `trends`: every table cut to its first `top`
     /// rows (they are sorted with the rows that matter first). The
     /// findings are the caller's, judged on the whole trends.
-    pub fn from_trends(t: &Trends, top: usize, owners_fresh: bool, notes: &[String]) -> Sample {
+    pub(crate) fn from_trends(
+        t: &Trends,
+        top: usize,
+        owners_fresh: bool,
+        notes: &[String],
+    ) -> Sample {
         let states = state_names(&t.states);
         Sample {
             at_unix_s: t.at_unix_s,

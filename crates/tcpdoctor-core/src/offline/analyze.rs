@@ -26,7 +26,7 @@ impl DumpSink for CensusSink<'_> {
 /// The most sockets the views that keep them (diagnose, sockets) hold
 /// from dumps: about 600 MB. The census view counts any number in flat
 /// memory.
-pub const MAX_KEPT_SOCKETS: usize = 4 << 20;
+const MAX_KEPT_SOCKETS: usize = 4 << 20;
 
 /// Keeps sockets and owners, to build a snapshot.
 #[derive(Default)]
@@ -182,7 +182,7 @@ pub fn census(
 }
 
 /// The census of a snapshot, by process when asked (owners come with it).
-pub fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> CensusReport {
+fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> CensusReport {
     let collected = CollectReport {
         source: SourceUsed::Proc,
         notes: snap.notes.clone(),
@@ -203,7 +203,7 @@ pub fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> C
 
 /// What dumps hold for a diagnosis: sockets (a dump or a snapshot file),
 /// or only counts per state (the awk census's `STATE COUNT` lines).
-pub enum Diagnosable {
+pub(crate) enum Diagnosable {
     Snapshot(Box<Snapshot>),
     /// States and counts, largest first, and what the input cannot tell.
     Counts(Vec<(TcpState, u64)>, Vec<String>),
@@ -229,7 +229,7 @@ pub fn snapshot(
 }
 
 /// Reads dumps for a diagnosis: a snapshot, or counts alone.
-pub fn diagnosable(
+pub(crate) fn diagnosable(
     paths: &[PathBuf],
     format: Option<Format>,
     lenient: bool,

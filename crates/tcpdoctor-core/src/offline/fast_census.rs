@@ -361,7 +361,7 @@ fn count_range(
 
 /// The census of a dump file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FastCensus {
+pub(crate) struct FastCensus {
     /// By kernel state number.
     pub counts: [u64; 16],
     pub lines: u64,
@@ -374,7 +374,7 @@ pub struct FastCensus {
 /// Counts states of a `ss` or `netstat` dump file (a regular file: it is
 /// read from two offsets): two halves, split at a line boundary, each read
 /// and counted by its own thread.
-pub fn census_file(path: &Path, format: Format, lenient: bool) -> Result<FastCensus> {
+pub(crate) fn census_file(path: &Path, format: Format, lenient: bool) -> Result<FastCensus> {
     use std::os::unix::fs::FileExt;
     let expected = |wrong: Wrong| match (wrong, format) {
         (Wrong::TooLong, _) => "a line of at most 4 MiB",

@@ -12,9 +12,9 @@ pub mod snapshot;
 pub mod ss;
 mod tokens;
 
-pub use tokens::{
-    netstat_lead, parse_endpoint, parse_endpoint_bytes, parse_ip, parse_ip_bytes, parse_queue,
-    ss_lead, words,
+pub use tokens::parse_ip;
+pub(crate) use tokens::{
+    netstat_lead, parse_endpoint, parse_endpoint_bytes, parse_queue, ss_lead, words,
 };
 
 use crate::collect::procnet;
@@ -38,7 +38,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Netstat => "netstat",
             Format::Ss => "ss",
@@ -148,7 +148,7 @@ pub enum Line {
 /// function per format, shared by the general parsers and the fast census,
 /// so that both accept, skip and reject exactly the same lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lead {
+pub(crate) enum Lead {
     Header,
     Other,
     FormatChange,
@@ -161,7 +161,7 @@ pub enum Lead {
 
 /// The format of a file from its first bytes (None for gzip, binary or
 /// unknown input: the general path says why).
-pub fn detect_file(path: &Path) -> Option<Format> {
+fn detect_file(path: &Path) -> Option<Format> {
     let mut head = vec![0u8; 8192];
     let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
     let head = &head[..n];
@@ -175,7 +175,8 @@ pub fn detect_file(path: &Path) -> Option<Format> {
 
 impl Line {
     /// The socket and owners of a socket line.
-    pub fn into_socket(self) -> Option<(Socket, Vec<DumpOwner>)> {
+    #[cfg(test)]
+    fn into_socket(self) -> Option<(Socket, Vec<DumpOwner>)> {
         match self {
             Line::Socket(s, o) => Some((s, o)),
             _ => None,
@@ -231,11 +232,11 @@ fn parse_aggregate(line: &str) -> Option<(TcpState, u64)> {
 
 /// The longest dump line read (`ss -tanpoie` lines with many owners run to
 /// a few KiB): a line that never ends stops here.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 /// Creates (or truncates) `path` readable by its owner only (0600): what
 /// tcpdoctor writes names processes and may hold their command lines.
-pub fn create_private(path: &Path) -> Result<std::fs::File> {
+fn create_private(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -444,7 +445,7 @@ pub fn read_dump(
 }
 
 /// Notes on what a dump format cannot tell, for the report.
-pub fn limits_of(format: Format, report: &DumpReport) -> Vec<String> {
+fn limits_of(format: Format, report: &DumpReport) -> Vec<String> {
     let mut v = Vec::new();
     match format {
         Format::Netstat | Format::Ss if !report.owners_read => {}

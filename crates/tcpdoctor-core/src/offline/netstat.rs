@@ -3,7 +3,7 @@
 use super::{DumpOwner, Lead, Line, netstat_lead, parse_endpoint, parse_queue, words};
 use crate::model::{Socket, TcpState};
 
-pub const EXPECTED: &str =
+pub(super) const EXPECTED: &str =
     "a netstat -ant line: 'tcp RECV-Q SEND-Q LOCAL:PORT FOREIGN:PORT STATE [PID/PROGRAM]'";
 
 /// One netstat line.

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 pub const RECORDING_VERSION: u32 = 1;
 
 /// The longest line read back: far above what `--top` rows make.
-pub const MAX_LINE: usize = 4 << 20;
+pub(crate) const MAX_LINE: usize = 4 << 20;
 
 /// Samples read back at most (a day at one a second); more are skipped
 /// with a note, so memory stays bounded.
-pub const MAX_SAMPLES: usize = 86_400;
+const MAX_SAMPLES: usize = 86_400;
 
 /// The first line of a recording.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

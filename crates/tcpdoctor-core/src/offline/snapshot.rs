@@ -9,11 +9,11 @@ use std::path::Path;
 /// The largest snapshot read: about 4 million sockets. A larger input
 /// (a gzip bomb, a `{` and gigabytes of spaces) stops here instead of
 /// taking all memory.
-pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
 /// Reads a snapshot from `input` as it streams (no copy of the text is
 /// kept); errors name the file and line.
-pub fn read(path: &Path, input: impl std::io::Read) -> Result<Snapshot> {
+pub(crate) fn read(path: &Path, input: impl std::io::Read) -> Result<Snapshot> {
     let mut limited = Limited {
         inner: input,
         left: MAX_SNAPSHOT_BYTES,

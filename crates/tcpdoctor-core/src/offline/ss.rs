@@ -3,7 +3,7 @@
 use super::{DumpOwner, Lead, Line, parse_endpoint, parse_queue, ss_lead, words};
 use crate::model::{Socket, TcpInfo, TcpState, Timer};
 
-pub const EXPECTED: &str = "an ss -tan line: 'STATE RECV-Q SEND-Q LOCAL:PORT PEER:PORT \
+pub(super) const EXPECTED: &str = "an ss -tan line: 'STATE RECV-Q SEND-Q LOCAL:PORT PEER:PORT \
     [users:(...)] [timer:(...)] [ino:N sk:N]' (taken with -n)";
 
 /// "9min54sec", "59sec", "200ms", "1h3min" -> milliseconds.
@@ -146,7 +146,7 @@ pub fn parse_line(text: &str, wants_owners: bool) -> Line {
 
 /// Reads what an `ss -i` detail line says that tcpdoctor uses: lastack
 /// (ms since the last ACK received: a CLOSE_WAIT's age).
-pub fn apply_detail(s: &mut Socket, text: &str) {
+pub(super) fn apply_detail(s: &mut Socket, text: &str) {
     for w in text.split_ascii_whitespace() {
         if let Some(v) = w.strip_prefix("lastack:")
             && let Ok(ms) = v.parse::<u32>()

@@ -13,7 +13,7 @@ const OTHER_PROTOCOLS: &[&[u8]] = &[
 
 /// The fields of a dump line: separated by spaces and tabs, exactly as
 /// the fast census splits them (other whitespace is part of a field).
-pub fn words(text: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split([' ', '\t']).filter(|w| !w.is_empty())
 }
 
@@ -23,7 +23,7 @@ fn is_number(b: &[u8]) -> bool {
 
 /// netstat: `tcp`/`tcp6` lines; its headers and section titles; other
 /// protocols' lines; an ss line or header means the input changed format.
-pub fn netstat_lead(first: &[u8], second: &[u8]) -> Lead {
+pub(crate) fn netstat_lead(first: &[u8], second: &[u8]) -> Lead {
     match first {
         b"tcp" | b"tcp6" => Lead::Tcp { netid: false },
         b"Active" | b"Proto" => Lead::Header,
@@ -42,7 +42,7 @@ pub fn netstat_lead(first: &[u8], second: &[u8]) -> Lead {
 /// ss: `STATE ...` lines, or `tcp STATE ...` with a Netid column; its
 /// header; other protocols' lines; a netstat line or title means the input
 /// changed format.
-pub fn ss_lead(first: &[u8], second: &[u8]) -> Lead {
+pub(crate) fn ss_lead(first: &[u8], second: &[u8]) -> Lead {
     match first {
         b"State" | b"Netid" => Lead::Header,
         b"tcp" if is_number(second) => Lead::FormatChange,
@@ -63,7 +63,7 @@ pub fn parse_ip(s: &str) -> Option<std::net::IpAddr> {
 /// and dots are an IPv4 address read by hand (four groups of one to three
 /// digits, no leading zero, at most 255); anything else (an IPv6 address)
 /// goes to std.
-pub fn parse_ip_bytes(b: &[u8]) -> Option<std::net::IpAddr> {
+fn parse_ip_bytes(b: &[u8]) -> Option<std::net::IpAddr> {
     if let Some(v4) = dotted_quad(b) {
         return Some(std::net::IpAddr::from(v4));
     }
@@ -104,13 +104,13 @@ fn dotted_quad(b: &[u8]) -> Option<[u8; 4]> {
 /// (`%lo`) is dropped. `ss_style` also accepts ss's `[v6]` brackets and a
 /// `*` address. Byte search and a hand-rolled port: this is the hot path of
 /// parsing a million-line dump.
-pub fn parse_endpoint(s: &str, ss_style: bool) -> Option<crate::model::Endpoint> {
+pub(crate) fn parse_endpoint(s: &str, ss_style: bool) -> Option<crate::model::Endpoint> {
     parse_endpoint_bytes(s.as_bytes(), ss_style)
 }
 
 /// `parse_endpoint` on bytes: the one function both the general parsers
 /// and the fast census check endpoints with.
-pub fn parse_endpoint_bytes(s: &[u8], ss_style: bool) -> Option<crate::model::Endpoint> {
+pub(crate) fn parse_endpoint_bytes(s: &[u8], ss_style: bool) -> Option<crate::model::Endpoint> {
     // Fields are short: a plain loop beats memchr's setup here.
     let colon = s.iter().rposition(|c| *c == b':')?;
     let (ip, port) = (&s[..colon], &s[colon + 1..]);
@@ -156,7 +156,7 @@ fn parse_port_bytes(s: &[u8]) -> Option<u16> {
 
 /// A queue length (Recv-Q, Send-Q): decimal digits only (no sign), at
 /// most u32. Both the general parsers and the fast census use it.
-pub fn parse_queue(s: &[u8]) -> Option<u32> {
+pub(crate) fn parse_queue(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 {
         return None;
     }

@@ -21,7 +21,7 @@ pub use diagnosis::{
 };
 pub use listing::{CensusOptions, ListingOptions, Sockets, census, listing, port_holders};
 pub use observer::{Detail, Observation, Observer, ObserverOptions};
-pub use scrape::{NamespaceCount, StateCounts, count_states};
+pub(crate) use scrape::count_states;
 use trace::trace_for;
 pub use trace::{Sources, TraceSession, sources};
 
@@ -29,9 +29,9 @@ pub use crate::collect::bpf::Unavailable;
 pub use crate::collect::host::{effective_capabilities, read_host_info};
 pub use crate::collect::netns::resolve as resolve_netns;
 pub use crate::collect::{ProcRoot, SocketQuery, SourceChoice};
+pub use crate::diagnose::sysctls::LineVerdict;
 pub use crate::diagnose::{
-    Diagnosis, Finding, Selection, Severity, Threshold, Thresholds, explain, sysctls::LineVerdict,
-    thresholds,
+    Diagnosis, Finding, Selection, Severity, Threshold, Thresholds, explain, thresholds,
 };
 pub use crate::offline::{
     Format, analyze, open as open_input, recording, snapshot as snapshot_file,

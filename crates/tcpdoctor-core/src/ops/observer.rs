@@ -85,11 +85,6 @@ impl Observer {
         }
     }
 
-    /// Seconds since the observer started (monotonic).
-    pub fn elapsed_s(&self) -> f64 {
-        self.watcher.now()
-    }
-
     /// The next step of `watch`: the states counted now, the tables and
     /// findings of the latest detailed snapshot.
     pub fn step(&mut self) -> Result<Observation> {
@@ -129,7 +124,7 @@ impl Observer {
     /// The exporter's refresh: a snapshot with everything any rule reads,
     /// its rows, the trends over the refreshes so far and the diagnosis,
     /// handed to `use_it` while the rows (which borrow the snapshot) live.
-    pub fn refresh<R>(
+    pub(crate) fn refresh<R>(
         &mut self,
         use_it: impl FnOnce(&Snapshot, &[Vec<SocketRow<'_>>], &Trends, Diagnosis) -> R,
     ) -> Result<R> {
@@ -158,7 +153,7 @@ impl Observer {
     /// Observes every `interval` for `span` (trends only: the caller
     /// judges the final snapshot, `with_trends`). `progress` hears the
     /// seconds observed after each step.
-    pub fn observe_for(
+    pub(super) fn observe_for(
         &mut self,
         span: Duration,
         progress: &mut dyn FnMut(Progress),
@@ -183,7 +178,7 @@ impl Observer {
     }
 
     /// `snap` with the trends up to it (`Snapshot::trends`).
-    pub fn with_trends(&mut self, mut snap: Snapshot) -> Snapshot {
+    pub(super) fn with_trends(&mut self, mut snap: Snapshot) -> Snapshot {
         let trends = self.tracker.add_snapshot(&snap, self.watcher.now());
         snap.trends = Some(Box::new(trends));
         snap

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// One namespace's states and counters.
-pub struct NamespaceCount {
+pub(crate) struct NamespaceCount {
     /// Its short label when several namespaces are read, else empty.
     pub label: String,
     pub states: BTreeMap<TcpState, u64>,
@@ -18,7 +18,7 @@ pub struct NamespaceCount {
 
 /// The counts of every namespace, and what failed, per source.
 #[derive(Default)]
-pub struct StateCounts {
+pub(crate) struct StateCounts {
     pub namespaces: Vec<NamespaceCount>,
     /// Why the census (of a namespace, or the namespaces' list) failed.
     pub census_error: Option<String>,
@@ -29,7 +29,7 @@ pub struct StateCounts {
 }
 
 /// Counts the states and reads the counters of every namespace of `sel`.
-pub fn count_states(root: &ProcRoot, sel: &NetnsSelector) -> StateCounts {
+pub(crate) fn count_states(root: &ProcRoot, sel: &NetnsSelector) -> StateCounts {
     let mut out = StateCounts::default();
     // In the kernel when the eBPF iterator loads (once per process).
     let iter = plan::census_iterator(root, SourceChoice::Auto, None)

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// The tracer running for `wait` before a collection, or None (with a
 /// note) where it cannot run. It must live until the collection is done:
 /// its table is what names the closers.
-pub(crate) fn trace_for(wait: Duration, progress: &mut dyn FnMut(Progress)) -> Option<Tracer> {
+pub(super) fn trace_for(wait: Duration, progress: &mut dyn FnMut(Progress)) -> Option<Tracer> {
     match Tracer::start() {
         Ok(t) => {
             progress(Progress::Tracing {
@@ -78,13 +78,13 @@ impl TraceSession {
     }
 
     /// The session without a summary: ends are handed over, not tallied.
-    pub fn without_summary(mut self) -> TraceSession {
+    pub(crate) fn without_summary(mut self) -> TraceSession {
         self.tally = None;
         self
     }
 
     /// Ends the kernel could not hand over (its ring was full).
-    pub fn lost(&self) -> u64 {
+    pub(crate) fn lost(&self) -> u64 {
         self.tracer.lost()
     }
 

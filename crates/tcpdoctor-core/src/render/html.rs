@@ -14,7 +14,7 @@ fn escape(s: &str) -> String {
 }
 
 /// What the page says besides the findings.
-pub struct PageInfo<'a> {
+pub(crate) struct PageInfo<'a> {
     /// Which namespaces are read ("current", "all", a name).
     pub netns: &'a str,
     /// When the findings were computed (Unix seconds; 0 before the first
@@ -53,7 +53,7 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:60em;margin:1em auto;
     dd{margin:0}.meta{color:#555}";
 
 /// The page for `diagnosis` (None before the first refresh).
-pub fn findings_page(diagnosis: Option<&Diagnosis>, info: &PageInfo) -> String {
+pub(crate) fn findings_page(diagnosis: Option<&Diagnosis>, info: &PageInfo) -> String {
     let mut body = String::new();
     let verdict = diagnosis.map_or("no diagnosis yet", |d| d.summary.verdict.as_str());
     body.push_str(&format!("<p><strong>{}</strong></p>\n", escape(verdict)));

@@ -5,7 +5,7 @@
 pub mod census;
 pub mod diagnose;
 pub mod host;
-pub mod html;
+pub(crate) mod html;
 pub mod prometheus;
 pub mod sockets;
 pub mod text;

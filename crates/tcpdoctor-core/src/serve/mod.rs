@@ -47,7 +47,7 @@ impl Default for ExporterOptions {
 
 /// What one scrape measured: samples per namespace, and per collector
 /// (name, success, seconds).
-pub struct Scrape {
+struct Scrape {
     pub samples: Vec<FastSample>,
     pub collectors: Vec<(&'static str, bool, f64)>,
 }
@@ -78,7 +78,7 @@ pub struct Exporter {
 }
 
 /// The window the exporter's growth rates are taken over.
-pub const TREND_WINDOW: Duration = Duration::from_secs(600);
+const TREND_WINDOW: Duration = Duration::from_secs(600);
 
 fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -242,7 +242,7 @@ impl Exporter {
     }
 
     /// The /metrics body.
-    pub fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         let fast = self.fast_samples();
         let full = self.full.read().map(|f| Arc::clone(&f)).unwrap_or_default();
         let mut body = metrics::render(&fast.samples, &full, &fast.collectors);
@@ -255,7 +255,7 @@ impl Exporter {
     }
 
     /// The / page: current findings and a link to the metrics.
-    pub fn html(&self) -> String {
+    pub(crate) fn html(&self) -> String {
         let full = self.full.read().map(|f| Arc::clone(&f)).unwrap_or_default();
         let netns = match &self.opts.netns {
             NetnsSelector::Current => "current".to_string(),

@@ -40,7 +40,7 @@ impl StateCounts {
 /// The census in the kernel this host allows: the hash walk, or iter/tcp
 /// where the walk cannot find the kernel's tables (kernels before 6.1).
 #[derive(Clone, Copy)]
-pub enum KernelCensus {
+pub(crate) enum KernelCensus {
     Walk(&'static WalkCensus),
     Iter(&'static IterCensus),
 }
@@ -48,7 +48,7 @@ pub enum KernelCensus {
 impl KernelCensus {
     /// The walk, else the iterator, loaded once per process; else why
     /// neither loads.
-    pub fn shared() -> Result<KernelCensus, Unavailable> {
+    pub(crate) fn shared() -> Result<KernelCensus, Unavailable> {
         match WalkCensus::shared() {
             Ok(w) => Ok(KernelCensus::Walk(w)),
             Err(walk_why) => IterCensus::shared()
@@ -66,7 +66,7 @@ impl KernelCensus {
     /// Counts the calling thread's network namespace, with notes. A walk
     /// that cannot finish (a chain longer than it follows) is done again
     /// by the iterator, saying so.
-    pub fn count(&self) -> io::Result<(StateCounts, SourceUsed, Vec<String>)> {
+    pub(crate) fn count(&self) -> io::Result<(StateCounts, SourceUsed, Vec<String>)> {
         match self {
             KernelCensus::Iter(it) => Ok((it.count()?, SourceUsed::BpfIter, Vec::new())),
             KernelCensus::Walk(w) => match w.count() {
@@ -105,7 +105,7 @@ pub struct IterCensus {
 impl IterCensus {
     /// The program of this process, loaded on first use and kept: a
     /// refresh loop pays the load (and the verifier) once.
-    pub fn shared() -> Result<&'static IterCensus, Unavailable> {
+    pub(crate) fn shared() -> Result<&'static IterCensus, Unavailable> {
         static SHARED: OnceLock<Result<IterCensus, Unavailable>> = OnceLock::new();
         super::load_once(&SHARED, IterCensus::load)
     }
@@ -129,7 +129,7 @@ impl IterCensus {
 }
 
 /// Zeroes a `tcpd_counts` map (per family and state) before a count.
-pub(crate) fn zero_counts(map: &libbpf_rs::Map<'_>) -> io::Result<()> {
+pub(super) fn zero_counts(map: &libbpf_rs::Map<'_>) -> io::Result<()> {
     for i in 0..(TCPD_FAMILIES * STATES) as u32 {
         map.update(&i.to_ne_bytes(), &0u64.to_ne_bytes(), MapFlags::ANY)
             .map_err(io::Error::other)?;
@@ -138,7 +138,7 @@ pub(crate) fn zero_counts(map: &libbpf_rs::Map<'_>) -> io::Result<()> {
 }
 
 /// Reads a `tcpd_counts` map: IPv4's states, then IPv6's.
-pub(crate) fn read_counts(map: &libbpf_rs::Map<'_>) -> io::Result<StateCounts> {
+pub(super) fn read_counts(map: &libbpf_rs::Map<'_>) -> io::Result<StateCounts> {
     let mut out = StateCounts::default();
     for i in 0..(TCPD_FAMILIES * STATES) as u32 {
         let v = super::read_u64(map, i)?;

@@ -67,7 +67,7 @@ fn unix_now_s() -> f64 {
 /// cgroup v2 ids (the inode of the cgroup's directory) to their paths,
 /// read from the cgroup2 mount on a miss, at most once a second.
 #[derive(Default)]
-pub struct CgroupNames {
+struct CgroupNames {
     paths: HashMap<u64, String>,
     walked: Option<Instant>,
 }
@@ -77,7 +77,7 @@ impl CgroupNames {
     /// the first ones named, the rest unnamed).
     const MAX_DIRS: usize = 100_000;
 
-    pub fn name(&mut self, id: u64) -> Option<String> {
+    pub(crate) fn name(&mut self, id: u64) -> Option<String> {
         if id == 0 {
             return None;
         }
@@ -227,7 +227,7 @@ impl Tracer {
     }
 
     /// When tracing began.
-    pub fn started(&self) -> Instant {
+    pub(crate) fn started(&self) -> Instant {
         self.started
     }
 
@@ -288,7 +288,7 @@ impl Tracer {
 /// every tracer running on this host (this process's, another `tcpdoctor
 /// trace`, `serve --trace`). `Ok(None)` when no tracer runs; an error when
 /// the tables cannot be listed (listing needs CAP_SYS_ADMIN).
-pub fn running_closers(
+pub(crate) fn running_closers(
     cookies: &HashSet<u64>,
 ) -> Result<Option<HashMap<u64, Closer>>, Unavailable> {
     if std::env::var_os(super::DISABLE_ENV).is_some() {

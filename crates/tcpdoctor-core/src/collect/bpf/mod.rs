@@ -11,7 +11,7 @@
 pub mod census;
 pub mod closers;
 pub mod owners;
-pub mod records;
+mod records;
 pub mod walk;
 
 use libbpf_rs::{ErrorKind, Link, MapCore, Object, ObjectBuilder, PrintLevel};
@@ -32,12 +32,12 @@ impl fmt::Display for Unavailable {
 impl std::error::Error for Unavailable {}
 
 /// Set to any value, turns every eBPF source off (the fallback on demand).
-pub const DISABLE_ENV: &str = "TCPDOCTOR_NO_BPF";
+const DISABLE_ENV: &str = "TCPDOCTOR_NO_BPF";
 
 /// Set to any value, turns the hash-walk census off: the census in the
 /// kernel is iter/tcp's. The walk reads the kernel's tables without their
 /// locks, so a host where it misbehaves can be without it at once.
-pub const DISABLE_WALK_ENV: &str = "TCPDOCTOR_NO_BPF_WALK";
+const DISABLE_WALK_ENV: &str = "TCPDOCTOR_NO_BPF_WALK";
 
 /// libbpf's last warnings: the verifier's or loader's reason for a refusal,
 /// kept for the note instead of being printed over the output.
@@ -107,7 +107,7 @@ fn why(what: &str, e: &libbpf_rs::Error) -> Unavailable {
 /// The program behind `cell`, loaded by `load` on first use and kept for
 /// the process: a refresh loop pays the load (and the verifier) once, and
 /// a host that refuses it is asked once.
-pub(crate) fn load_once<T>(
+fn load_once<T>(
     cell: &'static OnceLock<Result<T, Unavailable>>,
     load: fn() -> Result<T, Unavailable>,
 ) -> Result<&'static T, Unavailable> {
@@ -134,7 +134,7 @@ pub(crate) fn load(what: &str, bytes: &[u8], program: &str) -> Result<Attached, 
 
 /// Opens an embedded object, tells it the reader's pid namespace and
 /// loads it (the verifier runs here), attaching nothing.
-pub(crate) fn load_object(what: &str, bytes: &[u8]) -> Result<Object, Unavailable> {
+fn load_object(what: &str, bytes: &[u8]) -> Result<Object, Unavailable> {
     if std::env::var_os(DISABLE_ENV).is_some() {
         return Err(Unavailable(format!("eBPF turned off by {DISABLE_ENV}")));
     }
@@ -183,7 +183,7 @@ pub(crate) fn map<'a>(obj: &'a Object, name: &str) -> std::io::Result<libbpf_rs:
 }
 
 /// Slot `key` of an array map of u64 (0 when absent).
-pub(crate) fn read_u64(map: &libbpf_rs::Map<'_>, key: u32) -> std::io::Result<u64> {
+fn read_u64(map: &libbpf_rs::Map<'_>, key: u32) -> std::io::Result<u64> {
     Ok(map
         .lookup(&key.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
         .map_err(std::io::Error::other)?
@@ -192,12 +192,12 @@ pub(crate) fn read_u64(map: &libbpf_rs::Map<'_>, key: u32) -> std::io::Result<u6
 }
 
 /// The size of an iterator's output record (`struct tcpd_fd_record`).
-pub(crate) const RECORD: usize = size_of::<records::tcpd_fd_record>();
+const RECORD: usize = size_of::<records::tcpd_fd_record>();
 
 /// Reads an iterator to its end, handing `each` whole records. A read may
 /// stop with EAGAIN after about a million objects without output; the
 /// next read goes on from there.
-pub(crate) fn drain_iter(link: &Link, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
+fn drain_iter(link: &Link, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
     use std::io::{ErrorKind, Read};
     let mut it = libbpf_rs::Iter::new(link).map_err(std::io::Error::other)?;
     let mut buf = vec![0u8; 1 << 16];

@@ -23,7 +23,7 @@ pub struct IterOwners {
 
 impl IterOwners {
     /// The program of this process, loaded on first use and kept.
-    pub fn shared() -> Result<&'static IterOwners, Unavailable> {
+    pub(crate) fn shared() -> Result<&'static IterOwners, Unavailable> {
         static SHARED: OnceLock<Result<IterOwners, Unavailable>> = OnceLock::new();
         super::load_once(&SHARED, IterOwners::load)
     }

@@ -45,7 +45,7 @@ pub struct WalkCensus {
 
 impl WalkCensus {
     /// The program of this process, loaded on first use and kept.
-    pub fn shared() -> Result<&'static WalkCensus, Unavailable> {
+    pub(crate) fn shared() -> Result<&'static WalkCensus, Unavailable> {
         static SHARED: OnceLock<Result<WalkCensus, Unavailable>> = OnceLock::new();
         super::load_once(&SHARED, WalkCensus::load)
     }

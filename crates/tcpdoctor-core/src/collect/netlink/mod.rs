@@ -55,7 +55,7 @@ impl Family {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Family::V4 => "IPv4",
             Family::V6 => "IPv6",
@@ -199,7 +199,7 @@ pub fn parse_chunk<F: FnMut(&Socket)>(
 
 /// Parses one `struct inet_diag_msg` and its attributes. Returns None for a
 /// state this build does not know (newer kernels may add some).
-pub fn parse_inet_diag_msg(p: &[u8]) -> Result<Option<Socket>, &'static str> {
+fn parse_inet_diag_msg(p: &[u8]) -> Result<Option<Socket>, &'static str> {
     if p.len() < INET_DIAG_MSG_LEN {
         return Err("inet_diag_msg shorter than 72 bytes");
     }

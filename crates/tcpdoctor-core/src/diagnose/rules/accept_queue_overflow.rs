@@ -4,7 +4,7 @@ use crate::diagnose::{Category, Context, Evidence, Finding, Rule, RuleDoc, Sever
 use crate::model::Needs;
 use crate::model::TcpState;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "accept-queue-overflow",
     category: Category::Limits,
     needs: Needs::OWNERS.and(Needs::COUNTER_RATES),
@@ -18,7 +18,7 @@ pub static DOC: RuleDoc = RuleDoc {
         raise the listen() backlog together with net.core.somaxconn.",
 };
 
-pub struct AcceptQueueOverflow;
+pub(super) struct AcceptQueueOverflow;
 
 impl Rule for AcceptQueueOverflow {
     fn doc(&self) -> &'static RuleDoc {

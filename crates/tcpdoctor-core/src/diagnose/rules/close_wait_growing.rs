@@ -6,7 +6,7 @@ use crate::diagnose::{
 };
 use crate::model::{Needs, TcpState, human_age};
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "close-wait-growing",
     category: Category::Connections,
     needs: Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO),
@@ -26,28 +26,28 @@ pub static DOC: RuleDoc = RuleDoc {
         restart only buys the time shown.",
 };
 
-pub static CLOSE_WAIT_GROWTH: Threshold = Threshold {
+static CLOSE_WAIT_GROWTH: Threshold = Threshold {
     flag: "close-wait-growth",
     default: 6.0,
     unit: Unit::Count,
     help: "Net CLOSE_WAIT growth of one process, per minute, for a warning.",
 };
 
-pub static GROWTH_WINDOW: Threshold = Threshold {
+static GROWTH_WINDOW: Threshold = Threshold {
     flag: "growth-window",
     default: 5.0,
     unit: Unit::Seconds,
     help: "Seconds of observation before growth is judged.",
 };
 
-pub static FD_LIMIT_TIME: Threshold = Threshold {
+static FD_LIMIT_TIME: Threshold = Threshold {
     flag: "fd-limit-time",
     default: 3600.0,
     unit: Unit::Seconds,
     help: "Seconds until a growing process reaches RLIMIT_NOFILE, for critical.",
 };
 
-pub struct CloseWaitGrowing;
+pub(super) struct CloseWaitGrowing;
 
 impl Rule for CloseWaitGrowing {
     fn doc(&self) -> &'static RuleDoc {

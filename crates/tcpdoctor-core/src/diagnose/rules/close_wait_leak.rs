@@ -9,7 +9,7 @@ use crate::model::Needs;
 use crate::model::{Endpoint, Listeners, SocketRow, TcpState, human_age};
 use std::collections::BTreeMap;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "close-wait-leak",
     category: Category::Connections,
     needs: Needs::OWNERS.and(Needs::CLOSE_WAIT_INFO),
@@ -40,7 +40,7 @@ pub static DOC: RuleDoc = RuleDoc {
         make the listener accept (free its workers). No sysctl removes CLOSE_WAIT.",
 };
 
-pub static CLOSE_WAIT_INFO: Threshold = Threshold {
+pub(crate) static CLOSE_WAIT_INFO: Threshold = Threshold {
     flag: "close-wait-info",
     default: 10.0,
     unit: Unit::Count,
@@ -48,35 +48,35 @@ pub static CLOSE_WAIT_INFO: Threshold = Threshold {
         younger than --close-wait-age, are normal churn).",
 };
 
-pub static CLOSE_WAIT_COUNT: Threshold = Threshold {
+pub(crate) static CLOSE_WAIT_COUNT: Threshold = Threshold {
     flag: "close-wait-count",
     default: 100.0,
     unit: Unit::Count,
     help: "CLOSE_WAIT sockets one process holds for a warning.",
 };
 
-pub static CLOSE_WAIT_COUNT_CRIT: Threshold = Threshold {
+pub(crate) static CLOSE_WAIT_COUNT_CRIT: Threshold = Threshold {
     flag: "close-wait-count-crit",
     default: 1000.0,
     unit: Unit::Count,
     help: "CLOSE_WAIT sockets one process holds for critical.",
 };
 
-pub static CLOSE_WAIT_AGE: Threshold = Threshold {
+static CLOSE_WAIT_AGE: Threshold = Threshold {
     flag: "close-wait-age",
     default: 60.0,
     unit: Unit::Seconds,
     help: "Seconds since the peer's FIN, for a process's oldest CLOSE_WAIT, for a warning.",
 };
 
-pub static CLOSE_WAIT_AGE_CRIT: Threshold = Threshold {
+static CLOSE_WAIT_AGE_CRIT: Threshold = Threshold {
     flag: "close-wait-age-crit",
     default: 3600.0,
     unit: Unit::Seconds,
     help: "Seconds since the peer's FIN, for a process's oldest CLOSE_WAIT, for critical.",
 };
 
-pub struct CloseWaitLeak;
+pub(super) struct CloseWaitLeak;
 
 /// Who holds a group of CLOSE_WAIT sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

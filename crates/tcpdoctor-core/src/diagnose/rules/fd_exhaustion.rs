@@ -7,7 +7,7 @@ use crate::diagnose::{
 use crate::model::{Needs, TcpState};
 use std::collections::BTreeMap;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "fd-exhaustion",
     category: Category::Limits,
     needs: Needs::OWNERS.and(Needs::HOST),
@@ -22,21 +22,21 @@ pub static DOC: RuleDoc = RuleDoc {
         (LimitNOFILE= in the systemd unit, ulimit -n, limits.conf nofile) up to the hard limit.",
 };
 
-pub static FD_WARN: Threshold = Threshold {
+pub(super) static FD_WARN: Threshold = Threshold {
     flag: "fd-warn",
     default: 0.80,
     unit: Unit::Ratio,
     help: "Share of RLIMIT_NOFILE (or of fs.file-max) in use for a warning.",
 };
 
-pub static FD_CRIT: Threshold = Threshold {
+static FD_CRIT: Threshold = Threshold {
     flag: "fd-crit",
     default: 0.95,
     unit: Unit::Ratio,
     help: "Share of RLIMIT_NOFILE (or of fs.file-max) in use for critical.",
 };
 
-pub struct FdExhaustion;
+pub(super) struct FdExhaustion;
 
 fn severity(ratio: f64, cx: &Context) -> Option<Severity> {
     if ratio >= cx.thresholds.get(&FD_CRIT) {

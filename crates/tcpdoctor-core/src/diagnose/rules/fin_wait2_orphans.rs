@@ -7,7 +7,7 @@ use crate::model::Needs;
 use crate::model::{SocketRow, TcpState};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "fin-wait2-orphans",
     category: Category::Connections,
     needs: Needs::SOCKETS.and(Needs::HOST),
@@ -20,21 +20,21 @@ pub static DOC: RuleDoc = RuleDoc {
         tcp_fin_timeout bounds these orphans (only these).",
 };
 
-pub static FIN_WAIT2_INFO: Threshold = Threshold {
+pub(crate) static FIN_WAIT2_INFO: Threshold = Threshold {
     flag: "fin-wait2-info",
     default: 100.0,
     unit: Unit::Count,
     help: "Orphaned FIN_WAIT2 sockets worth an info finding.",
 };
 
-pub static FIN_WAIT2_COUNT: Threshold = Threshold {
+pub(crate) static FIN_WAIT2_COUNT: Threshold = Threshold {
     flag: "fin-wait2-count",
     default: 1000.0,
     unit: Unit::Count,
     help: "Orphaned FIN_WAIT2 sockets for a warning.",
 };
 
-pub struct FinWait2Orphans;
+pub(super) struct FinWait2Orphans;
 
 impl Rule for FinWait2Orphans {
     fn doc(&self) -> &'static RuleDoc {

@@ -1,23 +1,23 @@
 //! The rule registry: one file per rule, one line here per rule.
 
-pub mod accept_queue_overflow;
-pub mod close_wait_growing;
-pub mod close_wait_leak;
-pub mod fd_exhaustion;
-pub mod fin_wait2_orphans;
-pub mod orphan_limit;
-pub mod port_exhaustion;
-pub mod syn_backlog;
-pub mod sysctl_fin_timeout;
-pub mod sysctl_max_tw_buckets;
-pub mod sysctl_port_range;
-pub mod sysctl_syncookies;
-pub mod sysctl_tw_recycle;
-pub mod sysctl_tw_reuse_inbound;
-pub mod sysctl_tw_reuse_no_timestamps;
-pub mod time_wait_client_churn;
-pub mod time_wait_server_close;
-pub mod tw_bucket_overflow;
+mod accept_queue_overflow;
+mod close_wait_growing;
+pub(super) mod close_wait_leak;
+mod fd_exhaustion;
+pub(super) mod fin_wait2_orphans;
+mod orphan_limit;
+pub(super) mod port_exhaustion;
+pub(super) mod syn_backlog;
+mod sysctl_fin_timeout;
+mod sysctl_max_tw_buckets;
+mod sysctl_port_range;
+mod sysctl_syncookies;
+mod sysctl_tw_recycle;
+mod sysctl_tw_reuse_inbound;
+mod sysctl_tw_reuse_no_timestamps;
+mod time_wait_client_churn;
+pub(super) mod time_wait_server_close;
+mod tw_bucket_overflow;
 
 use super::{Rule, RuleDoc};
 
@@ -44,6 +44,6 @@ pub static ALL: &[&dyn Rule] = &[
 ];
 
 /// A rule's documentation by id.
-pub fn doc(id: &str) -> Option<&'static RuleDoc> {
+pub(super) fn doc(id: &str) -> Option<&'static RuleDoc> {
     ALL.iter().map(|r| r.doc()).find(|d| d.id == id)
 }

@@ -5,7 +5,7 @@ use crate::diagnose::{
 };
 use crate::model::Needs;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "orphan-limit",
     category: Category::Limits,
     needs: Needs::COUNTER_RATES,
@@ -21,21 +21,21 @@ pub static DOC: RuleDoc = RuleDoc {
         it.",
 };
 
-pub static ORPHAN_WARN: Threshold = Threshold {
+static ORPHAN_WARN: Threshold = Threshold {
     flag: "orphan-warn",
     default: 0.50,
     unit: Unit::Ratio,
     help: "Share of tcp_max_orphans in use for a warning.",
 };
 
-pub static ORPHAN_CRIT: Threshold = Threshold {
+static ORPHAN_CRIT: Threshold = Threshold {
     flag: "orphan-crit",
     default: 0.80,
     unit: Unit::Ratio,
     help: "Share of tcp_max_orphans in use for critical.",
 };
 
-pub struct OrphanLimit;
+pub(super) struct OrphanLimit;
 
 impl Rule for OrphanLimit {
     fn doc(&self) -> &'static RuleDoc {

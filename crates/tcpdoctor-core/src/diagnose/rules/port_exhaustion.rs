@@ -9,7 +9,7 @@ use crate::model::Needs;
 use crate::model::TcpState;
 use crate::model::tuple_usage;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "port-exhaustion",
     category: Category::Limits,
     needs: Needs::OWNERS.and(Needs::HOST),
@@ -25,7 +25,7 @@ pub static DOC: RuleDoc = RuleDoc {
         Never tcp_tw_recycle.",
 };
 
-pub static PORT_INFO: Threshold = Threshold {
+static PORT_INFO: Threshold = Threshold {
     flag: "port-info",
     default: 0.25,
     unit: Unit::Ratio,
@@ -33,7 +33,7 @@ pub static PORT_INFO: Threshold = Threshold {
         an info finding.",
 };
 
-pub static PORT_WARN: Threshold = Threshold {
+pub(crate) static PORT_WARN: Threshold = Threshold {
     flag: "port-warn",
     default: 0.50,
     unit: Unit::Ratio,
@@ -41,7 +41,7 @@ pub static PORT_WARN: Threshold = Threshold {
         warning.",
 };
 
-pub static PORT_CRIT: Threshold = Threshold {
+static PORT_CRIT: Threshold = Threshold {
     flag: "port-crit",
     default: 0.80,
     unit: Unit::Ratio,
@@ -49,7 +49,7 @@ pub static PORT_CRIT: Threshold = Threshold {
         critical.",
 };
 
-pub struct PortExhaustion;
+pub(super) struct PortExhaustion;
 
 impl Rule for PortExhaustion {
     fn doc(&self) -> &'static RuleDoc {

@@ -6,7 +6,7 @@ use crate::diagnose::{
 use crate::model::Needs;
 use crate::model::TcpState;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "syn-backlog",
     category: Category::Limits,
     needs: Needs::SOCKETS.and(Needs::COUNTER_RATES),
@@ -20,14 +20,14 @@ pub static DOC: RuleDoc = RuleDoc {
         tcp_max_syn_backlog if the load is real.",
 };
 
-pub static SYN_BACKLOG_WARN: Threshold = Threshold {
+static SYN_BACKLOG_WARN: Threshold = Threshold {
     flag: "syn-backlog-warn",
     default: 0.80,
     unit: Unit::Ratio,
     help: "Share of tcp_max_syn_backlog in SYN_RECV for a warning.",
 };
 
-pub struct SynBacklog;
+pub(super) struct SynBacklog;
 
 impl Rule for SynBacklog {
     fn doc(&self) -> &'static RuleDoc {

@@ -5,7 +5,7 @@ use crate::diagnose::{
 };
 use crate::model::Needs;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "sysctl-fin-timeout",
     category: Category::Sysctl,
     needs: Needs::HOST.and(Needs::SYSCTL_FILES),
@@ -18,7 +18,7 @@ pub static DOC: RuleDoc = RuleDoc {
         s; CLOSE_WAIT ends only with close().",
 };
 
-pub struct SysctlFinTimeout;
+pub(super) struct SysctlFinTimeout;
 
 const KEY: &str = "net.ipv4.tcp_fin_timeout";
 const DEFAULT: i64 = 60;

@@ -5,7 +5,7 @@ use crate::diagnose::{
 };
 use crate::model::Needs;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "sysctl-max-tw-buckets",
     category: Category::Sysctl,
     needs: Needs::HOST.and(Needs::SYSCTL_FILES),
@@ -18,7 +18,7 @@ pub static DOC: RuleDoc = RuleDoc {
         comes from reusing connections.",
 };
 
-pub struct SysctlMaxTwBuckets;
+pub(super) struct SysctlMaxTwBuckets;
 
 const KEY: &str = "net.ipv4.tcp_max_tw_buckets";
 

@@ -5,7 +5,7 @@ use crate::diagnose::{
 };
 use crate::model::Needs;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "sysctl-port-range",
     category: Category::Sysctl,
     needs: Needs::HOST,
@@ -18,14 +18,14 @@ pub static DOC: RuleDoc = RuleDoc {
         ip_local_reserved_ports).",
 };
 
-pub static PORT_RANGE_WARN: Threshold = Threshold {
+static PORT_RANGE_WARN: Threshold = Threshold {
     flag: "port-range-warn",
     default: 10000.0,
     unit: Unit::Count,
     help: "Ephemeral ports in ip_local_port_range under which a narrow range is a warning.",
 };
 
-pub struct SysctlPortRange;
+pub(super) struct SysctlPortRange;
 
 const KEY: &str = "net.ipv4.ip_local_port_range";
 const DEFAULT_PORTS: u32 = 60999 - 32768 + 1;

@@ -5,7 +5,7 @@ use crate::diagnose::{
 };
 use crate::model::Needs;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "sysctl-syncookies",
     category: Category::Sysctl,
     needs: Needs::HOST,
@@ -17,7 +17,7 @@ pub static DOC: RuleDoc = RuleDoc {
     remedy: "Set net.ipv4.tcp_syncookies=1 (the default).",
 };
 
-pub struct SysctlSyncookies;
+pub(super) struct SysctlSyncookies;
 
 impl Rule for SysctlSyncookies {
     fn doc(&self) -> &'static RuleDoc {

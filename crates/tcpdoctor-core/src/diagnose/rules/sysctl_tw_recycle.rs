@@ -5,7 +5,7 @@ use crate::diagnose::{
 };
 use crate::model::Needs;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "sysctl-tw-recycle",
     category: Category::Sysctl,
     needs: Needs::HOST.and(Needs::SYSCTL_FILES),
@@ -17,7 +17,7 @@ pub static DOC: RuleDoc = RuleDoc {
     remedy: "Delete the line. Reuse connections, or tcp_tw_reuse=1 on clients, instead.",
 };
 
-pub struct SysctlTwRecycle;
+pub(super) struct SysctlTwRecycle;
 
 const KEY: &str = "net.ipv4.tcp_tw_recycle";
 

@@ -5,7 +5,7 @@ use crate::model::Needs;
 use crate::model::TcpState;
 use std::collections::HashSet;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "sysctl-tw-reuse-inbound",
     category: Category::Sysctl,
     needs: Needs::SOCKETS.and(Needs::HOST),
@@ -18,7 +18,7 @@ pub static DOC: RuleDoc = RuleDoc {
         clients that connect out.",
 };
 
-pub struct SysctlTwReuseInbound;
+pub(super) struct SysctlTwReuseInbound;
 
 impl Rule for SysctlTwReuseInbound {
     fn doc(&self) -> &'static RuleDoc {

@@ -5,7 +5,7 @@ use crate::diagnose::{
 };
 use crate::model::Needs;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "sysctl-tw-reuse-no-timestamps",
     category: Category::Sysctl,
     needs: Needs::HOST,
@@ -17,7 +17,7 @@ pub static DOC: RuleDoc = RuleDoc {
     remedy: "Set net.ipv4.tcp_timestamps=1 (the default), or drop tcp_tw_reuse.",
 };
 
-pub struct SysctlTwReuseNoTimestamps;
+pub(super) struct SysctlTwReuseNoTimestamps;
 
 impl Rule for SysctlTwReuseNoTimestamps {
     fn doc(&self) -> &'static RuleDoc {

@@ -11,7 +11,7 @@ use crate::model::Side;
 use crate::model::{Endpoint, TcpState};
 use std::collections::BTreeMap;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "time-wait-client-churn",
     category: Category::Connections,
     needs: Needs::OWNERS.and(Needs::HOST),
@@ -26,14 +26,14 @@ pub static DOC: RuleDoc = RuleDoc {
         upstream block, proxy_http_version 1.1 and proxy_set_header Connection \"\".",
 };
 
-pub static TIME_WAIT_CHURN: Threshold = Threshold {
+static TIME_WAIT_CHURN: Threshold = Threshold {
     flag: "time-wait-churn",
     default: 1000.0,
     unit: Unit::Count,
     help: "Outbound TIME_WAIT toward one upstream for a warning.",
 };
 
-pub struct TimeWaitClientChurn;
+pub(super) struct TimeWaitClientChurn;
 
 impl Rule for TimeWaitClientChurn {
     fn doc(&self) -> &'static RuleDoc {

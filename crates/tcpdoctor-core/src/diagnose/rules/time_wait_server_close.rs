@@ -8,7 +8,7 @@ use crate::model::TcpState;
 use crate::model::{Side, human_bytes};
 use std::collections::BTreeMap;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "time-wait-server-close",
     category: Category::Connections,
     needs: Needs::OWNERS.and(Needs::HOST),
@@ -25,17 +25,17 @@ pub static DOC: RuleDoc = RuleDoc {
         tcp_tw_recycle is gone.",
 };
 
-pub static TIME_WAIT_INFO: Threshold = Threshold {
+pub(crate) static TIME_WAIT_INFO: Threshold = Threshold {
     flag: "time-wait-info",
     default: 100.0,
     unit: Unit::Count,
     help: "TIME_WAIT on one listening port, or toward one upstream, worth an info finding.",
 };
 
-pub struct TimeWaitServerClose;
+pub(super) struct TimeWaitServerClose;
 
 /// Bytes a TIME_WAIT socket costs the kernel (knowledge.md).
-pub const TIME_WAIT_BYTES: f64 = 168.0;
+const TIME_WAIT_BYTES: f64 = 168.0;
 
 impl Rule for TimeWaitServerClose {
     fn doc(&self) -> &'static RuleDoc {

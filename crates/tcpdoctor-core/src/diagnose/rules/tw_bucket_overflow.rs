@@ -6,7 +6,7 @@ use crate::diagnose::{
 use crate::model::Needs;
 use crate::model::TcpState;
 
-pub static DOC: RuleDoc = RuleDoc {
+pub(super) static DOC: RuleDoc = RuleDoc {
     id: "tw-bucket-overflow",
     category: Category::Limits,
     needs: Needs::COUNTER_RATES,
@@ -21,14 +21,14 @@ pub static DOC: RuleDoc = RuleDoc {
         was lowered. Never lower it to cut TIME_WAIT.",
 };
 
-pub static TW_BUCKET_WARN: Threshold = Threshold {
+static TW_BUCKET_WARN: Threshold = Threshold {
     flag: "tw-bucket-warn",
     default: 0.90,
     unit: Unit::Ratio,
     help: "Share of tcp_max_tw_buckets in TIME_WAIT for a warning.",
 };
 
-pub struct TwBucketOverflow;
+pub(super) struct TwBucketOverflow;
 
 impl Rule for TwBucketOverflow {
     fn doc(&self) -> &'static RuleDoc {

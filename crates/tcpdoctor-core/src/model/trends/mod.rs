@@ -11,7 +11,7 @@
 mod tally;
 mod tracker;
 
-pub use tracker::TrendTracker;
+pub(crate) use tracker::TrendTracker;
 
 use super::{Endpoint, ListenerRow, ProcessRow, SocketRow, TcpState, UpstreamRow, human_age};
 use serde::{Deserialize, Serialize};
@@ -51,12 +51,17 @@ pub struct Trends {
 impl Trends {
     /// A process's trends (pids are host-wide: one owner scan serves
     /// every namespace).
-    pub fn process(&self, pid: u32) -> Option<&ProcessRow> {
+    pub(crate) fn process(&self, pid: u32) -> Option<&ProcessRow> {
         self.processes.iter().find(|p| p.pid == pid)
     }
 
     /// A tuple's trends, in the namespace of that inode.
-    pub fn upstream(&self, netns: u64, local_ip: IpAddr, remote: Endpoint) -> Option<&UpstreamRow> {
+    pub(crate) fn upstream(
+        &self,
+        netns: u64,
+        local_ip: IpAddr,
+        remote: Endpoint,
+    ) -> Option<&UpstreamRow> {
         self.upstreams
             .iter()
             .find(|u| u.netns == netns && u.local_ip == local_ip && u.remote == remote)
@@ -64,7 +69,7 @@ impl Trends {
 }
 
 /// One of a process's sockets, as `watch`'s details list it.
-pub struct SocketExample<'a>(pub &'a SocketRow<'a>);
+struct SocketExample<'a>(pub &'a SocketRow<'a>);
 
 impl fmt::Display for SocketExample<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -33,7 +33,7 @@ struct Previous {
 
 /// Turns successive snapshots into trends. Memory is bounded by the
 /// window: steps older than it are dropped.
-pub struct TrendTracker {
+pub(crate) struct TrendTracker {
     window_s: f64,
     first_at: Option<f64>,
     /// When the last observation of either kind was made.
@@ -72,7 +72,7 @@ fn time_to(room: f64, per_s: f64) -> Option<f64> {
 
 impl TrendTracker {
     /// Trends over the last `window_s` seconds.
-    pub fn new(window_s: f64) -> TrendTracker {
+    pub(crate) fn new(window_s: f64) -> TrendTracker {
         TrendTracker {
             window_s,
             first_at: None,
@@ -85,7 +85,7 @@ impl TrendTracker {
 
     /// A sample of the states alone, counted at `at`: the tables, rates
     /// and trends stay those of the last detailed sample, `last`.
-    pub fn add_counts(
+    pub(crate) fn add_counts(
         &mut self,
         states: &[(TcpState, u64)],
         at: f64,
@@ -116,14 +116,19 @@ impl TrendTracker {
     /// Adds a snapshot taken at `at` (monotonic seconds, measured by the
     /// caller) and returns the trends up to it. Sockets without a cookie
     /// (a /proc source) count as new every time: growth needs cookies.
-    pub fn add_snapshot(&mut self, snap: &Snapshot, at: f64) -> Trends {
+    pub(crate) fn add_snapshot(&mut self, snap: &Snapshot, at: f64) -> Trends {
         self.add_rows(snap, &rows_by_namespace(snap), at)
     }
 
     /// As [`TrendTracker::add_snapshot`], from the snapshot's rows built
     /// already (`rows_by_namespace`), for a caller that hands them to the
     /// rules too.
-    pub fn add_rows(&mut self, snap: &Snapshot, rows: &[Vec<SocketRow<'_>>], at: f64) -> Trends {
+    pub(crate) fn add_rows(
+        &mut self,
+        snap: &Snapshot,
+        rows: &[Vec<SocketRow<'_>>],
+        at: f64,
+    ) -> Trends {
         assert_eq!(
             rows.len(),
             snap.namespaces.len(),

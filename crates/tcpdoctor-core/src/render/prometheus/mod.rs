@@ -1,6 +1,6 @@
 //! tcpdoctor's metric families in the Prometheus text exposition format,
 //! shaped as node_exporter is: one collector per family group, each behind
-//! [`Collector`], and a [`Writer`] that only writes. The full refresh's
+//! `Collector`, and a `Writer` that only writes. The full refresh's
 //! figures ([`FullMetrics`]) are built here from a snapshot, its rows and
 //! a diagnosis made by the caller; scrapes then write them. Pure: data in,
 //! text out.
@@ -15,11 +15,12 @@ mod status;
 mod time_wait;
 mod traced;
 mod trends;
-pub mod writer;
+mod writer;
 
 pub use time_wait::Attributed;
-pub use traced::TracedEnds;
-pub use writer::{Family, Writer, escape};
+pub(crate) use traced::TracedEnds;
+use writer::Writer;
+pub use writer::escape;
 
 use crate::diagnose::Diagnosis;
 use crate::model::{HostInfo, Snapshot, SocketRow, TcpState, Trends, rows_by_namespace};
@@ -60,7 +61,7 @@ pub struct FullMetrics {
 
 /// Keeps the `top` largest counts and sums the rest under `other`, so label
 /// cardinality stays bounded whatever runs on the host.
-pub fn cap<K: Ord + Clone>(counts: BTreeMap<K, u64>, top: usize, other: K) -> Vec<(K, u64)> {
+pub(crate) fn cap<K: Ord + Clone>(counts: BTreeMap<K, u64>, top: usize, other: K) -> Vec<(K, u64)> {
     let mut v: Vec<(K, u64)> = counts.into_iter().collect();
     v.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.clone()));
     if v.len() > top {
@@ -87,7 +88,7 @@ pub fn full_metrics(snap: &Snapshot, diagnosis: Diagnosis, top: usize) -> FullMe
 
 /// The full metrics of a snapshot, from its rows (one per namespace, built
 /// already), its trends and the diagnosis the caller made of them.
-pub fn full_metrics_on_rows(
+pub(crate) fn full_metrics_on_rows(
     snap: &Snapshot,
     rows: &[Vec<SocketRow<'_>>],
     trends: Option<&Trends>,
@@ -128,7 +129,7 @@ pub fn full_metrics_on_rows(
 /// What the collectors write from: one scrape's samples and collector
 /// outcomes, the cached full refresh and, with `serve --trace`, the
 /// tracer's counts.
-pub struct Input<'a> {
+struct Input<'a> {
     pub fast: &'a [FastSample],
     pub full: &'a FullMetrics,
     /// (collector, success, seconds) of this scrape.
@@ -139,7 +140,7 @@ pub struct Input<'a> {
 /// One group of metric families: reads its part of the input and writes
 /// its families, always the same ones in the same order (empty families
 /// keep their HELP and TYPE, so every scrape names the same families).
-pub trait Collector {
+trait Collector {
     fn collect(&self, input: &Input<'_>, out: &mut Writer<'_>);
 }
 
@@ -175,7 +176,7 @@ pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool
 }
 
 /// The families of `serve --trace`, appended to the /metrics body.
-pub fn render_traced(t: &TracedEnds, body: &mut String) {
+pub(crate) fn render_traced(t: &TracedEnds, body: &mut String) {
     let full = FullMetrics::default();
     let input = Input {
         fast: &[],

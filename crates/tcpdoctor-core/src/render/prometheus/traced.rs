@@ -8,16 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Connection ends seen by `serve --trace`'s tracer since it started:
 /// (process that closed, how it ended) -> count, and the ends lost.
 #[derive(Clone, Debug, Default)]
-pub struct TracedEnds {
+pub(crate) struct TracedEnds {
     pub by_closer: BTreeMap<(String, EndKind), u64>,
     pub lost: u64,
 }
 
 impl TracedEnds {
     /// Distinct process names kept before the rest count as "other".
-    pub const MAX_PROCESSES: usize = 100;
+    const MAX_PROCESSES: usize = 100;
 
-    pub fn add(&mut self, e: &ConnectionEnd) {
+    pub(crate) fn add(&mut self, e: &ConnectionEnd) {
         let mut who = e
             .closer
             .as_ref()

@@ -54,28 +54,28 @@ fn push_value(out: &mut String, value: f64) {
 }
 
 /// The exposition being written, appended to a body.
-pub struct Writer<'a> {
+pub(super) struct Writer<'a> {
     out: &'a mut String,
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(out: &'a mut String) -> Writer<'a> {
+    pub(crate) fn new(out: &'a mut String) -> Writer<'a> {
         Writer { out }
     }
 
     /// Starts a gauge family: its HELP and TYPE lines.
-    pub fn gauge(&mut self, name: &'static str, help: &str) -> Family<'_> {
+    pub(super) fn gauge(&mut self, name: &'static str, help: &str) -> Family<'_> {
         Family::new(self.out, name, "gauge", help)
     }
 
     /// Starts a counter family (its name ends in `_total`, the 0.0.4 way).
-    pub fn counter(&mut self, name: &'static str, help: &str) -> Family<'_> {
+    pub(crate) fn counter(&mut self, name: &'static str, help: &str) -> Family<'_> {
         Family::new(self.out, name, "counter", help)
     }
 
     /// A gauge with one sample per process (`process` and `pid` labels),
     /// each value passed through `value`.
-    pub fn process_gauge(
+    pub(super) fn process_gauge(
         &mut self,
         name: &'static str,
         help: &str,
@@ -94,14 +94,19 @@ impl<'a> Writer<'a> {
 }
 
 /// One metric family being written.
-pub struct Family<'a> {
+pub(crate) struct Family<'a> {
     out: &'a mut String,
     name: &'static str,
 }
 
 impl<'a> Family<'a> {
     /// Writes the HELP and TYPE lines; `kind` is `gauge` or `counter`.
-    pub fn new(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Family<'a> {
+    pub(crate) fn new(
+        out: &'a mut String,
+        name: &'static str,
+        kind: &str,
+        help: &str,
+    ) -> Family<'a> {
         for (tag, text) in [("# HELP ", help), ("# TYPE ", kind)] {
             out.push_str(tag);
             out.push_str(name);
@@ -112,7 +117,7 @@ impl<'a> Family<'a> {
         Family { out, name }
     }
 
-    pub fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(self.name);
         if !labels.is_empty() {
             self.out.push('{');

@@ -73,14 +73,14 @@ pub(crate) fn bytes_of<T: Plain>(value: &T) -> &[u8] {
 macro_rules! mirrors {
     ($(
         $(#[$meta:meta])*
-        pub struct $name:ident {
+        $vis:vis struct $name:ident {
             $( $(#[$field_meta:meta])* pub $field:ident: $ty:ty, )*
         }
     )*) => {$(
         $(#[$meta])*
         #[repr(C)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub struct $name {
+        $vis struct $name {
             $( $(#[$field_meta])* pub $field: $ty, )*
         }
 
@@ -100,7 +100,7 @@ macro_rules! mirrors {
         #[cfg(test)]
         impl $name {
             /// Its size, and each field's name, offset and size.
-            pub(crate) fn layout() -> tests::Layout {
+            fn layout() -> tests::Layout {
                 tests::Layout::new(
                     size_of::<$name>(),
                     &[$((
@@ -117,7 +117,7 @@ macro_rules! mirrors {
 mirrors! {
     /// `struct tcpd_fd_record`: one open fd from the owners iterator
     /// (owners.bpf.c); `inode` is 0 unless the fd is a socket.
-    pub struct tcpd_fd_record {
+    pub(super) struct tcpd_fd_record {
         pub pid: u32,
         pub fd: u32,
         pub inode: u64,
@@ -125,7 +125,7 @@ mirrors! {
 
     /// `struct tcpd_closer`: who closed a connection; the value of the
     /// `tcpd_closers` map, and part of `tcpd_event` and `tcpd_conn`.
-    pub struct tcpd_closer {
+    pub(super) struct tcpd_closer {
         pub ts_ns: u64,
         pub cgroup_id: u64,
         pub pid: u32,
@@ -139,7 +139,7 @@ mirrors! {
 
     /// `struct tcpd_event`: the end of a connection, from the tracer's
     /// ring (`tcpd_events`).
-    pub struct tcpd_event {
+    pub(super) struct tcpd_event {
         pub ts_ns: u64,
         pub cookie: u64,
         pub lifetime_ns: u64,
@@ -159,7 +159,7 @@ mirrors! {
     /// `struct tcpd_conn`: what the tracer keeps with each socket (the
     /// `tcpd_conns` socket storage). Userspace does not read it; mirrored
     /// so that its `tcpd_closer` stays checked in the BTF too.
-    pub struct tcpd_conn {
+    struct tcpd_conn {
         pub born_ns: u64,
         pub closer: tcpd_closer,
         pub dir: u32,
@@ -169,7 +169,7 @@ mirrors! {
 
     /// `struct tcpd_open_key`: a group of opened connections, the key of
     /// the `tcpd_opens` map.
-    pub struct tcpd_open_key {
+    pub(super) struct tcpd_open_key {
         pub addr: [u8; 16],
         pub netns: u32,
         pub port: u16,
@@ -181,7 +181,7 @@ mirrors! {
 
     /// `struct tcpd_walk_args`: the context userspace hands the hash walk
     /// (`walk_tcp`) in each BPF_PROG_TEST_RUN.
-    pub struct tcpd_walk_args {
+    pub(super) struct tcpd_walk_args {
         /// 0: the established table, 1: the listening one.
         pub table: u64,
         /// The run's first bucket.
@@ -195,7 +195,7 @@ mirrors! {
     /// The programs' read-only data (the `.rodata` section of each object),
     /// set before load: the `const volatile` globals of common.h. The same
     /// in the four objects.
-    pub struct rodata {
+    pub(super) struct rodata {
         /// The inode of the pid namespace pids are reported in (0: the
         /// host's).
         pub reader_pidns_ino: u32,
@@ -203,23 +203,28 @@ mirrors! {
 }
 
 // records.h's numbers that the readers use.
-pub const TCPD_FAMILIES: usize = 2;
-pub const TCPD_STATES: usize = 16;
-pub const TCPD_CLOSERS_MAX: u32 = 262_144;
-pub const TCPD_SIDE_FIRST: u8 = 1;
-pub const TCPD_SIDE_LAST: u8 = 2;
-pub const TCPD_OPENED_CONNECTED: u8 = 1;
-pub const TCPD_OPENED_ACCEPTED: u8 = 2;
-pub const TCPD_OPEN_GROUPS_MAX: u32 = 16_384;
+pub(super) const TCPD_FAMILIES: usize = 2;
+pub(super) const TCPD_STATES: usize = 16;
+pub(super) const TCPD_SIDE_FIRST: u8 = 1;
+pub(super) const TCPD_SIDE_LAST: u8 = 2;
+pub(super) const TCPD_OPENED_CONNECTED: u8 = 1;
+pub(super) const TCPD_OPENED_ACCEPTED: u8 = 2;
+
+// records.h's map sizes: the maps are sized in C, only the layout test
+// reads these.
+#[cfg(test)]
+const TCPD_CLOSERS_MAX: u32 = 262_144;
+#[cfg(test)]
+const TCPD_OPEN_GROUPS_MAX: u32 = 16_384;
 
 // `enum tcpd_walk_info`: the slots of the hash walk's `tcpd_walk` map.
-pub const TCPD_WALK_EHASH_BUCKETS: u32 = 0;
-pub const TCPD_WALK_LHASH_BUCKETS: u32 = 1;
-pub const TCPD_WALK_MOVED: u32 = 2;
-pub const TCPD_WALK_LONG_CHAINS: u32 = 3;
-pub const TCPD_WALK_UNREADABLE: u32 = 4;
+pub(super) const TCPD_WALK_EHASH_BUCKETS: u32 = 0;
+pub(super) const TCPD_WALK_LHASH_BUCKETS: u32 = 1;
+pub(super) const TCPD_WALK_MOVED: u32 = 2;
+pub(super) const TCPD_WALK_LONG_CHAINS: u32 = 3;
+pub(super) const TCPD_WALK_UNREADABLE: u32 = 4;
 /// How many slots there are.
-pub const TCPD_WALK_INFO: u32 = 5;
+pub(super) const TCPD_WALK_INFO: u32 = 5;
 
 #[cfg(test)]
 pub(crate) mod tests;

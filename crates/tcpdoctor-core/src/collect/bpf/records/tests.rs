@@ -10,7 +10,7 @@ const RECORDS_H: &str = include_str!("../../../../bpf/records.h");
 
 /// A struct's size, and each field's name, offset and size, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Layout {
+pub(super) struct Layout {
     size: usize,
     fields: Vec<(String, usize, usize)>,
 }
