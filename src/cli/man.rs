@@ -4,7 +4,7 @@
 //! with every key, generated from what `tcpdoctor config --default`
 //! prints. The output carries no date and no version but the crate's, so
 //! it is the same on every build; the copies in docs/man are checked
-//! against it by tests/docs.rs (`cargo run -- man --out-dir docs/man`
+//! against it by tests/it/docs/ (`cargo run -- man --out-dir docs/man`
 //! regenerates them).
 
 use super::config;

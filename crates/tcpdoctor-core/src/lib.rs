@@ -13,7 +13,7 @@
 //!   review, a trace). Every front end calls it.
 //! - `serve`: the Prometheus exporter, on top of `ops`.
 //!
-//! `tests/layers.rs` fails on an import that points up a layer.
+//! `tests/it/layers.rs` fails on an import that points up a layer.
 
 pub mod collect;
 pub mod diagnose;

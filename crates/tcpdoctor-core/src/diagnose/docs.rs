@@ -1,5 +1,5 @@
 //! The rules' declarations as documents: `tcpdoctor explain RULE` and
-//! docs/rules.md are generated from them (tests/rules_doc.rs checks the
+//! docs/rules.md are generated from them (tests/it/rules_doc.rs checks the
 //! committed copy), so the docs say what the code does.
 
 use super::{RuleDoc, rules, services};
@@ -95,7 +95,7 @@ pub fn rules_markdown() -> String {
     s
 }
 
-/// Situations `tests/real_software.rs` reproduces with real third-party
+/// Situations `tests/it/real_software.rs` reproduces with real third-party
 /// software: (situation, software, finding).
 const REAL_SITUATIONS: &[(&str, &str, &str)] = &[
     (
@@ -129,7 +129,7 @@ const REAL_SITUATIONS: &[(&str, &str, &str)] = &[
 /// What is reproduced with real software, and what is not.
 fn real_software_markdown() -> String {
     let mut s = String::from(
-        "\n## Reproduced with real software\n\n`tests/real_software.rs` runs real servers and \
+        "\n## Reproduced with real software\n\n`tests/it/real_software.rs` runs real servers and \
          clients from Debian packages and PyPI, each in a private network namespace, and checks \
          the finding, severity, process, service and remedy an expert would give:\n\n\
          | situation | software | finding |\n|---|---|---|\n",

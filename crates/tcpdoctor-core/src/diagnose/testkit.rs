@@ -1,6 +1,6 @@
 //! A host made by hand for rule unit tests: a few lines build the snapshot
 //! a rule reads, and `findings` runs one rule on it. Each rule's tests sit
-//! beside its real-kernel reproduction (tests/kernel_diagnose.rs, the lab).
+//! beside its real-kernel reproduction (tests/it/kernel_diagnose.rs, the lab).
 
 use super::{Context, Finding, Rule, Thresholds};
 use crate::model::{

@@ -10,7 +10,7 @@
 //! - CLOSE_WAIT: tcp_info's last_ack_recv is the time since the last segment
 //!   from the peer, which is its FIN: how long the socket has waited for the
 //!   process to call close() (unless the process kept sending and the peer
-//!   kept acknowledging). tests/kernel_owners.rs checks this on the kernel.
+//!   kept acknowledging). tests/it/kernel_owners.rs checks this on the kernel.
 //!
 //! TIME_WAIT has no owner: the process closed it. While a tracer runs, the
 //! kernel tells which process did (`closed_by`, exact, by socket cookie).

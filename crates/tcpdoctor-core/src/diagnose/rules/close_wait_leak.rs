@@ -99,7 +99,7 @@ enum Service {
 }
 
 /// What Recv-Q says about a group: the peer's FIN counts as one byte until
-/// the program reads the end of stream (tests/kernel_close_wait.rs proves
+/// the program reads the end of stream (tests/it/kernel_close_wait.rs proves
 /// it on the kernel).
 #[derive(Default)]
 struct Reads {

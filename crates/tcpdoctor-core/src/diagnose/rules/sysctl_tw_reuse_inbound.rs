@@ -84,7 +84,7 @@ mod tests {
     use crate::diagnose::testkit::{Host, tcp};
 
     // Addresses of other hosts: the decision on made-up rows;
-    // tests/kernel_diagnose.rs reproduces it on the kernel.
+    // tests/it/kernel_diagnose.rs reproduces it on the kernel.
     fn server_only(reuse: &str) -> Host {
         Host::new()
             .sysctl("net.ipv4.tcp_tw_reuse", reuse)
