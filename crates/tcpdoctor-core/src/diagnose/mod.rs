@@ -15,8 +15,8 @@ pub mod thresholds;
 
 pub use crate::model::Severity;
 use crate::model::{
-    HostInfo, Needs, NetnsInfo, NsSnapshot, OwnerIndex, Process, Snapshot, SocketRow,
-    SysctlSetting, TcpState, Trends, rows_by_namespace,
+    HostInfo, Needs, NetnsInfo, OwnerIndex, Process, Snapshot, SocketRow, SysctlSetting, TcpState,
+    Trends, rows_by_namespace,
 };
 use docs::rule_text;
 pub use docs::rules_markdown;
@@ -327,39 +327,19 @@ impl Selection {
 /// Runs the selected rules on every namespace of a snapshot, live or read
 /// back from a file; findings most severe first.
 pub fn run(snap: &Snapshot, thresholds: &Thresholds, selection: Selection) -> Diagnosis {
-    run_seeing_rows(snap, thresholds, selection, |_, _| {})
-}
-
-/// As [`run`], and hands each namespace's rows to `see` once the rules have
-/// read them, so a caller that needs the rows too (the exporter) does not
-/// build them a second time.
-fn run_seeing_rows(
-    snap: &Snapshot,
-    thresholds: &Thresholds,
-    selection: Selection,
-    see: impl FnMut(&NsSnapshot, &[SocketRow<'_>]),
-) -> Diagnosis {
     let rows = rows_by_namespace(snap);
-    run_on_rows(
-        snap,
-        &rows,
-        snap.trends.as_deref(),
-        thresholds,
-        selection,
-        see,
-    )
+    run_on_rows(snap, &rows, snap.trends.as_deref(), thresholds, selection)
 }
 
-/// As [`run_seeing_rows`], on rows built already (`rows_by_namespace`)
-/// and with `trends` given apart from the snapshot: a caller that has just
-/// computed the trends from those rows builds them once for both.
+/// As [`run`], on rows built already (`rows_by_namespace`) and with
+/// `trends` given apart from the snapshot: a caller that has just computed
+/// the trends from those rows (the observer) builds them once for both.
 pub(crate) fn run_on_rows(
     snap: &Snapshot,
     rows_by_ns: &[Vec<SocketRow<'_>>],
     trends: Option<&Trends>,
     thresholds: &Thresholds,
     selection: Selection,
-    mut see: impl FnMut(&NsSnapshot, &[SocketRow<'_>]),
 ) -> Diagnosis {
     assert_eq!(
         rows_by_ns.len(),
@@ -396,7 +376,6 @@ pub(crate) fn run_on_rows(
                 findings.push(f);
             }
         }
-        see(ns, rows);
     }
     findings.sort_by(|a, b| {
         b.severity

@@ -138,15 +138,8 @@ impl Observer {
         }
         let at = self.watcher.now();
         let rows = rows_by_namespace(&snap);
-        let trends = self.tracker.add_rows(&snap, &rows, at);
-        let diagnosis = diagnose::run_on_rows(
-            &snap,
-            &rows,
-            Some(&trends),
-            &self.opts.thresholds,
-            Selection::All,
-            |_, _| {},
-        );
+        let (trends, diagnosis) =
+            trends_and_findings(&mut self.tracker, &snap, &rows, at, &self.opts.thresholds);
         Ok(use_it(&snap, &rows, &trends, diagnosis))
     }
 
@@ -195,19 +188,8 @@ fn judge(
     thresholds: &Thresholds,
     top: usize,
 ) -> (Sample, Detail) {
-    // One set of rows for the trends and the rules, which see the whole
-    // trends: a growing leak is a finding here as in `diagnose --for`,
-    // whatever `top` shows.
     let rows = rows_by_namespace(&snap);
-    let trends = tracker.add_rows(&snap, &rows, at);
-    let diagnosis = diagnose::run_on_rows(
-        &snap,
-        &rows,
-        Some(&trends),
-        thresholds,
-        Selection::All,
-        |_, _| {},
-    );
+    let (trends, diagnosis) = trends_and_findings(tracker, &snap, &rows, at, thresholds);
     drop(rows);
     let mut sample = Sample::from_trends(&trends, top, true, &snap.notes);
     sample.findings = finding_rows(&diagnosis);
@@ -219,6 +201,22 @@ fn judge(
             diagnosis,
         },
     )
+}
+
+/// The trends up to `snap` (taken at `at`) and every rule's findings on
+/// them, from one set of rows: the rules see the whole trends, so a
+/// growing leak is a finding in `watch` and the exporter as in `diagnose
+/// --for`, whatever `top` shows.
+fn trends_and_findings(
+    tracker: &mut TrendTracker,
+    snap: &Snapshot,
+    rows: &[Vec<SocketRow<'_>>],
+    at: f64,
+    thresholds: &Thresholds,
+) -> (Trends, Diagnosis) {
+    let trends = tracker.add_rows(snap, rows, at);
+    let diagnosis = diagnose::run_on_rows(snap, rows, Some(&trends), thresholds, Selection::All);
+    (trends, diagnosis)
 }
 
 /// The findings as a sample carries them.

@@ -239,14 +239,7 @@ mod tests {
             ..Snapshot::default()
         };
         let rows = rows_by_namespace(&snap);
-        let d = diagnose::run_on_rows(
-            &snap,
-            &rows,
-            None,
-            &Thresholds::default(),
-            Selection::All,
-            |_, _| {},
-        );
+        let d = diagnose::run_on_rows(&snap, &rows, None, &Thresholds::default(), Selection::All);
         let n = d.findings.len();
         let m = full_metrics_on_rows(&snap, &rows, None, d, 10);
         assert_eq!(m.diagnosis.map(|d| d.findings.len()), Some(n));
