@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tcpdoctor_core::model::human_bytes;
 use tcpdoctor_core::ops::{ProcRoot, TraceSession};
 use tcpdoctor_core::render;
 
@@ -67,8 +68,11 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     let mut session = TraceSession::start(root, &a.netns.selector)?;
     super::args::print_notes(&session.notes);
     // On stderr also with --json: a script may wait for this line.
+    let held = session.kernel_bytes().map_or_else(String::new, |b| {
+        format!(", holding {} of kernel memory", human_bytes(b as f64))
+    });
     eprintln!(
-        "tcpdoctor trace: started in {} ms; {}",
+        "tcpdoctor trace: started in {} ms{held}; {}",
         session.start_time.as_millis(),
         match a.duration {
             Some(d) => format!(

@@ -111,3 +111,18 @@ fn with_ebpf_privileges_dropped_results_are_the_same_and_a_note_says_why() {
     })
     .expect("private namespace");
 }
+
+/// The tracer holds kernel memory for its tables and ring (~35 MB) while
+/// it runs: its start line says how much, as the kernel accounts it.
+#[test]
+#[ignore = "needs root"]
+fn the_tracer_says_how_much_kernel_memory_it_holds() {
+    let o = run(&["trace", "--for", "0.1", "--summary-only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let start = stderr(&o);
+    let start = start.lines().next().unwrap_or_default();
+    assert!(
+        start.contains("holding ") && start.contains("of kernel memory"),
+        "{start}"
+    );
+}

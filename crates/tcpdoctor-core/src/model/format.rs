@@ -12,7 +12,7 @@ pub fn human_age(seconds: f64) -> String {
 }
 
 /// Bytes as "15.2 MB".
-pub(crate) fn human_bytes(b: f64) -> String {
+pub fn human_bytes(b: f64) -> String {
     if b >= 1e9 {
         format!("{:.1} GB", b / 1e9)
     } else if b >= 1e6 {

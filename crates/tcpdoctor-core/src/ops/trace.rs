@@ -88,6 +88,12 @@ impl TraceSession {
         self.tracer.lost()
     }
 
+    /// The kernel memory the tracer holds while it runs (its tables and
+    /// ring), as the kernel accounts it.
+    pub fn kernel_bytes(&self) -> Option<u64> {
+        self.tracer.kernel_bytes()
+    }
+
     /// When tracing began.
     pub fn started(&self) -> Instant {
         self.tracer.started()

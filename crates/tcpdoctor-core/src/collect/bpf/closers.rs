@@ -20,6 +20,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBuffer, RingBufferBuilder};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -242,14 +243,61 @@ impl Tracer {
             .collect())
     }
 
-    /// Connection ends the ring had no room for (0 unless the reader fell
-    /// far behind).
+    /// Connection ends the tracer missed: the ones its ring had no room
+    /// for (0 unless the reader fell far behind), and the runs of its
+    /// programs the kernel skipped (`recursion_misses`: the tracepoint
+    /// fired while a program was already running on that CPU).
     pub fn lost(&self) -> u64 {
-        super::map(&self.attached.obj, "tcpd_lost")
+        let ring = super::map(&self.attached.obj, "tcpd_lost")
             .ok()
             .and_then(|m| m.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok().flatten())
             .and_then(|v| records::read::<u64>(&v))
-            .unwrap_or(0)
+            .unwrap_or(0);
+        ring + self.recursion_misses()
+    }
+
+    /// The kernel memory the tracer's maps and programs hold, as the
+    /// kernel accounts it (`memlock` in each fd's fdinfo); None when it
+    /// cannot be read.
+    pub(crate) fn kernel_bytes(&self) -> Option<u64> {
+        let obj = &self.attached.obj;
+        let fds = obj
+            .maps()
+            .map(|m| m.as_fd().as_raw_fd())
+            .chain(obj.progs().map(|p| p.as_fd().as_raw_fd()));
+        let mut total = 0;
+        for fd in fds {
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+            total += info
+                .lines()
+                .find_map(|l| l.strip_prefix("memlock:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())?;
+        }
+        Some(total)
+    }
+
+    /// The runs of the tracer's programs the kernel skipped, from each
+    /// program's `bpf_prog_info` (0 where the kernel cannot tell).
+    fn recursion_misses(&self) -> u64 {
+        self.attached
+            .obj
+            .progs()
+            .map(|p| {
+                let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
+                let mut len = std::mem::size_of_val(&info) as u32;
+                // SAFETY: `info` is a bpf_prog_info of `len` bytes for the
+                // kernel to fill, and the fd is the loaded program's, open
+                // while `self` lives.
+                let r = unsafe {
+                    libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(
+                        p.as_fd().as_raw_fd(),
+                        &mut info,
+                        &mut len,
+                    )
+                };
+                if r == 0 { info.recursion_misses } else { 0 }
+            })
+            .sum()
     }
 
     /// Connections opened per upstream and per listening port so far.

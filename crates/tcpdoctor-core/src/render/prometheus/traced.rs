@@ -60,7 +60,8 @@ impl Collector for ConnectionEnds {
         }
         out.counter(
             "tcpdoctor_connection_ends_lost_total",
-            "Connection ends the tracer's ring had no room for.",
+            "Connection ends the tracer missed: its ring was full, or the kernel skipped its \
+             program (recursion_misses).",
         )
         .sample(&[], t.lost as f64);
     }
