@@ -2,12 +2,16 @@
 //! record in STATE_DIR, and how `lab down` removes it, signalling only
 //! processes it can prove are the lab's (pid and start time).
 
-use crate::run::{NAME_PREFIX, STATE_DIR};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tcpdoctor_core::collect::netns;
 use tcpdoctor_core::{Error, Result};
+
+/// Where runs record themselves.
+pub const STATE_DIR: &str = "/run/tcpdoctor-lab";
+/// Prefix of every lab namespace's name.
+pub const NAME_PREFIX: &str = "tdlab-";
 
 /// A run's record in STATE_DIR.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -11,7 +11,9 @@
 
 use super::roles::RoleReport;
 use super::scenarios::{Observation, SERVER_ADDR, Scenario};
-pub use crate::kept::{LabProcess, LabRecord, collect_stale, records, start_ticks, teardown};
+pub use crate::kept::{
+    LabProcess, LabRecord, NAME_PREFIX, STATE_DIR, collect_stale, records, start_ticks, teardown,
+};
 use crate::kept::{ip, netns_exists, record_path};
 use crate::{set_netns_sysctl, wait_until};
 use serde::Serialize;
@@ -33,10 +35,6 @@ use tcpdoctor_core::ops::{
 };
 use tcpdoctor_core::{Error, Result};
 
-/// Where runs record themselves.
-pub const STATE_DIR: &str = "/run/tcpdoctor-lab";
-/// Prefix of every lab namespace's name.
-pub const NAME_PREFIX: &str = "tdlab-";
 /// How long a role may take to start or to finish its work.
 const ROLE_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -13,6 +13,9 @@ mod tracker;
 
 pub(crate) use tracker::TrendTracker;
 
+/// A tuple's key: (network namespace inode, local IP, remote endpoint).
+type TupleKey = (u64, IpAddr, Endpoint);
+
 use super::{Endpoint, ListenerRow, ProcessRow, SocketRow, TcpState, UpstreamRow, human_age};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

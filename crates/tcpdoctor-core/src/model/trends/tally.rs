@@ -2,7 +2,7 @@
 //! compared with the previous one.
 
 use super::SocketExample;
-use super::tracker::TupleKey;
+use super::TupleKey;
 use crate::model::{
     HostInfo, ListenerRow, NsSnapshot, OwnerIndex, ProcessRow, SocketRow, TcpState, tuple_usage,
 };

@@ -1,16 +1,12 @@
 //! The `TrendTracker`: successive snapshots to `Trends`, over a sliding
 //! window of measured length.
 
-use super::Trends;
 use super::tally::Tally;
+use super::{Trends, TupleKey};
 use crate::model::{
-    Endpoint, ListenerRow, ProcessRow, Sample, Snapshot, SocketRow, TcpState, UpstreamRow,
-    rows_by_namespace,
+    ListenerRow, ProcessRow, Sample, Snapshot, SocketRow, TcpState, UpstreamRow, rows_by_namespace,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
-
-pub(super) type TupleKey = (u64, IpAddr, Endpoint);
 
 /// What one step changed, kept for the trend window.
 #[derive(Default)]
