@@ -4,38 +4,15 @@
 //! Counts are per family and per state as sock_diag reports them (a
 //! TIME_WAIT minisocket's substate, a request socket as SYN_RECV).
 
-use super::records::{TCPD_FAMILIES, TCPD_STATES as STATES};
+pub use super::counts::StateCounts;
+use super::counts::{read_counts, zero_counts};
 use super::walk::WalkCensus;
 use super::{Attached, Unavailable};
-use crate::model::{Census, SourceUsed, StateSet, TcpState};
-use libbpf_rs::{MapCore, MapFlags};
+use crate::model::SourceUsed;
 use std::io;
 use std::sync::{Mutex, OnceLock};
 
 pub(super) static OBJECT: &[u8] = include_bytes!("../../../bpf/census.bpf.o");
-
-/// Sockets per state of one namespace, IPv4 and IPv6 apart.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StateCounts {
-    pub ipv4: [u64; STATES],
-    pub ipv6: [u64; STATES],
-}
-
-impl StateCounts {
-    /// Adds the counts of the selected families and states to `census`.
-    pub fn add_to(&self, census: &mut Census, states: StateSet, ipv4: bool, ipv6: bool) {
-        for s in TcpState::ALL {
-            if !states.contains(s) {
-                continue;
-            }
-            let k = s.kernel_number() as usize;
-            let n = if ipv4 { self.ipv4[k] } else { 0 } + if ipv6 { self.ipv6[k] } else { 0 };
-            if n > 0 {
-                census.add_count(s, n);
-            }
-        }
-    }
-}
 
 /// The census in the kernel this host allows: the hash walk, or iter/tcp
 /// where the walk cannot find the kernel's tables (kernels before 6.1).
@@ -126,28 +103,4 @@ impl IterCensus {
         super::drain_iter(&self.attached.link, |_| {})?;
         read_counts(&map)
     }
-}
-
-/// Zeroes a `tcpd_counts` map (per family and state) before a count.
-pub(super) fn zero_counts(map: &libbpf_rs::Map<'_>) -> io::Result<()> {
-    for i in 0..(TCPD_FAMILIES * STATES) as u32 {
-        map.update(&i.to_ne_bytes(), &0u64.to_ne_bytes(), MapFlags::ANY)
-            .map_err(io::Error::other)?;
-    }
-    Ok(())
-}
-
-/// Reads a `tcpd_counts` map: IPv4's states, then IPv6's.
-pub(super) fn read_counts(map: &libbpf_rs::Map<'_>) -> io::Result<StateCounts> {
-    let mut out = StateCounts::default();
-    for i in 0..(TCPD_FAMILIES * STATES) as u32 {
-        let v = super::read_u64(map, i)?;
-        let (fam, state) = (i as usize / STATES, i as usize % STATES);
-        if fam == 0 {
-            out.ipv4[state] = v;
-        } else {
-            out.ipv6[state] = v;
-        }
-    }
-    Ok(out)
 }

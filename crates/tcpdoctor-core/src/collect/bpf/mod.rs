@@ -10,6 +10,7 @@
 
 pub mod census;
 pub mod closers;
+pub(crate) mod counts;
 pub mod owners;
 mod records;
 pub mod walk;

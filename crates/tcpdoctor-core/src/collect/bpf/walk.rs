@@ -5,7 +5,7 @@
 //! sock_diag reports, as with `census::IterCensus`, which stays the
 //! fallback on kernels whose tables this program cannot find (before 6.1).
 
-use super::census::{StateCounts, read_counts, zero_counts};
+use super::counts::{StateCounts, read_counts, zero_counts};
 // Slots of the tcpd_walk map (enum tcpd_walk_info).
 use super::records::{
     self, TCPD_WALK_EHASH_BUCKETS as EHASH_BUCKETS, TCPD_WALK_INFO as INFO_SLOTS,
