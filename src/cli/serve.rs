@@ -36,7 +36,9 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_connections: u32,
 
-    /// Connections served at once from one address.
+    /// Connections served at once from one address; when all of its are
+    /// taken, its oldest one still sending its request is dropped for the
+    /// newcomer (a slow client cannot take the scraper's place).
     #[arg(long, value_name = "N", default_value_t = 8,
         value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_per_peer: u32,

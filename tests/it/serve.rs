@@ -8,6 +8,8 @@
 //! 19090 for Prometheus) are fixed: each test runs in a private namespace
 //! of its own, where nothing else listens.
 
+mod own_address;
+
 use crate::support::{Kill, TempDir, bin};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
