@@ -6,13 +6,18 @@ mod cli;
 mod tui;
 
 use std::process::ExitCode;
+use tcpdoctor_core::render::text::shown;
 
 fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,
         Err(e) if cli::exit::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tcpdoctor: {e:#}");
+            // An error may quote a file or a name from elsewhere: each of
+            // its lines is shown escaped, the lines themselves kept.
+            let message = format!("{e:#}");
+            let lines: Vec<_> = message.split('\n').map(shown).collect();
+            eprintln!("tcpdoctor: {}", lines.join("\n"));
             ExitCode::from(cli::exit::code_of(&e))
         }
     }

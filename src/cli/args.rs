@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
 use tcpdoctor_core::ops::{Progress, SnapshotOptions, Threshold, Thresholds, thresholds};
+use tcpdoctor_core::render::text::Shown;
 
 /// `--json`.
 #[derive(Args, Debug, Clone, Copy, Default)]
@@ -174,7 +175,7 @@ impl StderrProgress {
             Progress::Tracing { for_s } => {
                 eprintln!("tcpdoctor: tracing closes for {for_s:.1} s before collecting");
             }
-            Progress::Note(n) => eprintln!("note: {n}"),
+            Progress::Note(n) => eprintln!("note: {}", Shown(&n)),
             Progress::Observing { at_s, total_s } if self.tty => {
                 eprint!("\rtcpdoctor: observing {at_s:.0}/{total_s:.0} s ");
                 self.open_line = true;
@@ -304,10 +305,10 @@ pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
 }
 
 /// Notes (what could not be read, what was left out) go to stderr, so
-/// that stdout stays parseable.
+/// that stdout stays parseable, each shown escaped (`render::untrusted`).
 pub fn print_notes(notes: &[String]) {
     for n in notes {
-        let _ = writeln!(io::stderr(), "note: {n}");
+        let _ = writeln!(io::stderr(), "note: {}", Shown(n));
     }
 }
 

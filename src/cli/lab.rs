@@ -111,7 +111,7 @@ pub fn run(a: &Args) -> Result<ExitCode> {
         LabCommand::Down { name } => {
             require_privileges()?;
             for line in lab_run::teardown(name)? {
-                println!("{line}");
+                println!("{}", render::text::Shown(&line));
             }
             Ok(ExitCode::SUCCESS)
         }

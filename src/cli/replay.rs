@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tcpdoctor_core::ops::{self, recording};
+use tcpdoctor_core::ops::recording;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -28,9 +28,8 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<ExitCode> {
-    let input = ops::open_input(&a.file)?;
     let rec =
-        recording::read(&a.file, input).with_context(|| format!("reading {}", a.file.display()))?;
+        recording::read_file(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     print_notes(&rec.notes);
     if rec.samples.is_empty() {
         anyhow::bail!("{}: the recording holds no sample", a.file.display());
@@ -48,7 +47,11 @@ pub fn run(a: &Args) -> Result<ExitCode> {
     app.samples = rec.samples.into();
     app.paused = true;
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }

@@ -120,8 +120,10 @@ fn header(snap: &Snapshot, sel: &NetnsSelector, interval: Duration) -> String {
     )
 }
 
-fn recorder(path: &Option<PathBuf>, header: &str, interval: Duration) -> Result<Option<Recorder>> {
-    let Some(path) = path else { return Ok(None) };
+fn recorder(path: &Option<PathBuf>, header: &str, interval: Duration) -> Result<Tape> {
+    let Some(path) = path else {
+        return Ok(Tape::default());
+    };
     let h = RecordingHeader {
         tcpdoctor_recording: RECORDING_VERSION,
         header: header.to_string(),
@@ -130,12 +132,67 @@ fn recorder(path: &Option<PathBuf>, header: &str, interval: Duration) -> Result<
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
     };
-    Ok(Some(Recorder::create(path, &h)?))
+    Ok(Tape {
+        rec: Some(Recorder::create(path, &h)?),
+        failed: None,
+    })
+}
+
+/// The recording of a watch, if any. A write error (a full disk) stops
+/// it, and watching goes on: what was written reads with replay (the
+/// samples are flushed one by one), and the watch's exit says the
+/// recording failed. Dropped on any way out, it ends the gzip stream.
+#[derive(Default)]
+struct Tape {
+    rec: Option<Recorder>,
+    failed: Option<String>,
+}
+
+impl Tape {
+    /// Records `s`; the message, the first time the recording fails.
+    fn sample(&mut self, s: &Sample) -> Option<String> {
+        let r = self.rec.as_mut()?;
+        let e = r.sample(s).err()?;
+        let msg = format!(
+            "{e}: the recording stopped after sample {} (`tcpdoctor replay {}` reads them)",
+            r.samples,
+            r.path().display()
+        );
+        // Dropping it tries to end the stream; the disk may refuse.
+        self.rec = None;
+        self.failed = Some(msg.clone());
+        Some(msg)
+    }
+
+    /// Ends the file; an error if the recording failed.
+    fn finish(&mut self) -> Result<()> {
+        if let Some(r) = self.rec.take() {
+            r.finish()?;
+        }
+        match self.failed.take() {
+            Some(msg) => Err(anyhow::anyhow!(msg)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Tape {
+    fn drop(&mut self) {
+        if let Some(r) = self.rec.take() {
+            let _ = r.finish();
+        }
+    }
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    // SIGHUP too: an SSH session that drops ends the watch as Ctrl-C
+    // does, with the recording finished.
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
@@ -150,14 +207,14 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
     if !tui {
         return ndjson(sampler, first, rec, a, &stop);
     }
-    if let Some(r) = rec.as_mut() {
-        r.sample(&first)?;
-    }
     // Sampling runs on its own thread: at scale a snapshot takes a good
     // part of a second, and keys must not wait for it.
     let (tx, rx) = mpsc::channel::<Sample>();
     let sampling = Arc::clone(&stop);
     let (interval, count) = (a.interval, a.count);
+    // In the terminal UI, a failed recording is said once the terminal is
+    // restored: the worker's result.
+    rec.sample(&first);
     let worker = std::thread::spawn(move || -> Result<()> {
         let mut taken = 1;
         let mut next_at = Instant::now() + interval;
@@ -168,18 +225,13 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
             }
             next_at += interval;
             let s = sample(&mut sampler)?;
-            if let Some(r) = rec.as_mut() {
-                r.sample(&s)?;
-            }
+            rec.sample(&s);
             taken += 1;
             if tx.send(s).is_err() {
                 break;
             }
         }
-        if let Some(r) = rec {
-            r.finish()?;
-        }
-        Ok(())
+        rec.finish()
     });
     let mut app = App::new(Mode::Live, head);
     app.push(first);
@@ -212,7 +264,7 @@ fn wait_until(t: Instant, stop: &AtomicBool) {
 fn ndjson(
     mut sampler: Observer,
     first: Sample,
-    mut rec: Option<Recorder>,
+    mut rec: Tape,
     a: &Args,
     stop: &AtomicBool,
 ) -> Result<ExitCode> {
@@ -221,8 +273,8 @@ fn ndjson(
     let mut taken = 1u64;
     let mut next_at = Instant::now() + a.interval;
     loop {
-        if let Some(r) = rec.as_mut() {
-            r.sample(&s)?;
+        if let Some(msg) = rec.sample(&s) {
+            let _ = writeln!(std::io::stderr(), "tcpdoctor: {msg}; watching goes on");
         }
         serde_json::to_writer(&mut out, &s)?;
         out.write_all(b"\n")?;
@@ -238,9 +290,7 @@ fn ndjson(
         s = sample(&mut sampler)?;
         taken += 1;
     }
-    if let Some(r) = rec {
-        r.finish()?;
-    }
+    rec.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,6 +8,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Stylize;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use tcpdoctor_core::render::text::Shown;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let Some(s) = app.current() else {
@@ -22,7 +23,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .headers()
         .iter()
         .zip(&row.cells)
-        .map(|(c, v)| Line::from(format!("{c:>10}: {v}")))
+        .map(|(c, v)| Line::from(format!("{c:>10}: {}", Shown(v))))
         .collect();
     if let Some(detail) = table.detail(s, row.index) {
         text.extend(detail.more);
@@ -33,7 +34,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .filter(|f| f.subject.contains(key) || f.title.contains(key) || f.id == *key)
             .collect();
         for fnd in &related {
-            let line = format!("{} {}: {}", severity(fnd).0, fnd.id, fnd.title);
+            let line = format!("{} {}: {}", severity(fnd).0, fnd.id, Shown(&fnd.title));
             text.push(Line::from(""));
             text.push(Line::from(line).bold());
         }

@@ -6,16 +6,20 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Stylize;
 use ratatui::widgets::Paragraph;
+use tcpdoctor_core::render::text::Shown;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let text = match app.typing {
-        Some(Typing::Filter) => format!("filter: {}_  (Enter keeps it, Esc clears)", app.filter),
-        Some(Typing::GoTo) => format!("go to time (HH:MM:SS UTC): {}_", app.input),
+        Some(Typing::Filter) => format!(
+            "filter: {}_  (Enter keeps it, Esc clears)",
+            Shown(&app.filter)
+        ),
+        Some(Typing::GoTo) => format!("go to time (HH:MM:SS UTC): {}_", Shown(&app.input)),
         None => {
             let filter = if app.filter.is_empty() {
                 String::new()
             } else {
-                format!("/{}  ", app.filter)
+                format!("/{}  ", Shown(&app.filter))
             };
             let moves = match app.mode {
                 Mode::Live => "p pause  <- -> step",

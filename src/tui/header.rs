@@ -10,6 +10,7 @@ use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 use tcpdoctor_core::model::human_age;
+use tcpdoctor_core::render::text::{Shown, shown};
 
 /// Mode, time of the sample shown, then the host line.
 pub fn draw_title(f: &mut Frame, app: &App, area: Rect) {
@@ -31,7 +32,7 @@ pub fn draw_title(f: &mut Frame, app: &App, area: Rect) {
             human_age(s.elapsed_s)
         )));
     }
-    spans.push(Span::raw(app.header.clone()));
+    spans.push(Span::raw(shown(&app.header).into_owned()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -53,7 +54,7 @@ pub fn draw_states(f: &mut Frame, app: &App, area: Rect) {
         if y >= half.y + half.height {
             break;
         }
-        let label = format!("{name:<12}{n:>8} ");
+        let label = format!("{:<12}{n:>8} ", Shown(name));
         let w = label.len() as u16;
         f.render_widget(
             Paragraph::new(label),

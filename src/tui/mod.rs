@@ -61,8 +61,12 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{app, golden, key, screen};
+    use super::testing::{app, golden, key, sample, screen};
+    use super::{App, Mode, draw};
     use crossterm::event::KeyCode;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use tcpdoctor_core::render::untrusted::escaped;
 
     #[test]
     fn every_table_at_80x24_and_wide() {
@@ -73,5 +77,45 @@ mod tests {
             a.on_key(key(KeyCode::Char(k)));
             golden(&format!("tui-{name}-80x24.txt"), &screen(&a, 80, 24));
         }
+    }
+
+    /// Sets the title, clears the screen, breaks the line, turns it around.
+    const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J\n\u{9b}2J\u{202e}";
+
+    /// Every cell of every table and of the details, with hostile names
+    /// in the rows, the header and a recorded state's name.
+    #[test]
+    fn hostile_names_reach_no_cell_raw() {
+        let mut a = App::new(Mode::Replay, format!("host {HOSTILE}"));
+        for i in 1..=3 {
+            let mut s = sample(i);
+            s.processes[0].comm = HOSTILE.into();
+            s.processes[0].sockets = vec![format!("CLOSE_WAIT {HOSTILE}")];
+            s.listeners[0].comm = HOSTILE.into();
+            s.findings[0].title = format!("pid 4242 ({HOSTILE}): CLOSE_WAIT growing");
+            s.findings[0].subject = "pid 4242".into();
+            s.states.insert(HOSTILE.into(), 1_000_000);
+            a.push(s);
+        }
+        let mut shown = String::new();
+        for view in ['1', '2', '3', '4'] {
+            a.on_key(key(KeyCode::Char(view)));
+            for detail in [false, true] {
+                a.detail = detail;
+                let mut t = Terminal::new(TestBackend::new(160, 40)).expect("a test terminal");
+                t.draw(|f| draw(f, &a)).expect("draws");
+                let buf = t.backend().buffer();
+                for cell in buf.content() {
+                    let bad: Vec<char> = cell.symbol().chars().filter(|c| escaped(*c)).collect();
+                    assert!(bad.is_empty(), "view {view}: {bad:?} in a cell");
+                    shown.push_str(cell.symbol());
+                }
+            }
+        }
+        assert!(
+            shown.contains("\\x1b]0;pwned"),
+            "the names are shown escaped"
+        );
+        assert!(shown.contains("\\u{9b}2J"), "the 8-bit CSI too");
     }
 }

@@ -7,6 +7,7 @@ use ratatui::layout::Constraint;
 use ratatui::style::Stylize;
 use ratatui::text::Line;
 use tcpdoctor_core::model::ProcessRow;
+use tcpdoctor_core::render::text::Shown;
 
 pub static PROCESSES: Listing<ProcessRow> = Listing {
     name: "processes",
@@ -83,6 +84,10 @@ fn sockets(p: &ProcessRow) -> Vec<Line<'static>> {
         Line::from(""),
         Line::from("sockets (CLOSE_WAIT first, oldest first):").bold(),
     ];
-    lines.extend(p.sockets.iter().map(|l| Line::from(format!("  {l}"))));
+    lines.extend(
+        p.sockets
+            .iter()
+            .map(|l| Line::from(format!("  {}", Shown(l)))),
+    );
     lines
 }

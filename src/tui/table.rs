@@ -11,6 +11,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use std::cmp::Ordering;
 use tcpdoctor_core::model::Sample;
+use tcpdoctor_core::render::text::{Shown, shown};
 
 /// How rows sort by a column.
 pub enum SortKey<R> {
@@ -157,7 +158,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .skip(skip)
         .take(visible)
         .map(|(i, r)| {
-            let row = Row::new(r.cells.iter().map(|c| Cell::from(c.clone())));
+            let row = Row::new(r.cells.iter().map(|c| Cell::from(shown(c).into_owned())));
             if i == app.selected {
                 row.style(Style::new().add_modifier(Modifier::REVERSED))
             } else {
@@ -175,7 +176,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         let what = if app.filter.is_empty() {
             format!("no {} in this sample", table.name())
         } else {
-            format!("no {} match /{}", table.name(), app.filter)
+            format!("no {} match /{}", table.name(), Shown(&app.filter))
         };
         f.render_widget(
             Paragraph::new(what).italic(),

@@ -4,7 +4,7 @@ use crate::roles::RoleReport;
 use crate::run::{LabOutcome, LabRecord};
 use crate::scenarios::{SCENARIOS, find};
 use std::io::{self, Write};
-use tcpdoctor_core::render::text::wrap;
+use tcpdoctor_core::render::text::{Shown, wrap};
 
 /// The scenarios, and the labs that are running or kept.
 pub fn list(running: &[LabRecord], out: &mut dyn Write) -> io::Result<()> {
@@ -24,8 +24,8 @@ pub fn list(running: &[LabRecord], out: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 out,
                 "  {}  {}  {how}, pids {}",
-                r.name,
-                r.scenario,
+                Shown(&r.name),
+                Shown(&r.scenario),
                 pids.join(" ")
             )?;
         }
@@ -39,7 +39,7 @@ fn role_line(what: &str, pid: u32, r: &RoleReport) -> String {
     } else {
         r.errors
             .iter()
-            .map(|(k, n)| format!("{k} x{n}"))
+            .map(|(k, n)| format!("{} x{n}", Shown(k)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -84,11 +84,12 @@ pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(out, "  {}", role_line("client", o.client_pid, &o.client))?;
     writeln!(out, "  {}", role_line("server", o.server_pid, &o.server))?;
-    writeln!(out, "\ncensus of namespace {}:", o.netns)?;
+    let netns = Shown(&o.netns);
+    writeln!(out, "\ncensus of namespace {netns}:")?;
     let mut states: Vec<(&String, &u64)> = o.states.iter().collect();
     states.sort_by(|a, b| b.1.cmp(a.1));
     for (s, n) in states {
-        writeln!(out, "  {s:<12} {n:>6}")?;
+        writeln!(out, "  {:<12} {n:>6}", Shown(s))?;
     }
     let counters: Vec<(&String, &i64)> = o.tcp_ext.iter().filter(|(_, v)| **v != 0).collect();
     if !counters.is_empty() {
@@ -97,12 +98,13 @@ pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
             "\nkernel counters of the namespace (TcpExt, counted since it was made):"
         )?;
         for (k, v) in counters {
-            writeln!(out, "  {k:<20} {v:>6}  {}", counter_meaning(k))?;
+            writeln!(out, "  {:<20} {v:>6}  {}", Shown(k), counter_meaning(k))?;
         }
     }
     writeln!(out, "\nchecks:")?;
     for c in &o.checks {
-        writeln!(out, "  {}  {}", if c.ok { "ok  " } else { "FAIL" }, c.what)?;
+        let mark = if c.ok { "ok  " } else { "FAIL" };
+        writeln!(out, "  {mark}  {}", Shown(&c.what))?;
     }
     if let Some(sc) = sc {
         writeln!(out, "\nwhat it shows:")?;
@@ -115,16 +117,56 @@ pub fn outcome(o: &LabOutcome, out: &mut dyn Write) -> io::Result<()> {
     tcpdoctor_core::render::diagnose::text(&o.diagnosis, out)?;
     if o.kept {
         writeln!(out, "\nkept running. Inspect it:")?;
-        writeln!(out, "  tcpdoctor census --netns {} --by process", o.netns)?;
-        writeln!(out, "  tcpdoctor sockets --netns {}", o.netns)?;
-        writeln!(out, "  ip netns exec {} ss -tan", o.netns)?;
-        writeln!(out, "tear it down:\n  tcpdoctor lab down {}", o.netns)?;
+        writeln!(out, "  tcpdoctor census --netns {netns} --by process")?;
+        writeln!(out, "  tcpdoctor sockets --netns {netns}")?;
+        writeln!(out, "  ip netns exec {netns} ss -tan")?;
+        writeln!(out, "tear it down:\n  tcpdoctor lab down {netns}")?;
     } else {
         writeln!(
             out,
-            "\ncleaned up: namespace {} deleted, processes {} and {} stopped",
-            o.netns, o.server_pid, o.client_pid
+            "\ncleaned up: namespace {netns} deleted, processes {} and {} stopped",
+            o.server_pid, o.client_pid
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcpdoctor_core::render::untrusted::escaped;
+
+    const HOSTILE: &str = "\x1b]0;pwned\x07\n\u{9b}2J\u{202e}";
+    const SHOWN: &str = "\\x1b]0;pwned\\x07\\n\\u{9b}2J\\u{202e}";
+
+    fn assert_harmless(out: &[u8]) {
+        let text = std::str::from_utf8(out).expect("utf-8");
+        for line in text.split('\n') {
+            assert!(!line.chars().any(escaped), "raw control in {line:?}");
+        }
+        assert!(text.contains(SHOWN), "shown escaped:\n{text}");
+    }
+
+    #[test]
+    fn a_kept_lab_with_a_hostile_name_is_listed_escaped() {
+        let record = LabRecord {
+            name: HOSTILE.into(),
+            scenario: HOSTILE.into(),
+            runner_pid: 1,
+            runner_start: None,
+            pids: vec![2, 3],
+            procs: Vec::new(),
+            keep: true,
+        };
+        let mut out = Vec::new();
+        list(&[record], &mut out).expect("render");
+        assert_harmless(&out);
+    }
+
+    #[test]
+    fn role_errors_with_a_hostile_name_are_escaped() {
+        let mut r = RoleReport::default();
+        r.errors.insert(HOSTILE.into(), 2);
+        assert_harmless(role_line("client", 7, &r).as_bytes());
+    }
 }

@@ -314,6 +314,14 @@ pub fn read_dump(
     report.files.push(name.display().to_string());
     report.formats.push(format);
     if format == Format::Snapshot {
+        if head.starts_with(b"{\"tcpdoctor_recording\"") {
+            return Err(Error::parse(
+                &name,
+                1,
+                "a tcpdoctor snapshot (a `watch --record` file is read by `tcpdoctor replay`)",
+                "a watch recording",
+            ));
+        }
         let snap = snapshot::read(&name, input)?;
         return Ok(Some(snap));
     }

@@ -20,6 +20,20 @@ pub(crate) fn read(path: &Path, input: impl std::io::Read) -> Result<Snapshot> {
         limit: MAX_SNAPSHOT_BYTES,
     };
     serde_json::from_reader(std::io::BufReader::new(&mut limited)).map_err(|e| {
+        let cut = e.is_eof() || e.io_error_kind() == Some(std::io::ErrorKind::UnexpectedEof);
+        if cut {
+            // A snapshot is one JSON text: cut short, nothing of it reads.
+            return Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the snapshot is cut short ({e}): its writer did not finish (killed, \
+                         or the disk filled); take it again"
+                    ),
+                ),
+            );
+        }
         if e.is_io() {
             return Error::io(path, std::io::Error::other(e.to_string()));
         }

@@ -1,5 +1,6 @@
 //! `tcpdoctor census` as text.
 
+use super::text::{Shown, shown};
 use crate::model::TcpState;
 use crate::model::{CensusReport, MultiCensus};
 use std::io::{self, Write};
@@ -18,27 +19,31 @@ fn state_table(states: &[(TcpState, u64)], total: u64, out: &mut dyn Write) -> i
 /// use when grouped by process; then the hint, if any.
 pub fn text(r: &CensusReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(ns) = &r.netns {
-        writeln!(out, "== {}", ns.label())?;
+        writeln!(out, "== {}", Shown(&ns.label()))?;
     }
     let width = state_table(&r.states, r.total, out)?;
     let names = r.names();
     if let Some(by) = r.group_by {
         for g in &r.groups {
             writeln!(out)?;
-            let shown = g.top.len();
+            let listed = g.top.len();
             writeln!(
                 out,
                 "{} by {} ({} distinct{}):",
                 g.state.netstat_name(),
                 by.name(),
                 g.distinct,
-                if shown < g.distinct {
-                    format!(", top {shown}")
+                if listed < g.distinct {
+                    format!(", top {listed}")
                 } else {
                     String::new()
                 }
             )?;
-            let labels: Vec<String> = g.top.iter().map(|(k, _)| k.label(&names)).collect();
+            let labels: Vec<String> = g
+                .top
+                .iter()
+                .map(|(k, _)| shown(&k.label(&names)).into_owned())
+                .collect();
             let kw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
             for (label, (_, n)) in labels.iter().zip(&g.top) {
                 writeln!(out, "  {label:<kw$}  {n:>width$}")?;
@@ -57,14 +62,17 @@ pub fn text(r: &CensusReport, out: &mut dyn Write) -> io::Result<()> {
             let cgroup = p.cgroup.as_deref().unwrap_or("-");
             writeln!(
                 out,
-                "  {}/{}  {limit}  cgroup {cgroup}  {}",
-                p.pid, p.comm, p.cmdline
+                "  {}/{}  {limit}  cgroup {}  {}",
+                p.pid,
+                Shown(&p.comm),
+                Shown(cgroup),
+                Shown(&p.cmdline)
             )?;
         }
     }
     if let Some(h) = &r.hint {
         writeln!(out)?;
-        writeln!(out, "{h}")?;
+        writeln!(out, "{}", Shown(h))?;
     }
     Ok(())
 }

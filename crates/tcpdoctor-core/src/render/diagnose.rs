@@ -1,7 +1,7 @@
 //! `tcpdoctor diagnose` and `tcpdoctor sysctl` as text, and the sysctl.d
 //! snippet of `sysctl --emit`.
 
-use super::text::wrap;
+use super::text::{Shown, wrap};
 use crate::diagnose::sysctls::{Level, LineVerdict};
 use crate::diagnose::{Diagnosis, Finding, Severity};
 use std::io::{self, Write};
@@ -20,8 +20,8 @@ fn evidence_line(f: &Finding) -> String {
         .iter()
         .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
         .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
+            serde_json::Value::String(s) => format!("{}={}", Shown(k), Shown(s)),
+            other => format!("{}={other}", Shown(k)),
         })
         .collect::<Vec<_>>()
         .join("  ")
@@ -36,14 +36,25 @@ pub fn text(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
 /// `text` under another command's name (`tcpdoctor sysctl`).
 pub fn text_as(d: &Diagnosis, command: &str, out: &mut dyn Write) -> io::Result<()> {
     let ns = d.summary.namespaces.join(", ");
-    writeln!(out, "{command}: {ns}: {} finding(s)", d.findings.len())?;
+    writeln!(
+        out,
+        "{command}: {}: {} finding(s)",
+        Shown(&ns),
+        d.findings.len()
+    )?;
     for f in &d.findings {
         writeln!(out)?;
         let where_ = f
             .netns
             .as_ref()
-            .map_or(String::new(), |n| format!("  [{n}]"));
-        writeln!(out, "{} {}  {}{where_}", label(f.severity), f.id, f.title)?;
+            .map_or(String::new(), |n| format!("  [{}]", Shown(n)));
+        writeln!(
+            out,
+            "{} {}  {}{where_}",
+            label(f.severity),
+            f.id,
+            Shown(&f.title)
+        )?;
         writeln!(out, "  evidence:")?;
         wrap(&evidence_line(f), 74, "    ", out)?;
         writeln!(out, "  explanation:")?;
@@ -72,26 +83,28 @@ pub fn emit(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
     for f in d.findings.iter().filter(|f| f.recommend.is_some()) {
         let Some(r) = &f.recommend else { continue };
         writeln!(out, "#")?;
-        writeln!(out, "# {}: {}", f.id, f.title)?;
+        writeln!(out, "# {}: {}", f.id, Shown(&f.title))?;
         match (&r.value, &r.location) {
             (None, Some(loc)) => writeln!(
                 out,
-                "# -> delete the line at {loc} ({} must not be set)",
-                r.key
+                "# -> delete the line at {} ({} must not be set)",
+                Shown(loc),
+                Shown(&r.key)
             )?,
             (Some(v), loc) => {
                 if let Some(loc) = loc {
                     writeln!(
                         out,
-                        "# -> {loc} sets it now; delete that line too, or this file wins only if \
-                            it sorts later"
+                        "# -> {} sets it now; delete that line too, or this file wins only if \
+                            it sorts later",
+                        Shown(loc)
                     )?;
                 }
                 if seen.insert(r.key.clone()) {
-                    writeln!(out, "{} = {v}", r.key)?;
+                    writeln!(out, "{} = {}", Shown(&r.key), Shown(v))?;
                 }
             }
-            (None, None) => writeln!(out, "# -> unset {}", r.key)?,
+            (None, None) => writeln!(out, "# -> unset {}", Shown(&r.key))?,
         }
         any = true;
     }
@@ -117,7 +130,13 @@ pub fn lines(verdicts: &[LineVerdict], out: &mut dyn Write) -> io::Result<()> {
             Level::Risky => "risky",
             Level::Harmful => "HARMFUL",
         };
-        writeln!(out, "  {}  {} = {}  [{level}]", v.location, v.key, v.value)?;
+        writeln!(
+            out,
+            "  {}  {} = {}  [{level}]",
+            Shown(&v.location),
+            Shown(&v.key),
+            Shown(&v.value)
+        )?;
         wrap(&v.reason, 74, "    ", out)?;
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `tcpdoctor host` as text: kernel, totals, limits, counters, sysctls.
 
+use super::text::Shown;
 use crate::model::HostInfo;
 use std::io::{self, Write};
 
@@ -33,7 +34,7 @@ pub fn text(h: &HostInfo, all: bool, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "kernel       {}",
-        h.kernel_release.as_deref().unwrap_or("unknown")
+        Shown(h.kernel_release.as_deref().unwrap_or("unknown"))
     )?;
     if let Some(s) = &h.sockstat {
         let v6 = s.inuse6.map_or(String::new(), |n| format!(" (+{n} IPv6)"));
@@ -59,8 +60,9 @@ pub fn text(h: &HostInfo, all: bool, out: &mut dyn Write) -> io::Result<()> {
             if let Some(v) = h.sysctls.get("net.ipv4.ip_local_port_range") {
                 writeln!(
                     out,
-                    "ports        ip_local_port_range \"{v}\": not a range (low above high, or not \
-                        two ports)"
+                    "ports        ip_local_port_range \"{}\": not a range (low above high, or not \
+                        two ports)",
+                    Shown(v)
                 )?;
             }
         }
@@ -73,7 +75,7 @@ pub fn text(h: &HostInfo, all: bool, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "\n{title}")?;
         if all {
             for (k, v) in map {
-                writeln!(out, "  {k:<28} {v}")?;
+                writeln!(out, "  {:<28} {v}", Shown(k))?;
             }
         } else {
             for k in keys {
@@ -93,7 +95,7 @@ pub fn text(h: &HostInfo, all: bool, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(out, "\nsysctls")?;
     for (k, v) in &h.sysctls {
-        writeln!(out, "  {k:<40} {v}")?;
+        writeln!(out, "  {:<40} {}", Shown(k), Shown(v))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `tcpdoctor sockets` as a table or as JSON.
 
+use super::text::Shown;
 use crate::model::{
     Closer, Endpoint, FdRef, Listing, Process, Side, SocketRow, TcpInfo, Timer, human_age,
 };
@@ -15,7 +16,7 @@ fn write_owner(out: &mut String, l: &Listing<'_>, r: &SocketRow) {
     if !r.owners.is_empty() {
         for (i, o) in r.owners.iter().enumerate() {
             let sep = if i > 0 { ", " } else { "" };
-            let _ = write!(out, "{sep}{}/{}", o.pid, comm(l, o.pid));
+            let _ = write!(out, "{sep}{}/{}", o.pid, Shown(comm(l, o.pid)));
             if o.fd != FdRef::UNKNOWN_FD {
                 let _ = write!(out, " fd {}", o.fd);
             }
@@ -23,14 +24,14 @@ fn write_owner(out: &mut String, l: &Listing<'_>, r: &SocketRow) {
         return;
     }
     if let Some(c) = r.closed_by {
-        let _ = write!(out, "closed by {}/{}", c.pid, c.comm);
+        let _ = write!(out, "closed by {}/{}", c.pid, Shown(&c.comm));
         return;
     }
     if !r.likely_owners.is_empty() {
         out.push_str("likely ");
         for (i, pid) in r.likely_owners.iter().enumerate() {
             let sep = if i > 0 { ", " } else { "" };
-            let _ = write!(out, "{sep}{pid}/{}", comm(l, *pid));
+            let _ = write!(out, "{sep}{pid}/{}", Shown(comm(l, *pid)));
         }
         return;
     }
@@ -73,8 +74,9 @@ fn pad(line: &mut String, cell: &str, width: usize) {
 }
 
 /// The table: narrow by default, `wide` adds uid, inode, timer, cookie and
-/// the owners' command lines. A NETNS column appears when several
-/// namespaces were read. One reused line buffer: no allocation per row.
+/// the owners' command lines; names are shown escaped (`untrusted`). A
+/// NETNS column appears when several namespaces were read. One reused
+/// line buffer: no allocation per row.
 pub fn text(l: &Listing<'_>, wide: bool, out: &mut dyn Write) -> io::Result<()> {
     let several = l.several_namespaces;
     let mut cell = String::with_capacity(64);
@@ -155,7 +157,7 @@ pub fn text(l: &Listing<'_>, wide: bool, out: &mut dyn Write) -> io::Result<()> 
             && let Some(p) = r.owners.first().and_then(|o| l.process(o.pid))
             && !p.cmdline.is_empty()
         {
-            let _ = write!(line, "  [{}]", p.cmdline);
+            let _ = write!(line, "  [{}]", Shown(&p.cmdline));
         }
         line.push('\n');
         out.write_all(line.as_bytes())?;

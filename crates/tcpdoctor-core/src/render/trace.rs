@@ -1,5 +1,6 @@
 //! `tcpdoctor trace`: one line per connection end, and the summary.
 
+use super::text::Shown;
 use crate::model::{ConnectionEnd, GroupSummary, TraceSummary, human_age};
 use std::io::{self, Write};
 
@@ -38,10 +39,10 @@ pub fn header(out: &mut dyn Write) -> io::Result<()> {
 
 /// One connection end.
 pub fn line(e: &ConnectionEnd, out: &mut dyn Write) -> io::Result<()> {
-    let who = e
-        .closer
-        .as_ref()
-        .map_or_else(|| "-".to_string(), |c| format!("{}/{}", c.pid, c.comm));
+    let who = e.closer.as_ref().map_or_else(
+        || "-".to_string(),
+        |c| format!("{}/{}", c.pid, Shown(&c.comm)),
+    );
     let cgroup = e
         .closer
         .as_ref()
@@ -49,7 +50,7 @@ pub fn line(e: &ConnectionEnd, out: &mut dyn Write) -> io::Result<()> {
         .unwrap_or("-");
     writeln!(
         out,
-        "{:<12}  {:<22} {:<26} {:<22} {:<22} {:>8}  {:<12} {cgroup}",
+        "{:<12}  {:<22} {:<26} {:<22} {:<22} {:>8}  {:<12} {}",
         utc_time(e.at_unix_s),
         who,
         e.end.label(),
@@ -57,6 +58,7 @@ pub fn line(e: &ConnectionEnd, out: &mut dyn Write) -> io::Result<()> {
         e.remote.to_string(),
         lifetime(e.lifetime_s),
         e.netns,
+        Shown(cgroup),
     )
 }
 
@@ -66,7 +68,7 @@ fn pairs(v: &[(String, u64)]) -> String {
     }
     v.iter()
         .take(3)
-        .map(|(who, n)| format!("{who} ({n})"))
+        .map(|(who, n)| format!("{} ({n})", Shown(who)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -117,7 +119,7 @@ pub fn summary(s: &TraceSummary, out: &mut dyn Write) -> io::Result<()> {
         out,
     )?;
     for n in &s.notes {
-        writeln!(out, "note: {n}")?;
+        writeln!(out, "note: {}", Shown(n))?;
     }
     Ok(())
 }
