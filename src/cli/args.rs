@@ -147,6 +147,7 @@ impl HostSnapshotArgs {
             trace: self.trace.trace,
             observe: self.observe.span,
             fresh_namespace: false,
+            hide_arguments: false,
         }
     }
 }

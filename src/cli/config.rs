@@ -84,6 +84,40 @@ fn value_text(v: &toml::Value) -> Option<String> {
     }
 }
 
+/// Opens a configuration file for reading if it is a regular file. The
+/// open does not block (O_NONBLOCK: opening a FIFO for reading would wait
+/// for a writer, with no word said) and what was opened is checked with
+/// fstat, so a FIFO, a device or a directory is an error naming it
+/// however the path changes meanwhile.
+fn open_regular(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let p = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("reading {p}: {e}"))?;
+    let t = file
+        .metadata()
+        .map_err(|e| anyhow::anyhow!("reading {p}: {e}"))?
+        .file_type();
+    if !t.is_file() {
+        let what = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        bail!("{p}: is {what}: a configuration file must be a regular file");
+    }
+    Ok(file)
+}
+
 type Table = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 impl Config {
@@ -95,8 +129,7 @@ impl Config {
             None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
             None => return Ok(None),
         };
-        let file = std::fs::File::open(&path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let file = open_regular(&path)?;
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_BYTES + 1), &mut text)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;

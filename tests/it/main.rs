@@ -14,6 +14,7 @@ mod support;
 mod cli;
 mod deploy;
 mod docs;
+mod files;
 mod golden;
 mod hostile;
 mod lab;

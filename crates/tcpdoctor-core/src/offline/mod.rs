@@ -234,18 +234,12 @@ fn parse_aggregate(line: &str) -> Option<(TcpState, u64)> {
 /// a few KiB): a line that never ends stops here.
 pub(crate) const MAX_LINE: usize = 64 * 1024;
 
-/// Creates (or truncates) `path` readable by its owner only (0600): what
-/// tcpdoctor writes names processes and may hold their command lines.
-fn create_private(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::write(path, e))
-}
+mod output;
+// Creates `path` readable by its owner only (0600), never through a
+// symbolic link and never over a FIFO, a device or another user's file
+// (offline/output.rs says how and why): what tcpdoctor writes names
+// processes and may hold their command lines.
+use output::create_private;
 
 /// Where input comes from: a path, or "-" for stdin.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {

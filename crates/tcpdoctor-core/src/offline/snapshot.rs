@@ -76,8 +76,10 @@ impl<R: std::io::Read> std::io::Read for Limited<R> {
 }
 
 /// Writes `snap` to `path`, gzip-compressed when the name ends in .gz.
-/// A new file is readable by its owner only (0600): a snapshot holds every
-/// process's command line, which may hold secrets.
+/// The file is new and readable by its owner only (0600), whatever was
+/// at the path; a symbolic link, a FIFO, a device or another user's file
+/// there is an error (`create_private`): a snapshot names processes and,
+/// unless they were hidden, holds their command lines.
 pub fn write(snap: &Snapshot, path: &Path) -> Result<()> {
     let f = super::create_private(path)?;
     let mut w = std::io::BufWriter::new(f);

@@ -31,7 +31,17 @@ pub struct SnapshotOptions {
     /// count from zero, so no first sample is waited for, and the host's
     /// sysctl.conf files do not configure them.
     pub fresh_namespace: bool,
+    /// Keep only the base name of each process's argv[0] (arguments may
+    /// hold secrets, `--password=...`), and say so in the notes: what a
+    /// snapshot written to a file does unless asked (`--show-cmdline`).
+    pub hide_arguments: bool,
 }
+
+/// The note of a snapshot whose command lines were left out.
+const ARGUMENTS_HIDDEN_NOTE: &str = concat!(
+    "command lines left out: processes show as comm and the base name of argv[0] ",
+    "(--show-cmdline keeps them)"
+);
 
 impl Default for SnapshotOptions {
     fn default() -> Self {
@@ -42,6 +52,7 @@ impl Default for SnapshotOptions {
             trace: None,
             observe: None,
             fresh_namespace: false,
+            hide_arguments: false,
         }
     }
 }
@@ -87,7 +98,7 @@ pub fn snapshot(
     // names the closers.
     let _tracer = wait.and_then(|w| trace_for(w, progress));
     let Some(span) = opts.observe else {
-        return plan::snapshot(root, &opts.netns, &plan);
+        return plan::snapshot(root, &opts.netns, &plan).map(|s| hidden(s, opts));
     };
     let mut observer = Observer::new(
         root,
@@ -102,7 +113,16 @@ pub fn snapshot(
     );
     observer.observe_for(span, progress)?;
     let snap = plan::snapshot(root, &opts.netns, &plan)?;
-    Ok(observer.with_trends(snap))
+    Ok(hidden(observer.with_trends(snap), opts))
+}
+
+/// `snap` without arguments when `opts` say so.
+fn hidden(mut snap: Snapshot, opts: &SnapshotOptions) -> Snapshot {
+    if opts.hide_arguments {
+        snap.owners.hide_arguments();
+        snap.notes.push(ARGUMENTS_HIDDEN_NOTE.to_string());
+    }
+    snap
 }
 
 /// Diagnoses this host as `opts` say.
