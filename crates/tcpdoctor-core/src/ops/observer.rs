@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     FindingRow, NetnsSelector, Sample, Snapshot, SocketRow, TrendTracker, Trends, rows_by_namespace,
 };
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How an observer looks and judges.
@@ -66,7 +67,13 @@ pub struct Observer {
     watcher: Watcher,
     tracker: TrendTracker,
     last: Option<Sample>,
+    /// The counters of every namespace at the previous refresh, and when
+    /// they were read: the exporter's rates are over the time since.
+    refreshed: Option<(Instant, Counters)>,
 }
+
+/// Per namespace inode: its TcpExt and Tcp counters.
+type Counters = HashMap<u64, (BTreeMap<String, i64>, BTreeMap<String, i64>)>;
 
 fn unix_now() -> f64 {
     SystemTime::now()
@@ -82,6 +89,7 @@ impl Observer {
             tracker: TrendTracker::new(opts.window.as_secs_f64()),
             opts,
             last: None,
+            refreshed: None,
         }
     }
 
@@ -133,6 +141,7 @@ impl Observer {
             ..SnapshotPlan::new(Selection::All.needs())
         };
         let mut snap = plan::snapshot(&self.root, &self.opts.netns, &plan)?;
+        self.rates_since_last_refresh(&mut snap);
         if self.opts.hide_arguments {
             snap.owners.hide_arguments();
         }
@@ -141,6 +150,40 @@ impl Observer {
         let (trends, diagnosis) =
             trends_and_findings(&mut self.tracker, &snap, &rows, at, &self.opts.thresholds);
         Ok(use_it(&snap, &rows, &trends, diagnosis))
+    }
+
+    /// Makes the counter rates of a refresh's snapshot (taken without an
+    /// interval: its two samples bracket only the listing, a few
+    /// milliseconds) the rates since the previous refresh, over that
+    /// measured time, when it read every namespace this one did; then keeps
+    /// this refresh's counters for the next.
+    fn rates_since_last_refresh(&mut self, snap: &mut Snapshot) {
+        let now = Instant::now();
+        if let Some((then, before)) = &self.refreshed
+            && snap
+                .namespaces
+                .iter()
+                .all(|ns| before.contains_key(&ns.netns.inode))
+        {
+            for ns in &mut snap.namespaces {
+                if let Some((tcp_ext, tcp)) = before.get(&ns.netns.inode) {
+                    ns.tcp_ext_before = tcp_ext.clone();
+                    ns.tcp_before = tcp.clone();
+                }
+            }
+            snap.interval_s = now.duration_since(*then).as_secs_f64();
+        }
+        let counters = snap
+            .namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    ns.netns.inode,
+                    (ns.host.tcp_ext.clone(), ns.host.tcp.clone()),
+                )
+            })
+            .collect();
+        self.refreshed = Some((now, counters));
     }
 
     /// Observes every `interval` for `span` (trends only: the caller
@@ -274,6 +317,59 @@ mod tests {
             owners,
             ..Snapshot::default()
         }
+    }
+
+    /// The exporter's refresh once measured counter rates over the few
+    /// milliseconds its listing took (`host_passive_opens_per_s 0.0` where
+    /// diagnose measured thousands): they are over the time since the
+    /// previous refresh.
+    #[test]
+    fn a_refresh_measures_rates_since_the_previous_one() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/every-state");
+        let dir = std::env::temp_dir().join(format!("tcpdoctor-refresh-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let copied = std::process::Command::new("cp")
+            .args(["-r"])
+            .arg(fixture.join("proc"))
+            .arg(&dir)
+            .status()
+            .expect("cp runs");
+        assert!(copied.success());
+        let mut observer = Observer::new(&ProcRoot::new(&dir), ObserverOptions::default());
+        let passive = |m: &BTreeMap<String, i64>| m.get("PassiveOpens").copied();
+        let first = observer
+            .refresh(|snap, _, _, _| passive(&snap.namespaces[0].host.tcp))
+            .expect("refreshes");
+        // 1,000 connections accepted between the refreshes.
+        let snmp = dir.join("net/snmp");
+        let text = std::fs::read_to_string(&snmp).expect("snmp");
+        let text = text.replace(
+            "Tcp: 1 200 120000 -1 20 16 ",
+            "Tcp: 1 200 120000 -1 20 1016 ",
+        );
+        std::fs::write(&snmp, text).expect("writes snmp");
+        let (before, after, interval_s) = observer
+            .refresh(|snap, _, _, _| {
+                let ns = &snap.namespaces[0];
+                (
+                    passive(&ns.tcp_before),
+                    passive(&ns.host.tcp),
+                    snap.interval_s,
+                )
+            })
+            .expect("refreshes");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(first, Some(16));
+        assert_eq!(
+            (before, after),
+            (Some(16), Some(1016)),
+            "the previous refresh's counters"
+        );
+        assert!(
+            interval_s > 0.0,
+            "over the measured time since: {interval_s}"
+        );
     }
 
     /// `watch --top 1` once truncated the tables the rules read: a leak in
