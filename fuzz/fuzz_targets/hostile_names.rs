@@ -5,7 +5,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tcpdoctor_core::model::{
-    CloseOrder, Closer, ConnectionEnd, EndKind, FdRef, NsSnapshot, OwnerIndex, Process,
+    CloseOrder, Closer, ConnectionEnd, EndKind, FdRef, HostInfo, NsSnapshot, OwnerIndex, Process,
     RowFilter, Snapshot, Socket, TcpState, rows,
 };
 use tcpdoctor_core::ops::{Selection, Thresholds, diagnose_snapshot};
@@ -13,8 +13,7 @@ use tcpdoctor_core::render;
 
 /// What a terminal must never receive from a name.
 fn harmful(c: char) -> bool {
-    (c.is_control() && c != '\n')
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn check(what: &str, out: &[u8]) {
@@ -36,11 +35,10 @@ fuzz_target!(|data: &[u8]| {
             format!("10.0.0.2:{}", 20000 + i).parse().expect("endpoint"),
         );
         s.inode = 1000 + u64::from(i);
-        owners
-            .by_inode
-            .entry(s.inode)
-            .or_default()
-            .push(FdRef { pid: 7, fd: 3 + u32::from(i) });
+        owners.by_inode.entry(s.inode).or_default().push(FdRef {
+            pid: 7,
+            fd: 3 + u32::from(i),
+        });
         ns.sockets.push(s);
     }
     ns.netns.name = Some(name.clone());
@@ -89,4 +87,18 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     render::trace::line(&end, &mut out).expect("writes");
     check("trace", &out);
+    // A captured /proc tree from elsewhere names its own kernel and sysctls.
+    let mut host = HostInfo {
+        kernel_release: Some(snap.owners.processes[&7].cmdline.clone()),
+        ..HostInfo::default()
+    };
+    host.sysctls.insert(
+        "net.ipv4.ip_local_port_range".into(),
+        snap.owners.processes[&7].cmdline.clone(),
+    );
+    for all in [false, true] {
+        let mut out = Vec::new();
+        render::host::text(&host, all, &mut out).expect("writes");
+        check("host", &out);
+    }
 });
