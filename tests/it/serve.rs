@@ -9,6 +9,7 @@
 //! of its own, where nothing else listens.
 
 mod own_address;
+mod traced_scope;
 
 use crate::support::{Kill, TempDir, bin};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -11,7 +11,7 @@ use crate::model::{
     Census, ConnectionEnd, NetnsSelector, StateSet, TcpState, TraceSummary, TraceTally,
     parse_port_range,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// The tracer running for `wait` before a collection, or None (with a
@@ -41,6 +41,9 @@ pub struct TraceSession {
     tracer: Tracer,
     /// None: every namespace (`--netns all`).
     wanted: Option<HashSet<u64>>,
+    /// The short label of each namespace read at the start, when more
+    /// than one is traced (`--netns all`, or a list).
+    labels: Option<HashMap<u64, String>>,
     ephemeral: (u16, u16),
     /// None when no summary is wanted (the exporter, which runs for
     /// days, keeps no per-connection tally).
@@ -53,13 +56,13 @@ pub struct TraceSession {
 
 impl TraceSession {
     pub fn start(root: &ProcRoot, sel: &NetnsSelector) -> Result<TraceSession> {
-        let (wanted, notes) = match sel {
-            NetnsSelector::All => (None, Vec::new()),
-            sel => {
-                let (list, notes) = netns::resolve(root, sel)?;
-                (Some(list.iter().map(|n| n.inode).collect()), notes)
-            }
+        let (list, notes) = netns::resolve(root, sel)?;
+        let wanted = match sel {
+            NetnsSelector::All => None,
+            _ => Some(list.iter().map(|n| n.inode).collect()),
         };
+        let labels = (*sel == NetnsSelector::All || list.len() > 1)
+            .then(|| list.iter().map(|n| (n.inode, n.short_label())).collect());
         let ephemeral = std::fs::read_to_string(root.sysctl_path("net.ipv4.ip_local_port_range"))
             .ok()
             .and_then(|v| parse_port_range(&v))
@@ -70,6 +73,7 @@ impl TraceSession {
         Ok(TraceSession {
             tracer,
             wanted,
+            labels,
             ephemeral,
             tally: Some(TraceTally::default()),
             start_time: started.elapsed(),
@@ -81,6 +85,19 @@ impl TraceSession {
     pub(crate) fn without_summary(mut self) -> TraceSession {
         self.tally = None;
         self
+    }
+
+    /// The label of an end's namespace when several are traced (a
+    /// namespace made after the start shows as `net:[INODE]`); None when
+    /// one is.
+    pub fn netns_label(&self, inode: u64) -> Option<String> {
+        let labels = self.labels.as_ref()?;
+        Some(
+            labels
+                .get(&inode)
+                .cloned()
+                .unwrap_or_else(|| format!("net:[{inode}]")),
+        )
     }
 
     /// Ends the kernel could not hand over (its ring was full).

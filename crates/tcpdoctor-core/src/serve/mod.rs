@@ -115,7 +115,9 @@ impl Exporter {
     /// closers become exact in every refresh, and connection ends are
     /// counted per closing process. Fails when eBPF cannot be used here.
     pub fn start_tracer(self: &Arc<Self>) -> Result<()> {
-        let mut tracer = TraceSession::start(&self.root, &NetnsSelector::All)?.without_summary();
+        // Only the namespaces served: another namespace's connections are
+        // not this exporter's to count.
+        let mut tracer = TraceSession::start(&self.root, &self.opts.netns)?.without_summary();
         if let Ok(mut t) = self.traced.lock() {
             *t = Some(TracedEnds::default());
         }
@@ -130,7 +132,7 @@ impl Exporter {
                     && let Some(t) = t.as_mut()
                 {
                     for e in &ends {
-                        t.add(e);
+                        t.add(e, tracer.netns_label(e.netns).as_deref().unwrap_or(""));
                     }
                     t.lost = lost;
                 }

@@ -6,10 +6,11 @@ use crate::model::{ConnectionEnd, EndKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Connection ends seen by `serve --trace`'s tracer since it started:
-/// (process that closed, how it ended) -> count, and the ends lost.
+/// (namespace label, empty when one is served; process that closed; how
+/// it ended) -> count, and the ends lost.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TracedEnds {
-    pub by_closer: BTreeMap<(String, EndKind), u64>,
+    pub by_closer: BTreeMap<(String, String, EndKind), u64>,
     pub lost: u64,
 }
 
@@ -17,19 +18,22 @@ impl TracedEnds {
     /// Distinct process names kept before the rest count as "other".
     const MAX_PROCESSES: usize = 100;
 
-    pub(crate) fn add(&mut self, e: &ConnectionEnd) {
+    pub(crate) fn add(&mut self, e: &ConnectionEnd, netns: &str) {
         let mut who = e
             .closer
             .as_ref()
             .map_or_else(|| "unknown".to_string(), |c| c.comm.clone());
-        let known = self.by_closer.keys().any(|(p, _)| *p == who);
+        let known = self.by_closer.keys().any(|(_, p, _)| *p == who);
         if !known {
-            let distinct: BTreeSet<&String> = self.by_closer.keys().map(|(p, _)| p).collect();
+            let distinct: BTreeSet<&String> = self.by_closer.keys().map(|(_, p, _)| p).collect();
             if distinct.len() >= Self::MAX_PROCESSES {
                 who = "other".into();
             }
         }
-        *self.by_closer.entry((who, e.end)).or_insert(0) += 1;
+        *self
+            .by_closer
+            .entry((netns.to_string(), who, e.end))
+            .or_insert(0) += 1;
     }
 }
 
@@ -49,13 +53,17 @@ impl Collector for ConnectionEnds {
                     them (exact, from the kernel) and how they ended: closed_first (TIME_WAIT on \
                     this host), closed_last (the peer's TIME_WAIT), reset.",
             );
-            for ((p, end), n) in &t.by_closer {
+            for ((ns, p, end), n) in &t.by_closer {
                 let end = match end {
                     EndKind::ClosedFirst => "closed_first",
                     EndKind::ClosedLast => "closed_last",
                     EndKind::Reset => "reset",
                 };
-                f.sample(&[("process", p), ("end", end)], *n as f64);
+                if ns.is_empty() {
+                    f.sample(&[("process", p), ("end", end)], *n as f64);
+                } else {
+                    f.sample(&[("netns", ns), ("process", p), ("end", end)], *n as f64);
+                }
             }
         }
         out.counter(
@@ -77,8 +85,12 @@ mod tests {
     #[test]
     fn ends_are_counted_per_closer_and_written_only_while_tracing() {
         let mut t = TracedEnds::default();
-        t.by_closer.insert(("curl".into(), EndKind::ClosedFirst), 3);
-        t.by_closer.insert(("nginx".into(), EndKind::Reset), 1);
+        t.by_closer
+            .insert((String::new(), "curl".into(), EndKind::ClosedFirst), 3);
+        t.by_closer
+            .insert((String::new(), "nginx".into(), EndKind::Reset), 1);
+        t.by_closer
+            .insert(("web".into(), "nginx".into(), EndKind::Reset), 4);
         t.lost = 2;
         let full = FullMetrics::default();
         let input = Input {
@@ -90,6 +102,8 @@ mod tests {
             "# TYPE tcpdoctor_connection_ends_total counter\n",
             "tcpdoctor_connection_ends_total{process=\"curl\",end=\"closed_first\"} 3\n",
             "tcpdoctor_connection_ends_total{process=\"nginx\",end=\"reset\"} 1\n",
+            // With several namespaces served, each end names its own.
+            "tcpdoctor_connection_ends_total{netns=\"web\",process=\"nginx\",end=\"reset\"} 4\n",
             "tcpdoctor_connection_ends_lost_total 2\n",
         ] {
             assert!(text.contains(line), "{line} in {text}");
@@ -118,15 +132,16 @@ mod tests {
             cookie: 0,
         };
         let mut t = TracedEnds::default();
-        t.add(&end(None, EndKind::Reset));
+        t.add(&end(None, EndKind::Reset), "");
         for i in 1..TracedEnds::MAX_PROCESSES {
-            t.add(&end(Some(format!("p{i}")), EndKind::ClosedFirst));
+            t.add(&end(Some(format!("p{i}")), EndKind::ClosedFirst), "");
         }
-        t.add(&end(Some("p1".into()), EndKind::ClosedFirst));
-        t.add(&end(Some("late".into()), EndKind::ClosedLast));
-        assert_eq!(t.by_closer[&("unknown".into(), EndKind::Reset)], 1);
-        assert_eq!(t.by_closer[&("p1".into(), EndKind::ClosedFirst)], 2);
-        assert_eq!(t.by_closer[&("other".into(), EndKind::ClosedLast)], 1);
-        assert!(!t.by_closer.keys().any(|(p, _)| p == "late"));
+        t.add(&end(Some("p1".into()), EndKind::ClosedFirst), "");
+        t.add(&end(Some("late".into()), EndKind::ClosedLast), "");
+        let key = |p: &str, e| (String::new(), p.to_string(), e);
+        assert_eq!(t.by_closer[&key("unknown", EndKind::Reset)], 1);
+        assert_eq!(t.by_closer[&key("p1", EndKind::ClosedFirst)], 2);
+        assert_eq!(t.by_closer[&key("other", EndKind::ClosedLast)], 1);
+        assert!(!t.by_closer.keys().any(|(_, p, _)| p == "late"));
     }
 }
