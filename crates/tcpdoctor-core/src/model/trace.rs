@@ -3,9 +3,9 @@
 //! and ended, who closed them and on which side TIME_WAIT was made. Memory
 //! is bounded by `TraceTally::MAX_GROUPS`, however long the trace runs.
 
-use super::{ConnectionEnd, EndKind, Endpoint, Opened};
+use super::{Closer, ConnectionEnd, EndKind, Endpoint, Opened};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Connections opened in one group while tracing, counted in the kernel.
@@ -23,11 +23,60 @@ pub struct OpenCount {
 struct GroupTally {
     ended: u64,
     resets: u64,
-    /// Closer label -> ends where this host closed first (TIME_WAIT here).
-    closed_first: BTreeMap<String, u64>,
-    /// Closer label -> ends where the peer closed first.
-    closed_last: BTreeMap<String, u64>,
+    /// Who closed first (TIME_WAIT here).
+    closed_first: Closers,
+    /// Who closed after the peer did.
+    closed_last: Closers,
 }
+
+/// Ends per closing process name, with the pids that closed them: a
+/// client run once per request (curl in a loop) is one name with many
+/// pids, not a list of pids each seen once.
+#[derive(Clone, Debug, Default)]
+struct Closers {
+    /// comm -> (ends, the distinct pids seen, at most `MAX_PIDS`).
+    by_comm: BTreeMap<String, (u64, BTreeSet<u32>)>,
+}
+
+impl Closers {
+    /// Pids remembered per name; more are counted as "N+ pids".
+    const MAX_PIDS: usize = 1000;
+
+    fn add(&mut self, closer: Option<&Closer>) {
+        let Some(c) = closer else {
+            self.by_comm.entry(NOT_SEEN.to_string()).or_default().0 += 1;
+            return;
+        };
+        let (n, pids) = self.by_comm.entry(c.comm.clone()).or_default();
+        *n += 1;
+        if pids.len() < Self::MAX_PIDS {
+            pids.insert(c.pid);
+        }
+    }
+
+    /// "pid/comm" for one process, "comm (N pids)" for several; the most
+    /// ends first.
+    fn sorted(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .by_comm
+            .iter()
+            .map(|(comm, (n, pids))| {
+                let label = match pids.len() {
+                    0 => comm.clone(),
+                    1 => format!("{}/{comm}", pids.iter().next().copied().unwrap_or(0)),
+                    k if k >= Self::MAX_PIDS => format!("{comm} ({k}+ pids)"),
+                    k => format!("{comm} ({k} pids)"),
+                };
+                (label, *n)
+            })
+            .collect();
+        v.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.clone()));
+        v
+    }
+}
+
+/// The closer of an end whose close the tracer did not see.
+const NOT_SEEN: &str = "(close not seen)";
 
 /// The key a group is known by: namespace, kind, endpoint.
 type GroupKey = (u64, Opened, Endpoint);
@@ -50,7 +99,8 @@ pub struct GroupSummary {
     pub opened: u64,
     pub opens_per_s: f64,
     pub ended: u64,
-    /// Who closed first, making TIME_WAIT on this host: "pid/comm" -> n.
+    /// Who closed first, making TIME_WAIT on this host: "pid/comm" (or
+    /// "comm (N pids)" for a name many processes had) -> n.
     pub time_wait_made_by: Vec<(String, u64)>,
     /// Who closed after the peer did (the peer made the TIME_WAIT).
     pub closed_after_peer_by: Vec<(String, u64)>,
@@ -70,14 +120,6 @@ pub struct TraceSummary {
     /// Where this host accepts, most connections first.
     pub listening_ports: Vec<GroupSummary>,
     pub notes: Vec<String>,
-}
-
-/// Who closed, as the summary names them.
-fn closer_label(e: &ConnectionEnd) -> String {
-    e.closer.as_ref().map_or_else(
-        || "(close not seen)".to_string(),
-        |c| format!("{}/{}", c.pid, c.comm),
-    )
 }
 
 fn any_ip(like: IpAddr) -> IpAddr {
@@ -113,10 +155,9 @@ impl TraceTally {
         }
         let g = self.groups.entry(key).or_default();
         g.ended += 1;
-        let who = closer_label(e);
         match e.end {
-            EndKind::ClosedFirst => *g.closed_first.entry(who).or_insert(0) += 1,
-            EndKind::ClosedLast => *g.closed_last.entry(who).or_insert(0) += 1,
+            EndKind::ClosedFirst => g.closed_first.add(e.closer.as_ref()),
+            EndKind::ClosedLast => g.closed_last.add(e.closer.as_ref()),
             EndKind::Reset => g.resets += 1,
         }
     }
@@ -136,11 +177,6 @@ impl TraceTally {
         }
         let mut keys: Vec<GroupKey> = self.groups.keys().copied().collect();
         keys.extend(opened.keys().filter(|k| !self.groups.contains_key(k)));
-        let sorted = |v: &BTreeMap<String, u64>| {
-            let mut v: Vec<(String, u64)> = v.iter().map(|(k, n)| (k.clone(), *n)).collect();
-            v.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.clone()));
-            v
-        };
         let (mut upstreams, mut listening_ports) = (Vec::new(), Vec::new());
         for key in keys {
             let g = self.groups.get(&key).cloned().unwrap_or_default();
@@ -155,8 +191,8 @@ impl TraceTally {
                     0.0
                 },
                 ended: g.ended,
-                time_wait_made_by: sorted(&g.closed_first),
-                closed_after_peer_by: sorted(&g.closed_last),
+                time_wait_made_by: g.closed_first.sorted(),
+                closed_after_peer_by: g.closed_last.sorted(),
                 resets: g.resets,
             };
             match key.1 {
@@ -268,6 +304,39 @@ mod tests {
         assert_eq!((l.ended, l.resets), (2, 1));
         assert_eq!(l.closed_after_peer_by, vec![("9/nginx".to_string(), 1)]);
         assert!(s.notes.is_empty());
+    }
+
+    /// curl run once per request closes each connection from a new pid:
+    /// the summary once listed them pid by pid, each seen once.
+    #[test]
+    fn a_client_run_once_per_request_is_one_name_with_its_pid_count() {
+        let mut t = TraceTally::default();
+        let eph = (32768, 60999);
+        for pid in 100..105 {
+            let local = format!("10.0.0.1:{}", 40000 + pid);
+            let e = end(
+                &local,
+                "10.0.0.9:80",
+                EndKind::ClosedFirst,
+                Some((pid, "curl")),
+            );
+            t.add(&e, eph);
+        }
+        for port in 0..3 {
+            let local = format!("10.0.0.1:{}", 41000 + port);
+            let e = end(
+                &local,
+                "10.0.0.9:80",
+                EndKind::ClosedFirst,
+                Some((7, "app")),
+            );
+            t.add(&e, eph);
+        }
+        let s = t.summary(&[], 1.0, 0, 10);
+        assert_eq!(
+            s.upstreams[0].time_wait_made_by,
+            vec![("curl (5 pids)".to_string(), 5), ("7/app".to_string(), 3)]
+        );
     }
 
     #[test]

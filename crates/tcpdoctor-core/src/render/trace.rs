@@ -73,15 +73,25 @@ fn pairs(v: &[(String, u64)]) -> String {
         .join(", ")
 }
 
-fn groups(title: &str, v: &[GroupSummary], out: &mut dyn Write) -> io::Result<()> {
+/// One group per line: how many were opened (`verb`: connected or
+/// accepted) and ended while tracing, and how many of those opened did
+/// not end: a listener whose connections all wait in CLOSE_WAIT reads
+/// "accepted 20, ended 0, 20 still open".
+fn groups(title: &str, verb: &str, v: &[GroupSummary], out: &mut dyn Write) -> io::Result<()> {
     if v.is_empty() {
         return Ok(());
     }
     writeln!(out, "\n{title}")?;
     for g in v {
+        let open = g.opened.saturating_sub(g.ended);
+        let still = if open > 0 {
+            format!(", {open} still open")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "  {}  opened {} ({:.1}/s), ended {}, resets {}  [netns {}]",
+            "  {}  {verb} {} ({:.1}/s), ended {}{still}, resets {}  [netns {}]",
             g.endpoint, g.opened, g.opens_per_s, g.ended, g.resets, g.netns
         )?;
         writeln!(
@@ -112,9 +122,15 @@ pub fn summary(s: &TraceSummary, out: &mut dyn Write) -> io::Result<()> {
         },
         s.lost
     )?;
-    groups("per upstream (this host connected):", &s.upstreams, out)?;
+    groups(
+        "per upstream (this host connected):",
+        "connected",
+        &s.upstreams,
+        out,
+    )?;
     groups(
         "per listening port (this host accepted):",
+        "accepted",
         &s.listening_ports,
         out,
     )?;
@@ -127,6 +143,29 @@ pub fn summary(s: &TraceSummary, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listener whose connections all stay in CLOSE_WAIT: the summary
+    /// once said "opened 20, ended 0" and left the reader to subtract.
+    #[test]
+    fn the_summary_says_what_did_not_end() {
+        let g = GroupSummary {
+            netns: 1,
+            endpoint: "0.0.0.0:8000".parse().expect("endpoint"),
+            opened: 20,
+            opens_per_s: 2.0,
+            ended: 0,
+            time_wait_made_by: Vec::new(),
+            closed_after_peer_by: Vec::new(),
+            resets: 0,
+        };
+        let mut out = Vec::new();
+        groups("per listening port:", "accepted", &[g], &mut out).expect("writes");
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert!(
+            text.contains("0.0.0.0:8000  accepted 20 (2.0/s), ended 0, 20 still open"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn times_and_lifetimes_read_as_people_write_them() {
