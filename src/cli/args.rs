@@ -7,6 +7,8 @@ use std::io::IsTerminal;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
 use tcpdoctor_core::ops::{Progress, SnapshotOptions, Threshold, Thresholds, thresholds};
@@ -297,6 +299,23 @@ pub fn parse_remote(s: &str) -> Result<(IpAddr, Option<u16>), String> {
         return Ok((sa.ip(), Some(sa.port())));
     }
     Err(format!("'{s}' is not IP, IP:PORT or [IPv6]:PORT"))
+}
+
+/// Ctrl-C and `kill` (SIGINT, SIGTERM) ask a long command to stop: the
+/// flag it polls, so that it ends cleanly (a summary printed, a recording
+/// finished). `and_hangup` adds SIGHUP, for commands that keep a terminal
+/// or a file (an SSH session that drops ends them the same way).
+pub fn stop_on_signals(and_hangup: bool) -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut signals = vec![signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
+    if and_hangup {
+        signals.push(signal_hook::consts::SIGHUP);
+    }
+    for sig in signals {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;
+    }
+    Ok(stop)
 }
 
 /// Buffered stdout: it is line-buffered, and one write per line would

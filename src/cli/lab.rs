@@ -7,7 +7,7 @@ use clap::Subcommand;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tcpdoctor_core::render;
 use tcpdoctor_lab::roles::{self, ClientMode, ServerMode};
@@ -140,11 +140,7 @@ fn run_scenario(a: &RunArgs) -> Result<ExitCode> {
         )));
     };
     require_privileges()?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&interrupted))
-            .context("installing the signal handler")?;
-    }
+    let interrupted = super::args::stop_on_signals(false)?;
     let exe = std::env::current_exe().context("finding the tcpdoctor executable")?;
     let opts = lab_run::LabOptions {
         scenario,

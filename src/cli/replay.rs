@@ -8,8 +8,6 @@ use anyhow::{Context, Result};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tcpdoctor_core::ops::recording;
 
 #[derive(clap::Args, Debug)]
@@ -46,15 +44,7 @@ pub fn run(a: &Args) -> Result<ExitCode> {
     let mut app = App::new(Mode::Replay, rec.header.header.clone());
     app.samples = rec.samples.into();
     app.paused = true;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
+    let stop = super::args::stop_on_signals(true)?;
     run_ui(&mut app, &stop, |_| {})?;
     Ok(ExitCode::SUCCESS)
 }

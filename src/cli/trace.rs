@@ -2,11 +2,10 @@
 //! that closed each one, and a summary on exit.
 
 use super::args::{JsonArg, NetnsArg, seconds, stdout};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tcpdoctor_core::model::human_bytes;
 use tcpdoctor_core::ops::{ProcRoot, TraceSession};
@@ -60,11 +59,7 @@ pub struct Args {
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
+    let stop = super::args::stop_on_signals(false)?;
     let mut session = TraceSession::start(root, &a.netns.selector)?;
     super::args::print_notes(&session.notes);
     // On stderr also with --json: a script may wait for this line.

@@ -185,17 +185,9 @@ impl Drop for Tape {
 }
 
 pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
-    let stop = Arc::new(AtomicBool::new(false));
     // SIGHUP too: an SSH session that drops ends the watch as Ctrl-C
     // does, with the recording finished.
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
+    let stop = super::args::stop_on_signals(true)?;
     let mut sampler = observer(root, a);
     let first = sampler.step().context("sampling the host")?;
     let head = first.detail.as_ref().map_or_else(String::new, |d| {

@@ -13,13 +13,14 @@ use crate::support::{TempDir, bin, fixture, golden, run, stdout};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tcpdoctor_core::model::NamespaceCount;
 use tcpdoctor_core::model::{
     Endpoint, FdRef, FileNr, HostInfo, NetnsInfo, NsSnapshot, OwnerIndex, Process, Snapshot,
     Socket, Sockstat, SysctlSetting, TcpInfo, TcpState, Timer,
 };
 use tcpdoctor_core::offline;
 use tcpdoctor_core::ops::{self, Selection, Thresholds};
-use tcpdoctor_core::render::prometheus::{self, FastSample};
+use tcpdoctor_core::render::prometheus;
 
 fn ep(s: &str) -> Endpoint {
     s.parse().expect("endpoint")
@@ -265,7 +266,7 @@ fn metrics_exposition_passes_promtool() {
     for s in &ns.sockets {
         *states.entry(s.state).or_insert(0) += 1;
     }
-    let fast = [FastSample {
+    let fast = [NamespaceCount {
         netns: String::new(),
         states,
         host: ns.host.clone(),

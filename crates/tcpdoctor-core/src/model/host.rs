@@ -117,6 +117,16 @@ fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// What each scrape of the exporter measures afresh in one namespace: the
+/// sockets per state and the counters.
+#[derive(Clone, Debug, Default)]
+pub struct NamespaceCount {
+    /// Its short label when several namespaces are read, else empty.
+    pub netns: String,
+    pub states: BTreeMap<super::TcpState, u64>,
+    pub host: HostInfo,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

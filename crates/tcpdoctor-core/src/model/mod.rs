@@ -28,7 +28,7 @@ pub use closer::{CloseOrder, Closer, ConnectionEnd, EndKind, Opened};
 pub use collection::{CollectReport, SocketSink, SourceUsed};
 pub use format::human_age;
 pub use format::human_bytes;
-pub use host::{COUNTERS_THAT_MATTER, FileNr, HostInfo, Sockstat};
+pub use host::{COUNTERS_THAT_MATTER, FileNr, HostInfo, NamespaceCount, Sockstat};
 pub(crate) use host::{TCP_COUNTERS_THAT_MATTER, parse_port_range};
 pub use needs::Needs;
 pub use netns::{NetnsInfo, NetnsSelector};

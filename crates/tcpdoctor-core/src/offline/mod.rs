@@ -241,19 +241,35 @@ mod output;
 // processes and may hold their command lines.
 use output::create_private;
 
+/// The bytes of `path`, or of stdin for "-", as they are.
+pub(crate) fn source(path: &Path) -> Result<Box<dyn Read>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(Box::new(f))
+}
+
+/// `source` (of `path`) buffered, and whether it starts as gzip does.
+pub(crate) fn sniff<R: Read>(path: &Path, source: R) -> Result<(std::io::BufReader<R>, bool)> {
+    let mut r = std::io::BufReader::with_capacity(256 * 1024, source);
+    let magic = r.fill_buf().map_err(|e| Error::io(path, e))?;
+    let gzip = magic.starts_with(&[0x1f, 0x8b]);
+    Ok((r, gzip))
+}
+
 /// Where input comes from: a path, or "-" for stdin.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     if path == Path::new("-") {
+        // Stdin is read as it comes: a pipe is decompressed by its writer.
         return Ok(Box::new(std::io::BufReader::with_capacity(
             256 * 1024,
-            std::io::stdin(),
+            source(path)?,
         )));
     }
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut r = std::io::BufReader::with_capacity(256 * 1024, f);
     // gzip: a compressed snapshot (or dump).
-    let magic = r.fill_buf().map_err(|e| Error::io(path, e))?;
-    if magic.starts_with(&[0x1f, 0x8b]) {
+    let (r, gzip) = sniff(path, source(path)?)?;
+    if gzip {
         return Ok(Box::new(std::io::BufReader::with_capacity(
             256 * 1024,
             flate2::read::MultiGzDecoder::new(r),

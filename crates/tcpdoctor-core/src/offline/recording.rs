@@ -137,19 +137,13 @@ impl<R: Read> Read for UntilBroken<R> {
 /// `watch --record` writes it) or not. A gzip stream that stops short
 /// keeps every sample before the cut, with a note.
 pub fn read_file(path: &Path) -> Result<Recording> {
-    let source: Box<dyn Read> = if path == Path::new("-") {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?)
-    };
-    read_from(path, source)
+    read_from(path, super::source(path)?)
 }
 
 /// `read_file` of what `source` holds.
 fn read_from(path: &Path, source: impl Read) -> Result<Recording> {
-    let mut raw = std::io::BufReader::with_capacity(256 * 1024, source);
-    let magic = raw.fill_buf().map_err(|e| Error::io(path, e))?;
-    if !magic.starts_with(&[0x1f, 0x8b]) {
+    let (raw, gzip) = super::sniff(path, source)?;
+    if !gzip {
         return read(path, raw);
     }
     let mut gz = UntilBroken {

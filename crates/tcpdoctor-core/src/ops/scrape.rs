@@ -4,17 +4,8 @@
 
 use crate::collect::plan;
 use crate::collect::{ProcRoot, SocketQuery, SourceChoice, host, netns};
-use crate::model::{Census, HostInfo, NetnsSelector, TcpState};
-use std::collections::BTreeMap;
+use crate::model::{Census, NamespaceCount, NetnsSelector};
 use std::time::Instant;
-
-/// One namespace's states and counters.
-pub(crate) struct NamespaceCount {
-    /// Its short label when several namespaces are read, else empty.
-    pub label: String,
-    pub states: BTreeMap<TcpState, u64>,
-    pub host: HostInfo,
-}
 
 /// The counts of every namespace, and what failed, per source.
 #[derive(Default)]
@@ -72,7 +63,7 @@ pub(crate) fn count_states(root: &ProcRoot, sel: &NetnsSelector) -> StateCounts 
                 }
                 out.counters_s += seconds;
                 out.namespaces.push(NamespaceCount {
-                    label,
+                    netns: label,
                     states: c.states().into_iter().collect(),
                     host,
                 });

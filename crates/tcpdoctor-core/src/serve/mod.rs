@@ -7,9 +7,10 @@
 pub mod http;
 
 use crate::error::Result;
+use crate::model::NamespaceCount;
 use crate::model::NetnsSelector;
 use crate::ops::{self, Observer, ObserverOptions, ProcRoot, Thresholds, TraceSession};
-use crate::render::prometheus::{self as metrics, FastSample, FullMetrics, TracedEnds};
+use crate::render::prometheus::{self as metrics, FullMetrics, TracedEnds};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -48,7 +49,7 @@ impl Default for ExporterOptions {
 /// What one scrape measured: samples per namespace, and per collector
 /// (name, success, seconds).
 struct Scrape {
-    pub samples: Vec<FastSample>,
+    pub samples: Vec<NamespaceCount>,
     pub collectors: Vec<(&'static str, bool, f64)>,
 }
 
@@ -213,15 +214,7 @@ impl Exporter {
         let t = Instant::now();
         let counted = ops::count_states(&self.root, &self.opts.netns);
         let total = t.elapsed().as_secs_f64();
-        let samples = counted
-            .namespaces
-            .into_iter()
-            .map(|n| FastSample {
-                netns: n.label,
-                states: n.states,
-                host: n.host,
-            })
-            .collect();
+        let samples = counted.namespaces;
         let (census_error, host_error, host_time) = (
             counted.census_error,
             counted.counters_error,

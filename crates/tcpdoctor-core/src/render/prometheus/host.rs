@@ -83,14 +83,15 @@ impl Collector for HostCounters {
 
 #[cfg(test)]
 mod tests {
+    use super::super::FullMetrics;
     use super::super::tests::{input_of, written};
-    use super::super::{FastSample, FullMetrics};
     use super::*;
+    use crate::model::NamespaceCount;
     use crate::model::Sockstat;
 
     #[test]
     fn what_was_read_is_written_and_what_was_not_is_left_out() {
-        let mut s = FastSample::default();
+        let mut s = NamespaceCount::default();
         s.host.sockstat = Some(Sockstat {
             tw: 12,
             ..Sockstat::default()

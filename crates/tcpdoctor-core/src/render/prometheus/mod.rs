@@ -23,16 +23,8 @@ use writer::Writer;
 pub use writer::escape;
 
 use crate::diagnose::Diagnosis;
-use crate::model::{HostInfo, Snapshot, SocketRow, TcpState, Trends, rows_by_namespace};
+use crate::model::{NamespaceCount, Snapshot, SocketRow, Trends, rows_by_namespace};
 use std::collections::BTreeMap;
-
-/// What each scrape measures afresh, per namespace.
-#[derive(Clone, Debug, Default)]
-pub struct FastSample {
-    pub netns: String,
-    pub states: BTreeMap<TcpState, u64>,
-    pub host: HostInfo,
-}
 
 /// What the full refresh computes (owners, findings), per namespace.
 #[derive(Clone, Debug, Default)]
@@ -130,7 +122,7 @@ pub(crate) fn full_metrics_on_rows(
 /// outcomes, the cached full refresh and, with `serve --trace`, the
 /// tracer's counts.
 struct Input<'a> {
-    pub fast: &'a [FastSample],
+    pub fast: &'a [NamespaceCount],
     pub full: &'a FullMetrics,
     /// (collector, success, seconds) of this scrape.
     pub collectors: &'a [(&'a str, bool, f64)],
@@ -160,7 +152,11 @@ const COLLECTORS: &[&dyn Collector] = &[
 ];
 
 /// Writes every family.
-pub fn render(fast: &[FastSample], full: &FullMetrics, collectors: &[(&str, bool, f64)]) -> String {
+pub fn render(
+    fast: &[NamespaceCount],
+    full: &FullMetrics,
+    collectors: &[(&str, bool, f64)],
+) -> String {
     let mut body = String::with_capacity(16 * 1024);
     let input = Input {
         fast,

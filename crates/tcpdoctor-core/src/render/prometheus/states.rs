@@ -27,17 +27,18 @@ impl Collector for Sockets {
 
 #[cfg(test)]
 mod tests {
+    use super::super::FullMetrics;
     use super::super::tests::{input_of, written};
-    use super::super::{FastSample, FullMetrics};
     use super::*;
+    use crate::model::NamespaceCount;
 
     #[test]
     fn every_state_is_written_and_missing_ones_are_zero() {
         let full = FullMetrics::default();
-        let fast = [FastSample {
+        let fast = [NamespaceCount {
             netns: "web".into(),
             states: [(TcpState::TimeWait, 7)].into_iter().collect(),
-            ..FastSample::default()
+            ..NamespaceCount::default()
         }];
         let input = Input {
             fast: &fast,
