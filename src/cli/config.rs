@@ -90,7 +90,7 @@ fn value_text(v: &toml::Value) -> Option<String> {
 /// fstat, so a FIFO, a device or a directory is an error naming it
 /// however the path changes meanwhile.
 fn open_regular(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let p = path.display();
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -101,18 +101,7 @@ fn open_regular(path: &Path) -> Result<std::fs::File> {
         .metadata()
         .map_err(|e| anyhow::anyhow!("reading {p}: {e}"))?
         .file_type();
-    if !t.is_file() {
-        let what = if t.is_dir() {
-            "a directory"
-        } else if t.is_fifo() {
-            "a FIFO (named pipe)"
-        } else if t.is_char_device() || t.is_block_device() {
-            "a device"
-        } else if t.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
+    if let Some(what) = tcpdoctor_core::ops::file_kind(t) {
         bail!("{p}: is {what}: a configuration file must be a regular file");
     }
     Ok(file)

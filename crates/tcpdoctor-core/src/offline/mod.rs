@@ -240,6 +240,7 @@ mod output;
 // (offline/output.rs says how and why): what tcpdoctor writes names
 // processes and may hold their command lines.
 use output::create_private;
+pub use output::file_kind;
 
 /// The bytes of `path`, or of stdin for "-", as they are.
 pub(crate) fn source(path: &Path) -> Result<Box<dyn Read>> {

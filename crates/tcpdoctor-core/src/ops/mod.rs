@@ -34,7 +34,7 @@ pub use crate::diagnose::{
     Diagnosis, Finding, Selection, Severity, Threshold, Thresholds, explain, thresholds,
 };
 pub use crate::offline::{
-    Format, analyze, open as open_input, recording, snapshot as snapshot_file,
+    Format, analyze, file_kind, open as open_input, recording, snapshot as snapshot_file,
 };
 
 /// What a long operation reports while it runs, for the front end to show
