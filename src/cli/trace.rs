@@ -20,16 +20,17 @@ local and remote ip:port, the lifetime from established to closed, the network n
 the closer's cgroup (container or systemd unit).\n\n\
 The summary: per upstream (remote ip:port this host connected to) and per listening port, \
 connections opened (counted in the kernel) and per second over the measured trace length, \
-ended, and who made the TIME_WAIT.\n\n\
+ended, and who made the TIME_WAIT (or, where the peer had not closed, a FIN_WAIT2 orphan).\n\n\
 While it runs, every tcpdoctor on the host (sockets, census --by process, diagnose, serve) \
 names TIME_WAIT closers exactly instead of 'likely'.\n\n\
 JSON (--json): one object per line (NDJSON): {\"at_unix_s\", \"netns\", \"local\", \"remote\", \
-\"end\": closed_first|closed_last|reset, \"closer\": {\"pid\", \"comm\", \"cgroup\", \"order\", \
-\"closed_s_ago\"} or null, \"opened\": connected|accepted, \"lifetime_s\", \"cookie\"}; the last \
-line is {\"summary\": {\"window_s\", \"ends\", \"lost\", \"upstreams\": [{\"netns\", \"endpoint\", \
-\"opened\", \"opens_per_s\", \"ended\", \"time_wait_made_by\", \"closed_after_peer_by\", \
-\"resets\"}], \"listening_ports\": [{\"netns\", \"endpoint\", \"opened\", \"opens_per_s\", \
-\"ended\", \"time_wait_made_by\", \"closed_after_peer_by\", \"resets\"}], \"notes\"}}.\n\n\
+\"end\": closed_first|closed_first_peer_open|closed_last|reset, \"closer\": {\"pid\", \"comm\", \
+\"cgroup\", \"order\", \"closed_s_ago\"} or null, \"opened\": connected|accepted, \"lifetime_s\", \
+\"cookie\"}; the last line is {\"summary\": {\"window_s\", \"ends\", \"lost\", \"upstreams\": \
+[{\"netns\", \"endpoint\", \"opened\", \"opens_per_s\", \"ended\", \"time_wait_made_by\", \
+\"fin_wait2_made_by\", \"closed_after_peer_by\", \"resets\"}], \"listening_ports\": [{\"netns\", \
+\"endpoint\", \"opened\", \"opens_per_s\", \"ended\", \"time_wait_made_by\", \
+\"fin_wait2_made_by\", \"closed_after_peer_by\", \"resets\"}], \"notes\"}}.\n\n\
 Needs eBPF: kernel BTF and CAP_BPF with CAP_PERFMON (root). It uses \
 tp_btf/inet_sock_set_state, so no kernel headers, compiler or tracefs are needed."
 )]

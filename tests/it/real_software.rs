@@ -508,7 +508,10 @@ fn trace_names_who_closed_each_connection_between_curl_and_a_server() {
             }
         }
         let port = &summary["summary"]["listening_ports"][0];
-        assert_eq!(port["endpoint"], "0.0.0.0:8000", "{summary}");
+        assert_eq!(
+            port["endpoint"], "127.0.0.1:8000",
+            "the listener's own address: {summary}"
+        );
         assert_eq!(
             (port["opened"].as_u64(), port["ended"].as_u64()),
             (Some(3), Some(3))

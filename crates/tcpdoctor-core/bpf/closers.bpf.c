@@ -76,8 +76,16 @@ static __always_inline void count_open(const struct sock *sk, __u8 dir)
 	k.family = skc->skc_family;
 	k.dir = dir;
 	k.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	/* An accept is grouped by the address it arrived at: a listener
+	 * bound to 127.0.0.1:8000 shows as that, not as *:8000. */
 	if (dir == TCPD_OPENED_ACCEPTED) {
 		k.port = skc->skc_num;
+		if (k.family == AF_INET6) {
+			BPF_CORE_READ_INTO(&k.addr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
+		} else {
+			__u32 s = skc->skc_rcv_saddr;
+			__builtin_memcpy(k.addr, &s, 4);
+		}
 	} else {
 		k.port = __builtin_bswap16(skc->skc_dport);
 		if (k.family == AF_INET6) {
@@ -165,6 +173,17 @@ int on_state(unsigned long long *ctx)
 	e->ts_ns = now;
 	e->cookie = cookie;
 	e->oldstate = oldstate;
+	/* Leaving FIN_WAIT2, the socket becomes TIME_WAIT if the peer's FIN
+	 * came (tcp_fin sets SOCK_DONE), else a FIN_WAIT2 orphan that waits
+	 * tcp_fin_timeout for a FIN that may never come. SOCK_DONE is bit 1
+	 * of enum sock_flags, unchanged since it was written; the flags moved
+	 * into sock_common in 6.13. */
+	unsigned long flags;
+	if (bpf_core_field_exists(struct sock_common, skc_flags))
+		flags = BPF_CORE_READ(&sk->__sk_common, skc_flags);
+	else
+		flags = BPF_CORE_READ(sk, sk_flags);
+	e->peer_fin = (flags >> 1) & 1;
 	__u16 born_sport = 0;
 	if (c) {
 		if (c->born_ns) {

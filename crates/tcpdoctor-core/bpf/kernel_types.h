@@ -115,10 +115,12 @@ struct sock_common {
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
 	struct hlist_nulls_node skc_nulls_node;
+	unsigned long skc_flags; /* since 6.13; struct sock's sk_flags before */
 };
 
 struct sock {
 	struct sock_common __sk_common;
+	unsigned long sk_flags;
 };
 
 struct inet_timewait_sock {

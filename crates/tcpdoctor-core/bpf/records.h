@@ -59,7 +59,8 @@ struct tcpd_event {
 	__u8 oldstate;
 	__u8 opened; /* TCPD_OPENED_*, 0 when established before tracing */
 	__u32 netns;
-	__u32 pad;
+	__u8 peer_fin; /* the peer's FIN had arrived (SOCK_DONE) */
+	__u8 pad[3];
 };
 
 /* What the tracer keeps with each socket (socket-local storage): when and
@@ -73,7 +74,7 @@ struct tcpd_conn {
 };
 
 /* A group of opened connections: remote ip:port of a connect, or the local
- * port of an accept (addr zero). 28 bytes. */
+ * ip:port of an accept (the address it arrived at). 28 bytes. */
 struct tcpd_open_key {
 	__u8 addr[16];
 	__u32 netns;

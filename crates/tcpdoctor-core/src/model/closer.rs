@@ -49,6 +49,9 @@ pub enum Opened {
 pub enum EndKind {
     /// This host closed first: its socket is now in TIME_WAIT.
     ClosedFirst,
+    /// This host closed first and the peer had not closed: the socket is
+    /// a FIN_WAIT2 orphan, waiting tcp_fin_timeout for the peer's FIN.
+    ClosedFirstPeerOpen,
     /// The peer closed first and this host followed (LAST_ACK done).
     ClosedLast,
     /// Aborted (a reset sent or received) without the FIN exchange.
@@ -56,18 +59,21 @@ pub enum EndKind {
 }
 
 impl EndKind {
-    /// From the state a socket left when it went to CLOSE.
-    pub(crate) fn from_last_state(s: TcpState) -> EndKind {
+    /// From the state a socket left when it went to CLOSE, and whether the
+    /// peer's FIN had arrived by then.
+    pub(crate) fn from_last_state(s: TcpState, peer_fin: bool) -> EndKind {
         match s {
+            TcpState::FinWait2 if !peer_fin => EndKind::ClosedFirstPeerOpen,
             TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing => EndKind::ClosedFirst,
             TcpState::LastAck => EndKind::ClosedLast,
             _ => EndKind::Reset,
         }
     }
 
-    pub(crate) fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             EndKind::ClosedFirst => "closed first -> TIME_WAIT",
+            EndKind::ClosedFirstPeerOpen => "closed first -> FIN_WAIT2, the peer had not closed",
             EndKind::ClosedLast => "closed last",
             EndKind::Reset => "reset",
         }

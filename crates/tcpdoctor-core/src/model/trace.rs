@@ -6,15 +6,14 @@
 use super::{Closer, ConnectionEnd, EndKind, Endpoint, Opened};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Connections opened in one group while tracing, counted in the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenCount {
     pub netns: u64,
     pub opened: Opened,
-    /// The upstream of connects; for accepts, the listening port with an
-    /// unspecified address.
+    /// The upstream of connects; for accepts, the local address and port
+    /// they arrived at.
     pub endpoint: Endpoint,
     pub count: u64,
 }
@@ -25,6 +24,9 @@ struct GroupTally {
     resets: u64,
     /// Who closed first (TIME_WAIT here).
     closed_first: Closers,
+    /// Who closed first while the peer had not closed (FIN_WAIT2 orphans
+    /// here, not TIME_WAIT).
+    closed_first_peer_open: Closers,
     /// Who closed after the peer did.
     closed_last: Closers,
 }
@@ -102,6 +104,9 @@ pub struct GroupSummary {
     /// Who closed first, making TIME_WAIT on this host: "pid/comm" (or
     /// "comm (N pids)" for a name many processes had) -> n.
     pub time_wait_made_by: Vec<(String, u64)>,
+    /// Who closed first before the peer had closed: FIN_WAIT2 orphans
+    /// on this host, not TIME_WAIT (the peer never answered the FIN).
+    pub fin_wait2_made_by: Vec<(String, u64)>,
     /// Who closed after the peer did (the peer made the TIME_WAIT).
     pub closed_after_peer_by: Vec<(String, u64)>,
     pub resets: u64,
@@ -122,13 +127,6 @@ pub struct TraceSummary {
     pub notes: Vec<String>,
 }
 
-fn any_ip(like: IpAddr) -> IpAddr {
-    match like {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    }
-}
-
 impl TraceTally {
     const MAX_GROUPS: usize = 10_000;
 
@@ -146,7 +144,7 @@ impl TraceTally {
             });
         let endpoint = match opened {
             Opened::Connected => e.remote,
-            Opened::Accepted => Endpoint::new(any_ip(e.local.ip), e.local.port),
+            Opened::Accepted => e.local,
         };
         let key = (e.netns, opened, endpoint);
         if !self.groups.contains_key(&key) && self.groups.len() >= Self::MAX_GROUPS {
@@ -157,6 +155,7 @@ impl TraceTally {
         g.ended += 1;
         match e.end {
             EndKind::ClosedFirst => g.closed_first.add(e.closer.as_ref()),
+            EndKind::ClosedFirstPeerOpen => g.closed_first_peer_open.add(e.closer.as_ref()),
             EndKind::ClosedLast => g.closed_last.add(e.closer.as_ref()),
             EndKind::Reset => g.resets += 1,
         }
@@ -192,6 +191,7 @@ impl TraceTally {
                 },
                 ended: g.ended,
                 time_wait_made_by: g.closed_first.sorted(),
+                fin_wait2_made_by: g.closed_first_peer_open.sorted(),
                 closed_after_peer_by: g.closed_last.sorted(),
                 resets: g.resets,
             };
@@ -300,10 +300,32 @@ mod tests {
         assert_eq!((up.opened, up.ended, up.opens_per_s), (4, 3, 2.0));
         assert_eq!(up.time_wait_made_by, vec![("7/app".to_string(), 3)]);
         let l = &s.listening_ports[0];
-        assert_eq!(l.endpoint.to_string(), "0.0.0.0:80");
+        assert_eq!(
+            l.endpoint.to_string(),
+            "10.0.0.1:80",
+            "the address it arrived at"
+        );
         assert_eq!((l.ended, l.resets), (2, 1));
         assert_eq!(l.closed_after_peer_by, vec![("9/nginx".to_string(), 1)]);
         assert!(s.notes.is_empty());
+    }
+
+    /// Closing first toward a peer that has not closed makes a FIN_WAIT2
+    /// orphan here, not a TIME_WAIT: counted apart.
+    #[test]
+    fn a_close_the_peer_never_answered_is_not_counted_as_time_wait() {
+        let mut t = TraceTally::default();
+        let e = end(
+            "10.0.0.1:40000",
+            "10.0.0.9:80",
+            EndKind::ClosedFirstPeerOpen,
+            Some((7, "curl")),
+        );
+        t.add(&e, (32768, 60999));
+        let s = t.summary(&[], 1.0, 0, 10);
+        let up = &s.upstreams[0];
+        assert!(up.time_wait_made_by.is_empty(), "{up:?}");
+        assert_eq!(up.fin_wait2_made_by, vec![("7/curl".to_string(), 1)]);
     }
 
     /// curl run once per request closes each connection from a new pid:

@@ -199,6 +199,7 @@ fn trace_lines_and_summary() {
         opens_per_s: 1.0,
         ended: 1,
         time_wait_made_by: vec![(format!("4242/{HOSTILE}"), 1)],
+        fin_wait2_made_by: vec![(HOSTILE.into(), 1)],
         closed_after_peer_by: vec![(HOSTILE.into(), 1)],
         resets: 0,
     };

@@ -99,6 +99,14 @@ fn groups(title: &str, verb: &str, v: &[GroupSummary], out: &mut dyn Write) -> i
             "    TIME_WAIT here, closed first by: {}",
             pairs(&g.time_wait_made_by)
         )?;
+        // Only where there were some: most hosts never have any.
+        if !g.fin_wait2_made_by.is_empty() {
+            writeln!(
+                out,
+                "    FIN_WAIT2 here, closed first by: {} (the peer had not closed)",
+                pairs(&g.fin_wait2_made_by)
+            )?;
+        }
         writeln!(
             out,
             "    closed after the peer by:        {}",
@@ -155,6 +163,7 @@ mod tests {
             opens_per_s: 2.0,
             ended: 0,
             time_wait_made_by: Vec::new(),
+            fin_wait2_made_by: Vec::new(),
             closed_after_peer_by: Vec::new(),
             resets: 0,
         };

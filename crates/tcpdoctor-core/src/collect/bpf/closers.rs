@@ -177,7 +177,7 @@ fn parse_event(
         netns: u64::from(e.netns),
         local: Endpoint::new(ip_of(e.family, e.saddr), e.sport),
         remote: Endpoint::new(ip_of(e.family, e.daddr), e.dport),
-        end: EndKind::from_last_state(last_state),
+        end: EndKind::from_last_state(last_state, e.peer_fin != 0),
         closer,
         opened,
         lifetime_s: (opened.is_some() && e.lifetime_ns > 0).then(|| e.lifetime_ns as f64 / 1e9),
@@ -316,15 +316,10 @@ impl Tracer {
             } else {
                 Opened::Connected
             };
-            let ip = match opened {
-                Opened::Accepted if k.family == AF_INET6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                Opened::Accepted => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                Opened::Connected => ip_of(k.family, k.addr),
-            };
             out.push(OpenCount {
                 netns: u64::from(k.netns),
                 opened,
-                endpoint: Endpoint::new(ip, k.port),
+                endpoint: Endpoint::new(ip_of(k.family, k.addr), k.port),
                 count: records::read::<u64>(&v).unwrap_or(0),
             });
         }
@@ -409,7 +404,7 @@ mod tests {
         b.extend_from_slice(&2u16.to_ne_bytes()); // AF_INET
         b.extend_from_slice(&[5, 1]); // from FIN_WAIT2, connected
         b.extend_from_slice(&4026531840u32.to_ne_bytes());
-        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&[1, 0, 0, 0]); // the peer's FIN came
         assert_eq!(b.len(), EVENT_SIZE);
         let e =
             parse_event(&b, 6_000_000_000, 1000.0, &mut CgroupNames::default()).expect("parses");
@@ -430,6 +425,11 @@ mod tests {
             (c.closed_s_ago - 0.1).abs() < 1e-9,
             "closed 0.1 s before the end"
         );
+        // The same end before the peer's FIN: a FIN_WAIT2 orphan.
+        b[EVENT_SIZE - 4] = 0;
+        let e =
+            parse_event(&b, 6_000_000_000, 1000.0, &mut CgroupNames::default()).expect("parses");
+        assert_eq!(e.end, EndKind::ClosedFirstPeerOpen);
     }
 
     #[test]

@@ -51,11 +51,13 @@ impl Collector for ConnectionEnds {
                 "tcpdoctor_connection_ends_total",
                 "Connections ended since the tracer started, per name of the process that closed \
                     them (exact, from the kernel) and how they ended: closed_first (TIME_WAIT on \
-                    this host), closed_last (the peer's TIME_WAIT), reset.",
+                    this host), closed_first_peer_open (a FIN_WAIT2 orphan here: the peer had \
+                    not closed), closed_last (the peer's TIME_WAIT), reset.",
             );
             for ((ns, p, end), n) in &t.by_closer {
                 let end = match end {
                     EndKind::ClosedFirst => "closed_first",
+                    EndKind::ClosedFirstPeerOpen => "closed_first_peer_open",
                     EndKind::ClosedLast => "closed_last",
                     EndKind::Reset => "reset",
                 };

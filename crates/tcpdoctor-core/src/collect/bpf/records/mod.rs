@@ -153,7 +153,9 @@ mirrors! {
         /// `TCPD_OPENED_*`, 0 when established before tracing.
         pub opened: u8,
         pub netns: u32,
-        pub pad: u32,
+        /// 1 when the peer's FIN had arrived (the socket's SOCK_DONE).
+        pub peer_fin: u8,
+        pub pad: [u8; 3],
     }
 
     /// `struct tcpd_conn`: what the tracer keeps with each socket (the
