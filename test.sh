@@ -18,6 +18,9 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v ab >/dev/null 2>&1 || need+=(apache2-utils)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# PostgreSQL and pgbench (tests/it/real_software/closers.rs): the test
+# makes a cluster of its own in its private namespace.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # The terminal UI is tested in a real terminal (tests/it/watch.rs).
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The exporter's page is tested in a real browser (tests/it/page.rs).
@@ -35,11 +38,14 @@ fi
 # What the build links statically (libelf, zlib, zstd), as install.sh does.
 ./build-deps.sh
 
-# redis-py, the client library of the Redis situations (PyPI).
-if ! python3 -c 'import redis' >/dev/null 2>&1; then
-    python3 -m pip install --quiet --disable-pip-version-check redis >/dev/null 2>&1 \
-        || { echo "test.sh: pip install redis failed" >&2; exit 1; }
-fi
+# redis-py and requests, the client libraries of the Redis and HTTP
+# situations (PyPI).
+for module in redis requests; do
+    if ! python3 -c "import $module" >/dev/null 2>&1; then
+        python3 -m pip install --quiet --disable-pip-version-check "$module" >/dev/null 2>&1 \
+            || { echo "test.sh: pip install $module failed" >&2; exit 1; }
+    fi
+done
 
 # Every library, binary and integration test (examples are built by clippy
 # in CI, not run): each crate's unit tests, and one integration test binary

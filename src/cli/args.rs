@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tcpdoctor_core::model::{GroupBy, NetnsSelector, StateSet, TcpState};
-use tcpdoctor_core::ops::{Progress, SnapshotOptions, Threshold, Thresholds, thresholds};
+use tcpdoctor_core::ops::{
+    CloseTrace, Progress, SnapshotOptions, Threshold, Thresholds, thresholds,
+};
 use tcpdoctor_core::render::text::Shown;
 
 /// `--json`.
@@ -111,6 +113,33 @@ pub struct TraceArg {
     pub trace: Option<Duration>,
 }
 
+/// `--trace` and `--no-trace` of the commands that wait anyway (diagnose,
+/// snapshot): closes are traced while they wait, unless told not to.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct CloseTraceArgs {
+    /// Trace closes for at least this many seconds in all (the counter
+    /// interval and --for count toward it), so that more of the TIME_WAIT
+    /// is named by the process that closed it. Without it, closes are
+    /// traced while the command waits anyway (the 1 s interval, --for).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds(0.1, 3600.0))]
+    pub trace: Option<Duration>,
+    /// Do not trace closes: TIME_WAIT closers are then only likely ones
+    /// (the processes that talk to that peer now), labelled as guesses.
+    /// Tracing needs eBPF (root); where it cannot run, the findings say so.
+    #[arg(long, conflicts_with = "trace")]
+    pub no_trace: bool,
+}
+
+impl CloseTraceArgs {
+    pub fn choice(&self) -> CloseTrace {
+        match (self.no_trace, self.trace) {
+            (true, _) => CloseTrace::Off,
+            (false, Some(t)) => CloseTrace::AtLeast(t),
+            (false, None) => CloseTrace::WhileWaiting,
+        }
+    }
+}
+
 /// `--for`: observe the host over time before judging.
 #[derive(Args, Debug, Clone, Copy, Default)]
 pub struct ObserveArg {
@@ -132,7 +161,7 @@ pub struct HostSnapshotArgs {
     #[command(flatten)]
     pub observe: ObserveArg,
     #[command(flatten)]
-    pub trace: TraceArg,
+    pub trace: CloseTraceArgs,
     #[command(flatten)]
     pub netns: NetnsArg,
     #[command(flatten)]
@@ -146,7 +175,7 @@ impl HostSnapshotArgs {
             netns: self.netns.selector.clone(),
             sysctl_files: self.sysctl_files.files.clone(),
             interval: self.interval.interval,
-            trace: self.trace.trace,
+            trace: self.trace.choice(),
             observe: self.observe.span,
             fresh_namespace: false,
             hide_arguments: false,

@@ -69,6 +69,12 @@ pub struct Args {
     /// `tcpdoctor replay`.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Do not trace who closes connections. By default watch traces for its
+    /// whole run (eBPF, root), so that TIME_WAIT closers are exact, also for
+    /// processes that exited; without it they are likely ones, labelled as
+    /// guesses. Nothing stays loaded after watch ends.
+    #[arg(long)]
+    pub no_trace: bool,
 
     #[command(flatten)]
     pub netns: NetnsArg,
@@ -91,6 +97,7 @@ fn observer(root: &ProcRoot, a: &Args) -> Observer {
             thresholds: a.thresholds.0.clone(),
             top: a.top as usize,
             hide_arguments: false,
+            trace_closers: !a.no_trace,
         },
     )
 }

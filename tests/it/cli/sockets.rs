@@ -47,9 +47,12 @@ fn sockets_json_has_owners_ages_and_the_documented_fields() {
             assert!(r["age_s"].is_number());
             assert_eq!(r["owners"], serde_json::json!([]));
             assert_eq!(r["side"], "outbound");
-            assert_eq!(
-                r["likely_owners"][0]["pid"],
-                serde_json::json!(std::process::id())
+            // Likely, or exact when a tracer ran meanwhile (a test
+            // beside this one may trace: diagnose does by default).
+            let me = serde_json::json!(std::process::id());
+            assert!(
+                r["likely_owners"][0]["pid"] == me || r["closed_by"]["pid"] == me,
+                "{r}"
             );
         }
         // Filters: state names in any spelling, ports, limit.

@@ -44,7 +44,7 @@ impl ProcRoot {
         ProcRoot { path: path.into() }
     }
 
-    fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         self.path == Path::new("/proc")
     }
 

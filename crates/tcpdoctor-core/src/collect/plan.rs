@@ -406,6 +406,10 @@ pub struct SnapshotPlan {
     /// Count the namespaces' counters from zero instead of taking a first
     /// sample (a lab namespace is new: all it counted is the scenario's).
     pub counters_from_zero: bool,
+    /// Wait the interval before the sockets are read rather than after:
+    /// a tracer running meanwhile then names the closers of the TIME_WAIT
+    /// made during it.
+    pub dump_after_interval: bool,
 }
 
 impl SnapshotPlan {
@@ -421,6 +425,7 @@ impl SnapshotPlan {
             sysctl_files: sysctl_conf::default_files(),
             files_explicit: false,
             counters_from_zero: false,
+            dump_after_interval: false,
         }
     }
 }
@@ -458,6 +463,15 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
                 first_samples.insert(ns.inode, (ext, tcp));
             }
         }
+    }
+    let wait_rest = || {
+        let elapsed = started.elapsed();
+        if plan.interval > elapsed {
+            std::thread::sleep(plan.interval - elapsed);
+        }
+    };
+    if plan.dump_after_interval {
+        wait_rest();
     }
     let (per_ns, owners, more) = if needs.sockets || needs.owners {
         let query = query_for(&plan.filter, plan.ipv4, plan.ipv6, needs.close_wait_info);
@@ -498,11 +512,8 @@ pub fn snapshot(root: &ProcRoot, sel: &NetnsSelector, plan: &SnapshotPlan) -> Re
             Err(e)
         }
     };
-    if rates {
-        let elapsed = started.elapsed();
-        if plan.interval > elapsed {
-            std::thread::sleep(plan.interval - elapsed);
-        }
+    if rates && !plan.dump_after_interval {
+        wait_rest();
     }
     let mut first = Vec::new();
     for c in per_ns {

@@ -15,8 +15,8 @@ pub mod thresholds;
 
 pub use crate::model::Severity;
 use crate::model::{
-    HostInfo, Needs, NetnsInfo, OwnerIndex, Process, Snapshot, SocketRow, SysctlSetting, TcpState,
-    Trends, rows_by_namespace,
+    CloseTracing, HostInfo, Needs, NetnsInfo, OwnerIndex, Process, Snapshot, SocketRow,
+    SysctlSetting, TcpState, Trends, rows_by_namespace,
 };
 use docs::rule_text;
 pub use docs::rules_markdown;
@@ -490,24 +490,59 @@ impl TimeWaitGroup {
     }
 
     /// Who closed them, as a title says it: exact where a tracer saw the
-    /// close, "likely" for the rest.
-    fn closers_said(&self, name_of: impl Fn(u32) -> String) -> String {
+    /// close, "likely" (a guess) for the rest, and what the trace covered:
+    /// how many predate it, or where it could not run, the command that
+    /// would name them.
+    fn closers_said(
+        &self,
+        name_of: impl Fn(u32) -> String,
+        tracing: Option<&CloseTracing>,
+    ) -> String {
         let exact: u64 = self.closed_by.values().sum();
-        let likely: Vec<String> = self.likely_owners.iter().map(|p| name_of(*p)).collect();
         let rest = self.count - exact;
-        match (exact, likely.is_empty()) {
-            (0, true) => "an unknown process".to_string(),
-            (0, false) => format!("likely {}", likely.join(", ")),
-            (_, _) if rest == 0 => format!("closed by {}", self.closed_by_list()),
-            (_, true) => format!(
-                "closed by {}; {rest} closed before tracing",
-                self.closed_by_list()
-            ),
-            (_, false) => format!(
-                "closed by {}; likely {} for the {rest} closed before tracing",
-                self.closed_by_list(),
-                likely.join(", ")
-            ),
+        let likely: Vec<String> = self.likely_owners.iter().map(|p| name_of(*p)).collect();
+        let likely = (!likely.is_empty()).then(|| format!("likely {}", likely.join(", ")));
+        let trace = match tracing {
+            Some(CloseTracing::Traced { window_s }) => format!("the {window_s:.1} s trace"),
+            _ => "tracing".to_string(),
+        };
+        let unknown = "closer unknown: no process holds a connection to it now";
+        if exact > 0 {
+            let seen = format!("closed by {}", self.closed_by_list());
+            return match (rest, likely) {
+                (0, _) => seen,
+                (_, Some(l)) => format!("{seen}; {l} for the {rest} closed before {trace}"),
+                (_, None) => format!("{seen}; {rest} closed before {trace}"),
+            };
+        }
+        let command = CloseTracing::TRACE_COMMAND;
+        match (tracing, likely) {
+            (Some(CloseTracing::Traced { .. }), Some(l)) => {
+                format!("{l}; none closed during {trace}")
+            }
+            (Some(CloseTracing::Traced { .. }), None) => {
+                format!("{unknown}, and none closed during {trace}")
+            }
+            (Some(CloseTracing::Unavailable { .. }), Some(l)) => {
+                format!("{l}, a guess: `{command}` names the closer")
+            }
+            (Some(CloseTracing::Unavailable { .. }), None) => {
+                format!("{unknown}; `{command}` names it")
+            }
+            (None, Some(l)) => l,
+            (None, None) => unknown.to_string(),
+        }
+    }
+
+    /// What the trace saw of this group, for the evidence: how many were
+    /// seen closing and how many predate the trace (None: not traced).
+    fn traced_counts(&self, tracing: Option<&CloseTracing>) -> (Option<u64>, Option<u64>) {
+        match tracing {
+            Some(CloseTracing::Traced { .. }) => {
+                let seen: u64 = self.closed_by.values().sum();
+                (Some(seen), Some(self.count - seen))
+            }
+            _ => (None, None),
         }
     }
 

@@ -33,7 +33,7 @@ pub(crate) use host::{TCP_COUNTERS_THAT_MATTER, parse_port_range};
 pub use needs::Needs;
 pub use netns::{NetnsInfo, NetnsSelector};
 pub(crate) use owner::Holders;
-pub use owner::{FdRef, OwnerIndex, OwnerSource, Parent, Process};
+pub use owner::{CloseTracing, FdRef, OwnerIndex, OwnerSource, Parent, Process};
 pub(crate) use ports::{parse_reserved_ports, tuple_usage};
 #[cfg(test)]
 pub(crate) use rows::LikelyOwners;

@@ -96,6 +96,25 @@ pub struct OwnerIndex {
     pub scanned: u32,
     /// Where the owners came from (None: not scanned).
     pub source: Option<OwnerSource>,
+    /// Whether this run traced who closed the connections, and for how
+    /// long; None when it did not try (`--no-trace`, a dump).
+    pub close_tracing: Option<CloseTracing>,
+}
+
+/// Whether a run traced closes: what an exact closer count covers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseTracing {
+    /// Traced for this measured time before the closers were read: a
+    /// TIME_WAIT older than that predates the trace.
+    Traced { window_s: f64 },
+    /// The tracer could not run, and why.
+    Unavailable { why: String },
+}
+
+impl CloseTracing {
+    /// The command that names the closers where this run could not.
+    pub const TRACE_COMMAND: &'static str = "sudo tcpdoctor trace --for 10";
 }
 
 /// Where a snapshot's owners were read.

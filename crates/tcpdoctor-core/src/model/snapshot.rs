@@ -6,8 +6,8 @@
 //! below) and `tcpdoctor analyze` reads it back to the same findings.
 
 use super::{
-    Closer, FdRef, HostInfo, NetnsInfo, OwnerIndex, OwnerSource, Process, Socket, SysctlSetting,
-    Trends,
+    CloseTracing, Closer, FdRef, HostInfo, NetnsInfo, OwnerIndex, OwnerSource, Process, Socket,
+    SysctlSetting, Trends,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -99,6 +99,9 @@ struct SnapshotFile {
     /// (cookie, closer) pairs, sorted; absent when no tracer ran.
     #[serde(default)]
     closers: Vec<(u64, Closer)>,
+    /// Whether the run traced closes; absent when it did not try.
+    #[serde(default)]
+    close_tracing: Option<CloseTracing>,
     sysctl_settings: Vec<SysctlSetting>,
     notes: Vec<String>,
     #[serde(default)]
@@ -121,6 +124,8 @@ struct SnapshotFileRef<'a> {
     owners_source: Option<OwnerSource>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     closers: Vec<(u64, &'a Closer)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    close_tracing: Option<&'a CloseTracing>,
     sysctl_settings: &'a [SysctlSetting],
     notes: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +158,7 @@ impl Serialize for Snapshot {
             owners_scanned: self.owners.scanned,
             owners_source: self.owners.source,
             closers,
+            close_tracing: self.owners.close_tracing.as_ref(),
             sysctl_settings: &self.sysctl_settings,
             notes: &self.notes,
             trends: self.trends.as_deref(),
@@ -174,6 +180,7 @@ impl<'de> Deserialize<'de> for Snapshot {
             denied: f.owners_denied,
             scanned: f.owners_scanned,
             source: f.owners_source,
+            close_tracing: f.close_tracing,
             ..OwnerIndex::default()
         };
         for (ino, fds) in f.owners {

@@ -1,13 +1,13 @@
 //! One look at the host, judged: the snapshot the selected rules need
-//! (traced first with `--trace`, with trends over `--for`), the diagnosis
+//! (closes traced while it waits, with trends over `--for`), the diagnosis
 //! of it, and the sysctl review.
 
-use super::{Observer, ObserverOptions, Progress, trace_for};
+use super::{Observer, ObserverOptions, Progress, start_tracer, untraced_note};
 use crate::collect::ProcRoot;
 use crate::collect::plan::{self, SnapshotPlan};
 use crate::diagnose::{self, Diagnosis, Selection, Thresholds, sysctls};
 use crate::error::Result;
-use crate::model::{NetnsSelector, Snapshot};
+use crate::model::{CloseTracing, NetnsSelector, Snapshot};
 use crate::offline::{Format, analyze};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,9 +22,9 @@ pub struct SnapshotOptions {
     pub sysctl_files: Vec<PathBuf>,
     /// Time between the two counter samples that rates are measured over.
     pub interval: Duration,
-    /// Trace closes for this long before collecting (exact TIME_WAIT
-    /// closers).
-    pub trace: Option<Duration>,
+    /// Whether, and how long, to trace who closes connections (exact
+    /// TIME_WAIT closers).
+    pub trace: CloseTrace,
     /// Observe for this long first, so that findings gain trends.
     pub observe: Option<Duration>,
     /// The namespaces were made just now (the lab's): their counters
@@ -43,13 +43,28 @@ const ARGUMENTS_HIDDEN_NOTE: &str = concat!(
     "(--show-cmdline keeps them)"
 );
 
+/// Whether a snapshot traces who closes connections. Tracing costs ~36 ms
+/// to start and ~9% of a loopback connection rate while it runs
+/// (docs/benchmarks.md), and nothing stays loaded after the command.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum CloseTrace {
+    /// Not at all (`--no-trace`).
+    Off,
+    /// While the command waits anyway: the counter interval and `--for`.
+    #[default]
+    WhileWaiting,
+    /// At least this long in all (`--trace N`): what the waits leave of it
+    /// is traced before them.
+    AtLeast(Duration),
+}
+
 impl Default for SnapshotOptions {
     fn default() -> Self {
         SnapshotOptions {
             netns: NetnsSelector::Current,
             sysctl_files: Vec::new(),
             interval: Duration::from_secs(1),
-            trace: None,
+            trace: CloseTrace::WhileWaiting,
             observe: None,
             fresh_namespace: false,
             hide_arguments: false,
@@ -82,24 +97,65 @@ fn plan_for(opts: &SnapshotOptions, selection: Selection) -> SnapshotPlan {
 }
 
 /// The snapshot `opts` asks for, with what `selection`'s rules need:
-/// traced first with `trace` (the part of it longer than `observe`), with
-/// trends over `observe`.
+/// closes traced through the waits (`--for`, the counter interval) and
+/// before them for what `--trace` asks beyond, with trends over `observe`.
 pub fn snapshot(
     root: &ProcRoot,
     opts: &SnapshotOptions,
     selection: Selection,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Snapshot> {
-    let plan = plan_for(opts, selection);
-    let wait = opts
-        .trace
-        .map(|t| t.saturating_sub(opts.observe.unwrap_or_default()));
+    let mut plan = plan_for(opts, selection);
+    let observe = opts.observe.unwrap_or_default();
+    let waits = observe
+        + if selection.needs().counter_rates {
+            plan.interval
+        } else {
+            Duration::ZERO
+        };
+    let before = match opts.trace {
+        CloseTrace::AtLeast(t) => t.saturating_sub(waits),
+        _ => Duration::ZERO,
+    };
+    let wanted = opts.trace != CloseTrace::Off && root.is_live() && !(waits + before).is_zero();
     // The tracer lives until the collection is done: its table is what
     // names the closers.
-    let _tracer = wait.and_then(|w| trace_for(w, progress));
-    let Some(span) = opts.observe else {
-        return plan::snapshot(root, &opts.netns, &plan).map(|s| hidden(s, opts));
+    let tracer = wanted.then(start_tracer);
+    let started = std::time::Instant::now();
+    if let Some(Ok(_)) = &tracer {
+        plan.dump_after_interval = true;
+        if !before.is_zero() {
+            progress(Progress::Tracing {
+                for_s: before.as_secs_f64(),
+            });
+            std::thread::sleep(before);
+        }
+    }
+    let traced = |mut snap: Snapshot| {
+        snap.owners.close_tracing = match &tracer {
+            Some(Ok(_)) => Some(CloseTracing::Traced {
+                window_s: started.elapsed().as_secs_f64(),
+            }),
+            Some(Err(why)) => {
+                snap.notes.push(untraced_note(why));
+                Some(CloseTracing::Unavailable {
+                    why: why.to_string(),
+                })
+            }
+            None => None,
+        };
+        hidden(snap, opts)
     };
+    if let Some(Err(why)) = &tracer
+        && opts.trace != CloseTrace::WhileWaiting
+    {
+        progress(Progress::Note(format!(
+            "--trace: cannot trace ({why}); TIME_WAIT closers stay likely"
+        )));
+    }
+    if observe.is_zero() {
+        return plan::snapshot(root, &opts.netns, &plan).map(traced);
+    }
     let mut observer = Observer::new(
         root,
         ObserverOptions {
@@ -107,13 +163,13 @@ pub fn snapshot(
             interval: Duration::from_secs(1),
             // Every sample of the span and a margin: the rules judge the
             // whole observation.
-            window: span + Duration::from_secs(60),
+            window: observe + Duration::from_secs(60),
             ..ObserverOptions::default()
         },
     );
-    observer.observe_for(span, progress)?;
+    observer.observe_for(observe, progress)?;
     let snap = plan::snapshot(root, &opts.netns, &plan)?;
-    Ok(hidden(observer.with_trends(snap), opts))
+    Ok(traced(observer.with_trends(snap)))
 }
 
 /// `snap` without arguments when `opts` say so.

@@ -16,14 +16,14 @@ mod scrape;
 mod trace;
 
 pub use diagnosis::{
-    DiagnoseOptions, SnapshotOptions, SysctlReview, diagnose, diagnose_dumps, diagnose_snapshot,
-    snapshot, sysctl_review,
+    CloseTrace, DiagnoseOptions, SnapshotOptions, SysctlReview, diagnose, diagnose_dumps,
+    diagnose_snapshot, snapshot, sysctl_review,
 };
 pub use listing::{CensusOptions, ListingOptions, Sockets, census, listing, port_holders};
 pub use observer::{Detail, Observation, Observer, ObserverOptions};
 pub(crate) use scrape::count_states;
-use trace::trace_for;
 pub use trace::{Sources, TraceSession, sources};
+use trace::{start_tracer, trace_for, untraced_note};
 
 pub use crate::collect::bpf::Unavailable;
 pub use crate::collect::host::{effective_capabilities, read_host_info};

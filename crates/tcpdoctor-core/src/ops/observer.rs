@@ -5,14 +5,17 @@
 //! the whole (untruncated) population, and judges them with the rules;
 //! only what is shown is cut to `top`.
 
-use super::Progress;
+use super::{Progress, start_tracer, untraced_note};
 use crate::collect::ProcRoot;
+use crate::collect::bpf::Unavailable;
+use crate::collect::bpf::closers::Tracer;
 use crate::collect::plan::{self, SnapshotPlan};
 use crate::collect::watch::{Observed, Watcher};
 use crate::diagnose::{self, Diagnosis, Selection, Thresholds};
 use crate::error::{Error, Result};
 use crate::model::{
-    FindingRow, NetnsSelector, Sample, Snapshot, SocketRow, TrendTracker, Trends, rows_by_namespace,
+    CloseTracing, FindingRow, NetnsSelector, Sample, Snapshot, SocketRow, TrendTracker, Trends,
+    rows_by_namespace,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,6 +35,9 @@ pub struct ObserverOptions {
     /// Leave command lines out of the owners (what is served over the
     /// network must not reveal them).
     pub hide_arguments: bool,
+    /// Trace who closes connections for as long as the observer lives
+    /// (`watch`), so that its TIME_WAIT closers are exact.
+    pub trace_closers: bool,
 }
 
 impl Default for ObserverOptions {
@@ -43,6 +49,7 @@ impl Default for ObserverOptions {
             thresholds: Thresholds::default(),
             top: 50,
             hide_arguments: false,
+            trace_closers: false,
         }
     }
 }
@@ -70,6 +77,9 @@ pub struct Observer {
     /// The counters of every namespace at the previous refresh, and when
     /// they were read: the exporter's rates are over the time since.
     refreshed: Option<(Instant, Counters)>,
+    /// The tracer kept while the observer lives, and when it started; or
+    /// why it could not start. None when not asked for.
+    tracer: Option<std::result::Result<(Tracer, Instant), Unavailable>>,
 }
 
 /// Per namespace inode: its TcpExt and Tcp counters.
@@ -87,10 +97,24 @@ impl Observer {
             root: root.clone(),
             watcher: Watcher::new(root.clone(), opts.netns.clone(), opts.interval),
             tracker: TrendTracker::new(opts.window.as_secs_f64()),
+            tracer: (opts.trace_closers && root.is_live())
+                .then(|| start_tracer().map(|t| (t, Instant::now()))),
             opts,
             last: None,
             refreshed: None,
         }
+    }
+
+    /// What this observer's tracer covers, for a snapshot it took.
+    fn close_tracing(&self) -> Option<CloseTracing> {
+        Some(match self.tracer.as_ref()? {
+            Ok((_, started)) => CloseTracing::Traced {
+                window_s: started.elapsed().as_secs_f64(),
+            },
+            Err(why) => CloseTracing::Unavailable {
+                why: why.to_string(),
+            },
+        })
     }
 
     /// The next step of `watch`: the states counted now, the tables and
@@ -106,6 +130,10 @@ impl Observer {
             (Observed::Detailed(mut snap), _) => {
                 if self.opts.hide_arguments {
                     snap.owners.hide_arguments();
+                }
+                snap.owners.close_tracing = self.close_tracing();
+                if let Some(Err(why)) = &self.tracer {
+                    snap.notes.push(untraced_note(why));
                 }
                 let (sample, detail) = judge(
                     &mut self.tracker,

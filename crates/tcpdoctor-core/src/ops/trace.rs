@@ -3,22 +3,38 @@
 //! which sources this host allows now (`--version`).
 
 use super::Progress;
+use crate::collect::bpf::Unavailable;
 use crate::collect::bpf::census::KernelCensus;
 use crate::collect::bpf::closers::Tracer;
 use crate::collect::{self, ProcRoot, SocketQuery, SourceChoice, netns};
 use crate::error::{Error, Result};
 use crate::model::{
-    Census, ConnectionEnd, NetnsSelector, StateSet, TcpState, TraceSummary, TraceTally,
-    parse_port_range,
+    Census, CloseTracing, ConnectionEnd, NetnsSelector, StateSet, TcpState, TraceSummary,
+    TraceTally, parse_port_range,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// The tracer running for `wait` before a collection, or None (with a
-/// note) where it cannot run. It must live until the collection is done:
-/// its table is what names the closers.
+/// The tracer for a collection, or why it cannot run. It must live until
+/// the collection is done: its table is what names the closers.
+pub(super) fn start_tracer() -> std::result::Result<Tracer, Unavailable> {
+    Tracer::start()
+}
+
+/// The note of a run whose closes could not be traced: what that means
+/// and the command that would name the closers.
+pub(super) fn untraced_note(why: &Unavailable) -> String {
+    format!(
+        "closers not traced ({why}): TIME_WAIT closers are likely ones; `{}` names them",
+        CloseTracing::TRACE_COMMAND
+    )
+}
+
+/// The tracer running for `wait` before a collection (`sockets --trace`,
+/// `census --by process --trace`), or None (with a note) where it cannot
+/// run. It must live until the collection is done.
 pub(super) fn trace_for(wait: Duration, progress: &mut dyn FnMut(Progress)) -> Option<Tracer> {
-    match Tracer::start() {
+    match start_tracer() {
         Ok(t) => {
             progress(Progress::Tracing {
                 for_s: wait.as_secs_f64(),

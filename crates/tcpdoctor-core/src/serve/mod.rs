@@ -98,6 +98,8 @@ impl Exporter {
                 thresholds: opts.thresholds.clone(),
                 top: opts.top,
                 hide_arguments: !opts.show_cmdline,
+                // The exporter traces only when asked (`serve --trace`).
+                trace_closers: false,
             },
         );
         Arc::new(Exporter {

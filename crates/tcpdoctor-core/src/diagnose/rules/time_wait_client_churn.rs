@@ -18,8 +18,9 @@ pub(super) static DOC: RuleDoc = RuleDoc {
     diagram: Some(TcpState::TimeWait),
     trigger: "Outbound TIME_WAIT (ephemeral local port) toward one remote ip:port: this host opens \
         a connection per request and closes first. Names the process that closed them: exactly \
-        where a tracer saw the close (`--trace`, `tcpdoctor trace`, `serve --trace`), else the \
-        processes that now talk to that upstream as the likely owners.",
+        where a tracer saw the close (diagnose and snapshot trace while they wait, watch for its \
+        whole run; `--trace`, `tcpdoctor trace`, `serve --trace`), with how many predate the \
+        trace; else the processes that now talk to that upstream as the likely owners.",
     levels: "info from --time-wait-info per upstream; warning at --time-wait-churn",
     thresholds: &[&TIME_WAIT_INFO, &TIME_WAIT_CHURN],
     remedy: "Reuse connections to the upstream (keep-alive, pools). For nginx: keepalive in the \
@@ -71,13 +72,9 @@ impl Rule for TimeWaitClientChurn {
                             .filter_map(|p| Some(cx.process(*p)?.comm.as_str())),
                     )
                     .find_map(services::proxy_upstream_advice);
-                let likely = if who.is_empty() && group.closed_by.is_empty() {
-                    "owner unknown: no process holds a connection to \
-                    it now"
-                        .to_string()
-                } else {
-                    group.closers_said(|p| cx.name_of(p))
-                };
+                let tracing = cx.owners.close_tracing.as_ref();
+                let likely = group.closers_said(|p| cx.name_of(p), tracing);
+                let (seen_closing, before_trace) = group.traced_counts(tracing);
                 let mut remedy = format!(
                     "Reuse connections to {remote} instead of opening one per request; for {}. \
                      This also keeps ephemeral ports free (see port-exhaustion).",
@@ -103,6 +100,8 @@ impl Rule for TimeWaitClientChurn {
                         .with("remote", remote.to_string())
                         .with("likely_owners", who.join(", "))
                         .with_text("closed_by", group.closed_by_list())
+                        .with("seen_closing", seen_closing)
+                        .with("closed_before_trace", before_trace)
                         .with("new_connections_per_s", (rate * 10.0).round() / 10.0)
                         .with("rate_window_s", (window * 10.0).round() / 10.0)
                         // The whole host's outgoing connections per second
@@ -117,8 +116,17 @@ impl Rule for TimeWaitClientChurn {
                 .explain(format!(
                     "This host closed these connections to {remote} first, as a client, so \
                      each left a TIME_WAIT for 60 s on an ephemeral port: {window_text}, about \
-                     {rate:.0} new connections per second. The likely owners are the processes \
-                     holding connections to {remote} now (no process owns a TIME_WAIT)."
+                     {rate:.0} new connections per second. {}",
+                    match seen_closing {
+                        Some(seen) if seen > 0 => format!(
+                            "A tracer saw {seen} of them close, so their closer is exact; \
+                             the others closed before it began."
+                        ),
+                        _ => format!(
+                            "No process owns a TIME_WAIT: the likely owners are the \
+                             processes holding connections to {remote} now, a guess."
+                        ),
+                    }
                 ))
                 .remedy(remedy)
             })

@@ -15,8 +15,10 @@ pub(super) static DOC: RuleDoc = RuleDoc {
     diagram: Some(TcpState::TimeWait),
     trigger: "TIME_WAIT sockets whose local port is a listening port: this host closed those \
         connections first, as a server (Connection: close, HTTP/1.0, idle timeouts). Names the \
-        process that closed them: exactly where a tracer saw the close (`--trace`, `tcpdoctor \
-        trace`, `serve --trace`), else the listener's process as the likely closer.",
+        process that closed them: exactly where a tracer saw the close (diagnose and snapshot \
+        trace while they wait, watch for its whole run; `--trace`, `tcpdoctor trace`, `serve \
+        --trace`), with how many predate the trace; else the listener's process as the likely \
+        closer.",
     levels: "info from --time-wait-info per port; it stays info: by itself it harms nothing (see \
         tw-bucket-overflow for the limit)",
     thresholds: &[&TIME_WAIT_INFO],
@@ -58,7 +60,9 @@ impl Rule for TimeWaitServerClose {
                 let closing = group.closing_rate();
                 let n = group.count;
                 let who: Vec<String> = group.likely_owners.iter().map(|p| cx.name_of(*p)).collect();
-                let likely = group.closers_said(|p| cx.name_of(p));
+                let tracing = cx.owners.close_tracing.as_ref();
+                let likely = group.closers_said(|p| cx.name_of(p), tracing);
+                let (seen_closing, before_trace) = group.traced_counts(tracing);
                 Finding::new(
                     DOC.id,
                     Severity::Info,
@@ -74,6 +78,8 @@ impl Rule for TimeWaitServerClose {
                         .with("listening_port", port)
                         .with("likely_owners", who.join(", "))
                         .with_text("closed_by", group.closed_by_list())
+                        .with("seen_closing", seen_closing)
+                        .with("closed_before_trace", before_trace)
                         .with("kernel_memory", human_bytes(n as f64 * TIME_WAIT_BYTES))
                         .with("tcp_max_tw_buckets", max_tw)
                         .with("closed_per_s", (closing.per_s * 10.0).round() / 10.0)
