@@ -126,3 +126,42 @@ fn the_tracer_says_how_much_kernel_memory_it_holds() {
         "{start}"
     );
 }
+
+/// Where eBPF cannot run, diagnose cannot trace closers while it waits:
+/// the TIME_WAIT finding says its closer is a guess and names the command
+/// that would know, and a note says why.
+#[test]
+#[ignore = "needs root"]
+fn without_ebpf_a_time_wait_finding_says_its_closer_is_a_guess_and_how_to_know() {
+    run_in_private_netns(|| {
+        let pop = build_every_state(9400, 2).expect("builds");
+        assert!(pop.total() > 0);
+        let o = run_without_bpf(&[
+            "diagnose",
+            "--json",
+            "--time-wait-info",
+            "1",
+            "--sysctl-file",
+            "/dev/null",
+        ]);
+        let d: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+        let churn = d["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["id"] == "time-wait-client-churn")
+            .unwrap_or_else(|| panic!("a churn finding in {d:#}"));
+        let title = churn["title"].as_str().expect("title");
+        assert!(
+            title.contains("a guess: `sudo tcpdoctor trace --for 10` names the closer"),
+            "{title}"
+        );
+        assert!(
+            d.to_string()
+                .contains("closers not traced (loading eBPF programs was refused"),
+            "a note says why: {d:#}"
+        );
+    })
+    .expect("a private namespace");
+}
