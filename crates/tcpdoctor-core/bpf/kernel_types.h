@@ -96,6 +96,10 @@ typedef struct {
 	struct net *net;
 } possible_net_t;
 
+typedef struct {
+	__s64 counter;
+} atomic64_t;
+
 struct sock_common {
 	union {
 		struct {
@@ -116,11 +120,17 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 	struct hlist_nulls_node skc_nulls_node;
 	unsigned long skc_flags; /* since 6.13; struct sock's sk_flags before */
+	atomic64_t skc_cookie;
 };
 
 struct sock {
 	struct sock_common __sk_common;
 	unsigned long sk_flags;
+	__u16 sk_protocol;
+};
+
+struct socket {
+	struct sock *sk;
 };
 
 struct inet_timewait_sock {

@@ -27,11 +27,26 @@ enum tcpd_walk_info {
 	TCPD_WALK_INFO,
 };
 
-/* One open fd; inode is 0 unless the fd is a socket. 16 bytes. */
+/* What the fd-table pass emits (tcpd_fd_record.kind). */
+#define TCPD_FD_TCP 1   /* a TCP socket's fd, with the socket */
+#define TCPD_FD_COUNT 2 /* a process's number of open fds, in fd */
+
+/* A TCP socket's fd with the socket as the pass saw it, or (kind
+ * TCPD_FD_COUNT) how many fds a process has open. 72 bytes. */
 struct tcpd_fd_record {
 	__u32 pid;
 	__u32 fd;
 	__u64 inode;
+	__u64 cookie;
+	__u32 netns;
+	__u16 family;
+	__u8 state;
+	__u8 kind;
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 pad;
 };
 
 /* Who closed a connection. 40 bytes. */

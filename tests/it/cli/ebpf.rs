@@ -165,3 +165,30 @@ fn without_ebpf_a_time_wait_finding_says_its_closer_is_a_guess_and_how_to_know()
     })
     .expect("a private namespace");
 }
+
+/// `census --by process` from the owner pass (no full dump: owned sockets
+/// as the pass saw them, TIME_WAIT from a dump of that state, the rest
+/// counted in the kernel) equals the full dump joined with the /proc scan,
+/// on a population of every state.
+#[test]
+#[ignore = "needs root"]
+fn census_by_process_in_one_pass_equals_the_full_dump_joined_with_proc() {
+    run_in_private_netns(|| {
+        let pop = build_every_state(9500, 2).expect("builds");
+        let args = ["census", "--by", "process", "--json", "--top", "1000"];
+        let counts = |v: &serde_json::Value| {
+            serde_json::json!({"total": v["total"], "states": v["states"], "groups": v["groups"]})
+        };
+        let mut pair = (serde_json::Value::Null, serde_json::Value::Null);
+        wait_until("both see the whole population", || {
+            let one: serde_json::Value = serde_json::from_slice(&run(&args).stdout)?;
+            let joined: serde_json::Value = serde_json::from_slice(&run_without_bpf(&args).stdout)?;
+            pair = (counts(&one), counts(&joined));
+            Ok(one["total"] == serde_json::json!(pop.total()) && pair.0 == pair.1)
+        })
+        .unwrap_or_else(|e| panic!("{e}: {pair:#?}"));
+        let groups = pair.0["groups"].to_string();
+        assert!(groups.contains("TIME_WAIT"), "TIME_WAIT is attributed: {groups}");
+    })
+    .expect("a private namespace");
+}

@@ -118,8 +118,13 @@ impl Census {
 
     /// Counts one socket under an explicit key (for `GroupBy::Process`).
     fn add_keyed(&mut self, state: TcpState, key: GroupKey) {
-        self.counts[state.kernel_number() as usize] += 1;
-        *self.groups.entry((state, key)).or_insert(0) += 1;
+        self.add_keyed_n(state, key, 1);
+    }
+
+    /// Counts `n` sockets under an explicit key.
+    fn add_keyed_n(&mut self, state: TcpState, key: GroupKey, n: u64) {
+        self.counts[state.kernel_number() as usize] += n;
+        *self.groups.entry((state, key)).or_insert(0) += n;
     }
 
     /// Adds `n` sockets of `state` (summing several namespaces' counts).
@@ -213,14 +218,19 @@ pub struct CensusReport {
 
 /// The census per owning process of listing rows: each socket under its
 /// first owner, a TIME_WAIT under its likely closer (marked so), the rest
-/// under "no owner". The report names the processes its groups show.
+/// under "no owner", with `unowned` more sockets per state that were
+/// counted, not listed. The report names the processes its groups show.
 pub(crate) fn by_process<'a>(
     rows: impl IntoIterator<Item = SocketRow<'a>>,
     owners: &OwnerIndex,
     top: usize,
+    unowned: &[(TcpState, u64)],
     collected: CollectReport,
 ) -> CensusReport {
     let mut c = Census::new(Some(GroupBy::Process));
+    for (state, n) in unowned {
+        c.add_keyed_n(*state, GroupKey::NoOwner, *n);
+    }
     let mut closers: HashMap<u32, &Closer> = HashMap::new();
     for row in rows {
         let key = match (row.owners.first(), row.closed_by, row.likely_owners.first()) {

@@ -192,7 +192,7 @@ fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> Censu
             .namespaces
             .iter()
             .flat_map(|ns| rows_of(ns, &snap.owners, None, &RowFilter::default()));
-        return by_process(rows, &snap.owners, top, collected);
+        return by_process(rows, &snap.owners, top, &[], collected);
     }
     let mut c = Census::new(by);
     for s in snap.namespaces.iter().flat_map(|ns| &ns.sockets) {

@@ -107,7 +107,7 @@ fn sockets_table_narrow_and_wide() {
 fn census_by_process() {
     let snap = snapshot();
     let listing = rows(&snap, &RowFilter::default());
-    let mut r = by_process(listing.rows, &snap.owners, 10, report());
+    let mut r = by_process(listing.rows, &snap.owners, 10, &[], report());
     r.netns = snap.namespaces.first().map(|n| n.netns.clone());
     r.hint = Some(HOSTILE.into());
     let mut out = Vec::new();

@@ -213,7 +213,8 @@ fn task_file_owners_equal_the_proc_scan_across_namespaces() {
     assert_eq!(line.trim(), "ready");
     let root = ProcRoot::live();
     let by_proc = owners::scan(&root, &InodeFilter::All).expect("scans /proc");
-    let by_iter = iter.scan(&root, &InodeFilter::All).expect("iterates");
+    let pass = iter.scan(&root, &InodeFilter::All).expect("iterates");
+    let by_iter = &pass.owners;
     drop(child.stdin.take());
     child.wait().expect("python3 ends when its stdin closes");
     // Other processes, and this one's other tests, open and close fds
@@ -242,19 +243,44 @@ fn task_file_owners_equal_the_proc_scan_across_namespaces() {
         "every built socket with a file, in both namespaces"
     );
     assert_eq!(
-        held_by(&by_iter, me),
+        held_by(by_iter, me),
         held_by(&by_proc, me),
         "same sockets, same fds"
     );
     assert_eq!(held_by(&by_proc, py).len(), 5, "python's five listeners");
-    assert_eq!(held_by(&by_iter, py), held_by(&by_proc, py));
+    assert_eq!(held_by(by_iter, py), held_by(&by_proc, py));
     let details = |idx: &OwnerIndex| idx.process(py).cloned();
     assert_eq!(
-        details(&by_iter),
+        details(by_iter),
         details(&by_proc),
         "same details and fd count"
     );
-    assert!(details(&by_iter).is_some_and(|p| p.fd_count >= 8 && p.comm == "python3"));
+    assert!(details(by_iter).is_some_and(|p| p.fd_count >= 8 && p.comm == "python3"));
+    // The pass read each socket itself: python's listeners in this
+    // namespace, every built socket once, in its own namespace.
+    let host_ns = thread_netns();
+    let py_inodes: Vec<u64> = held_by(by_iter, py).into_iter().map(|(i, _)| i).collect();
+    let listeners: Vec<_> = pass
+        .sockets
+        .iter()
+        .filter(|p| py_inodes.contains(&p.socket.inode))
+        .collect();
+    assert_eq!(listeners.len(), 5);
+    for l in listeners {
+        assert_eq!(l.socket.state, TcpState::Listen, "{:?}", l.socket);
+        assert_eq!(l.netns, host_ns);
+        assert_eq!(l.socket.local.ip.to_string(), "127.0.0.1");
+    }
+    let seen: Vec<_> = pass
+        .sockets
+        .iter()
+        .filter(|p| built.contains(&p.socket.inode))
+        .collect();
+    assert_eq!(seen.len(), built.len(), "each built socket once");
+    assert!(
+        seen.iter().all(|p| p.netns != host_ns),
+        "in the test's namespaces"
+    );
 }
 
 /// The inode of the calling thread's network namespace.

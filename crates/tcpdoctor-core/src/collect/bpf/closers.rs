@@ -11,7 +11,7 @@ use super::records::{
     self, TCPD_OPENED_ACCEPTED, TCPD_OPENED_CONNECTED, TCPD_SIDE_FIRST, TCPD_SIDE_LAST,
     tcpd_closer, tcpd_event, tcpd_open_key,
 };
-use super::{Attached, Unavailable};
+use super::{Attached, Unavailable, ip_of};
 use crate::model::{
     CloseOrder, Closer, ConnectionEnd, EndKind, Endpoint, OpenCount, Opened, TcpState,
 };
@@ -19,7 +19,6 @@ use libbpf_rs::query::MapInfoIter;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBuffer, RingBufferBuilder};
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -32,20 +31,11 @@ pub(super) static OBJECT: &[u8] = include_bytes!("../../../bpf/closers.bpf.o");
 const CLOSERS_MAP: &str = "tcpd_closers";
 const CLOSER_SIZE: usize = size_of::<tcpd_closer>();
 const EVENT_SIZE: usize = size_of::<tcpd_event>();
-const AF_INET6: u16 = 10;
 
 /// A `comm` as /proc shows it: up to its NUL.
 fn comm_of(comm: &[u8]) -> String {
     let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
     String::from_utf8_lossy(&comm[..end]).into_owned()
-}
-
-fn ip_of(family: u16, raw: [u8; 16]) -> IpAddr {
-    if family == AF_INET6 {
-        IpAddr::V6(Ipv6Addr::from(raw))
-    } else {
-        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
-    }
 }
 
 /// CLOCK_MONOTONIC now, in ns: the clock of bpf_ktime_get_ns.

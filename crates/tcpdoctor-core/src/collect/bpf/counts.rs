@@ -14,14 +14,20 @@ pub struct StateCounts {
 }
 
 impl StateCounts {
+    /// The count of `state` in the selected families.
+    pub fn get(&self, state: TcpState, ipv4: bool, ipv6: bool) -> u64 {
+        let k = state.kernel_number() as usize;
+        let v4 = if ipv4 { self.ipv4[k] } else { 0 };
+        v4 + if ipv6 { self.ipv6[k] } else { 0 }
+    }
+
     /// Adds the counts of the selected families and states to `census`.
     pub fn add_to(&self, census: &mut Census, states: StateSet, ipv4: bool, ipv6: bool) {
         for s in TcpState::ALL {
             if !states.contains(s) {
                 continue;
             }
-            let k = s.kernel_number() as usize;
-            let n = if ipv4 { self.ipv4[k] } else { 0 } + if ipv6 { self.ipv6[k] } else { 0 };
+            let n = self.get(s, ipv4, ipv6);
             if n > 0 {
                 census.add_count(s, n);
             }

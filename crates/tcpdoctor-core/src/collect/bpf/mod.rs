@@ -195,6 +195,17 @@ fn read_u64(map: &libbpf_rs::Map<'_>, key: u32) -> std::io::Result<u64> {
 /// The size of an iterator's output record (`struct tcpd_fd_record`).
 const RECORD: usize = size_of::<records::tcpd_fd_record>();
 
+/// An address as the programs write it: 16 bytes, the first 4 for IPv4.
+fn ip_of(family: u16, raw: [u8; 16]) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    const AF_INET6: u16 = 10;
+    if family == AF_INET6 {
+        IpAddr::V6(Ipv6Addr::from(raw))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+    }
+}
+
 /// Reads an iterator to its end, handing `each` whole records. A read may
 /// stop with EAGAIN after about a million objects without output; the
 /// next read goes on from there.

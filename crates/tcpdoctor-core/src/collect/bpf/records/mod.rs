@@ -115,12 +115,23 @@ macro_rules! mirrors {
 }
 
 mirrors! {
-    /// `struct tcpd_fd_record`: one open fd from the owners iterator
-    /// (owners.bpf.c); `inode` is 0 unless the fd is a socket.
+    /// `struct tcpd_fd_record`: from the owners iterator (owners.bpf.c),
+    /// a TCP socket's fd with the socket (`kind` `TCPD_FD_TCP`), or a
+    /// process's count of open fds in `fd` (`TCPD_FD_COUNT`).
     pub(super) struct tcpd_fd_record {
         pub pid: u32,
         pub fd: u32,
         pub inode: u64,
+        pub cookie: u64,
+        pub netns: u32,
+        pub family: u16,
+        pub state: u8,
+        pub kind: u8,
+        pub sport: u16,
+        pub dport: u16,
+        pub saddr: [u8; 16],
+        pub daddr: [u8; 16],
+        pub pad: u32,
     }
 
     /// `struct tcpd_closer`: who closed a connection; the value of the
@@ -211,6 +222,8 @@ pub(super) const TCPD_SIDE_FIRST: u8 = 1;
 pub(super) const TCPD_SIDE_LAST: u8 = 2;
 pub(super) const TCPD_OPENED_CONNECTED: u8 = 1;
 pub(super) const TCPD_OPENED_ACCEPTED: u8 = 2;
+pub(super) const TCPD_FD_TCP: u8 = 1;
+pub(super) const TCPD_FD_COUNT: u8 = 2;
 
 // records.h's map sizes: the maps are sized in C, only the layout test
 // reads these.

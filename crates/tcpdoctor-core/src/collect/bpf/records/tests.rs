@@ -50,6 +50,8 @@ fn defines() -> BTreeMap<String, u64> {
         ("TCPD_OPENED_CONNECTED", u64::from(TCPD_OPENED_CONNECTED)),
         ("TCPD_OPENED_ACCEPTED", u64::from(TCPD_OPENED_ACCEPTED)),
         ("TCPD_OPEN_GROUPS_MAX", u64::from(TCPD_OPEN_GROUPS_MAX)),
+        ("TCPD_FD_TCP", u64::from(TCPD_FD_TCP)),
+        ("TCPD_FD_COUNT", u64::from(TCPD_FD_COUNT)),
     ]
     .into_iter()
     .map(|(n, v)| (n.to_string(), v))

@@ -10,19 +10,22 @@
 //! One owner scan serves every namespace: socket inodes are unique across
 //! namespaces, and /proc/*/fd spans them all.
 
-use super::bpf::census::KernelCensus;
+mod census;
+
+pub use census::census;
+pub(crate) use census::{census_iterator, count_into};
+
 use super::bpf::closers;
-use super::bpf::owners::IterOwners;
+use super::bpf::owners::{IterOwners, Pass, PassSocket};
 use super::netns;
 use super::owners::{self, InodeFilter};
 use super::{ProcRoot, SocketQuery, SourceChoice, collect_sockets, host, sysctl_conf};
 use crate::error::{Error, Result};
 use crate::model::{
-    Census, CensusOutcome, CensusReport, CollectReport, GroupBy, MultiCensus, Needs, NetnsInfo,
-    NetnsSelector, NsSnapshot, OwnerIndex, OwnerSource, RowFilter, Snapshot, Socket, SourceUsed,
-    StateSet, TcpState, by_process, rows_of, wanted_inodes,
+    CollectReport, Needs, NetnsInfo, NetnsSelector, NsSnapshot, OwnerIndex, OwnerSource, RowFilter,
+    Snapshot, Socket, SourceUsed, StateSet, TcpState, wanted_inodes,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -135,7 +138,12 @@ fn sockets_and_owners(
         for ns in &per_ns {
             wanted.extend(wanted_inodes(&ns.sockets, filter));
         }
-        let (mut idx, note) = scan_owners(root, &InodeFilter::Only(wanted))?;
+        let (
+            Pass {
+                owners: mut idx, ..
+            },
+            note,
+        ) = scan_owners(root, &InodeFilter::Only(wanted))?;
         add_closers(root, &mut idx, &per_ns);
         return Ok((per_ns, idx, notes.into_iter().chain(note).collect()));
     }
@@ -144,12 +152,14 @@ fn sockets_and_owners(
         let collected = sockets(root, targets, query, choice);
         (collected, scan.join())
     });
-    let (per_ns, mut notes) = collected?;
-    let (mut idx, note) = match scanned {
+    let (mut per_ns, mut notes) = collected?;
+    let (pass, note) = match scanned {
         Ok(r) => r?,
         Err(p) => std::panic::resume_unwind(p),
     };
     notes.extend(note);
+    let mut idx = pass.owners;
+    add_pass_sockets(&mut per_ns, pass.sockets, query);
     keep_owners_of(&mut idx, &per_ns);
     add_closers(root, &mut idx, &per_ns);
     Ok((per_ns, idx, notes))
@@ -212,134 +222,16 @@ fn query_for(filter: &RowFilter, ipv4: bool, ipv6: bool, close_wait_info: bool) 
     }
 }
 
-/// The census of every namespace of `sel`.
-pub fn census(
-    root: &ProcRoot,
-    sel: &NetnsSelector,
-    query: &SocketQuery,
-    choice: SourceChoice,
-    by: Option<GroupBy>,
-    top: usize,
-) -> Result<CensusOutcome> {
-    let labelled = *sel != NetnsSelector::Current;
-    let (mut reports, notes) = if by == Some(GroupBy::Process) {
-        census_by_process(root, sel, query, choice, top)?
-    } else {
-        // Loading the eBPF census costs ~14 ms; below ~25k sockets the
-        // netlink dump is done sooner (docs/benchmarks.md).
-        let small =
-            *sel == NetnsSelector::Current && estimate_sockets(root) < KERNEL_CENSUS_MIN_SOCKETS;
-        let (iter, why_not) = if small && choice == SourceChoice::Auto {
-            (None, None)
-        } else {
-            census_iterator(root, choice, by)?
-        };
-        let (found, mut notes) = for_each_namespace(namespaces(root, sel)?, |_| {
-            let mut c = Census::new(by);
-            let r = count_into(root, query, choice, iter, &mut c)?;
-            Ok(CensusReport::new(&c, top, r))
-        })?;
-        notes.extend(why_not);
-        let reports = found
-            .into_iter()
-            .map(|(ns, mut r)| {
-                r.netns = Some(ns);
-                r
-            })
-            .collect::<Vec<_>>();
-        (reports, notes)
-    };
-    if !labelled {
-        for r in &mut reports {
-            r.netns = None;
-        }
-    }
-    if reports.len() == 1 && *sel != NetnsSelector::All {
-        let mut r = reports.remove(0);
-        r.notes.extend(notes);
-        return Ok(CensusOutcome::Single(Box::new(r)));
-    }
-    let mut sum = Census::new(None);
-    let mut total = 0;
-    for r in &reports {
-        for (s, n) in &r.states {
-            sum.add_count(*s, *n);
-        }
-        total += r.total;
-    }
-    Ok(CensusOutcome::Multi(MultiCensus {
-        total,
-        states: sum.states(),
-        namespaces: reports,
-        notes,
-    }))
-}
-
-/// Below this many sockets (sockstat's estimate) a one-off census of the
-/// current namespace goes over netlink: loading the hash walk (libbpf's
-/// relocations against the kernel's BTF, the verifier, one pass over the
-/// empty buckets) costs ~14 ms, and it saves ~0.57 µs a socket.
-const KERNEL_CENSUS_MIN_SOCKETS: usize = 25_000;
-
-/// Counts the sockets of the calling thread's namespace into `census`: in
-/// the kernel when `iter` is given (states and families only), else
-/// streamed from `choice`'s source.
-pub(crate) fn count_into(
-    root: &ProcRoot,
-    query: &SocketQuery,
-    choice: SourceChoice,
-    iter: Option<KernelCensus>,
-    census: &mut Census,
-) -> Result<CollectReport> {
-    if let Some(it) = iter {
-        let (counts, source, notes) = it.count().map_err(|e| Error::io("the eBPF census", e))?;
-        counts.add_to(census, query.states, query.ipv4, query.ipv6);
-        return Ok(CollectReport { source, notes });
-    }
-    collect_sockets(root, query, choice, census)
-}
-
-/// The eBPF census for a plain census of the live host, when it loads; else
-/// why not, as a note when the user left the choice to us.
-pub(crate) fn census_iterator(
-    root: &ProcRoot,
-    choice: SourceChoice,
-    by: Option<GroupBy>,
-) -> Result<(Option<KernelCensus>, Option<String>)> {
-    let wanted = match choice {
-        SourceChoice::Bpf if by.is_some() || !root.is_live() => {
-            return Err(Error::Unsupported(
-                "the eBPF census counts states only: no --by, and a live host".into(),
-            ));
-        }
-        SourceChoice::Bpf => true,
-        SourceChoice::Auto => by.is_none() && root.is_live(),
-        SourceChoice::Netlink | SourceChoice::Proc => false,
-    };
-    if !wanted {
-        return Ok((None, None));
-    }
-    match KernelCensus::shared() {
-        Ok(it) => Ok((Some(it), None)),
-        Err(why) if choice == SourceChoice::Auto => Ok((
-            None,
-            Some(format!(
-                "counted over netlink: the eBPF census is unavailable ({why})"
-            )),
-        )),
-        Err(why) => Err(Error::Unsupported(format!("the eBPF census: {why}"))),
-    }
-}
-
 /// One owner scan, from the kernel's fd tables when the eBPF iterator
-/// loads on a live host, else from /proc/*/fd (with a note saying why).
-fn scan_owners(root: &ProcRoot, filter: &InodeFilter) -> Result<(OwnerIndex, Option<String>)> {
+/// loads on a live host (with the TCP sockets its pass saw), else from
+/// /proc/*/fd (with a note saying why, and no sockets).
+fn scan_owners(root: &ProcRoot, filter: &InodeFilter) -> Result<(Pass, Option<String>)> {
     let mut why_not = None;
     if root.is_live() {
         match IterOwners::shared().map(|it| it.scan(root, filter)) {
-            Ok(Ok(mut idx)) => {
-                idx.source = Some(OwnerSource::Ebpf);
-                return Ok((idx, None));
+            Ok(Ok(mut pass)) => {
+                pass.owners.source = Some(OwnerSource::Ebpf);
+                return Ok((pass, None));
             }
             Ok(Err(e)) => why_not = Some(format!("the eBPF fd iterator failed: {e}")),
             Err(why) => why_not = Some(why.to_string()),
@@ -347,44 +239,45 @@ fn scan_owners(root: &ProcRoot, filter: &InodeFilter) -> Result<(OwnerIndex, Opt
     }
     let mut idx = owners::scan(root, filter).map_err(|e| Error::io(root.root(), e))?;
     idx.source = Some(OwnerSource::Proc);
+    let pass = Pass {
+        owners: idx,
+        sockets: Vec::new(),
+    };
     Ok((
-        idx,
+        pass,
         why_not.map(|w| format!("owners read from /proc/*/fd: {w}")),
     ))
 }
 
-fn census_by_process(
-    root: &ProcRoot,
-    sel: &NetnsSelector,
-    query: &SocketQuery,
-    choice: SourceChoice,
-    top: usize,
-) -> Result<(Vec<CensusReport>, Vec<String>)> {
-    // Attribution needs listeners and connections, whatever is counted.
-    let all = SocketQuery {
-        states: StateSet::all(),
-        ..*query
-    };
-    let filter = RowFilter {
-        states: (!query.states.is_all()).then_some(query.states),
-        ..RowFilter::default()
-    };
-    let targets = namespaces(root, sel)?;
-    let (per_ns, idx, mut notes) = sockets_and_owners(root, targets, &all, choice, &filter, true)?;
-    notes.extend(idx.hidden_note());
-    let mut reports = Vec::new();
-    for c in per_ns {
-        let ns = NsSnapshot {
-            netns: c.netns,
-            sockets: c.sockets,
-            ..NsSnapshot::default()
-        };
-        let rows = rows_of(&ns, &idx, None, &filter);
-        let mut r = by_process(rows, &idx, top, c.report);
-        r.netns = Some(ns.netns);
-        reports.push(r);
+/// Adds to each namespace the TCP sockets the owner pass saw and the dump
+/// did not (opened after the dump went past them), as far as `query`
+/// wants them: each held by a process during the pass, so owned. They
+/// carry what the pass reads (state, addresses, cookie), not the queues
+/// and timers only the dump gives.
+fn add_pass_sockets(per_ns: &mut [Collected], pass: Vec<PassSocket>, query: &SocketQuery) {
+    if pass.is_empty() {
+        return;
     }
-    Ok((reports, notes))
+    let mut by_ns: HashMap<u64, Vec<Socket>> = HashMap::new();
+    for p in pass {
+        let v6 = p.socket.local.ip.is_ipv6();
+        if query.states.contains(p.socket.state) && (if v6 { query.ipv6 } else { query.ipv4 }) {
+            by_ns.entry(p.netns).or_default().push(p.socket);
+        }
+    }
+    for ns in per_ns {
+        let Some(found) = by_ns.remove(&ns.netns.inode) else {
+            continue;
+        };
+        let dumped: HashSet<u64> = ns
+            .sockets
+            .iter()
+            .filter(|s| s.inode != 0)
+            .map(|s| s.inode)
+            .collect();
+        ns.sockets
+            .extend(found.into_iter().filter(|s| !dumped.contains(&s.inode)));
+    }
 }
 
 /// What `snapshot` collects.
