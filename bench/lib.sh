@@ -26,9 +26,10 @@ trap cleanup EXIT INT TERM
 flags_for() {
     case $1 in
         10k) echo "--established 5000" ;;
+        100k) echo "--established 50000 --close-wait 5000 --holders 4" ;;
         200k) echo "--established 100000 --close-wait 10000 --holders 4" ;;
         1m) echo "--established 500000" ;;
-        *) echo "unknown scale $1 (10k, 200k, 1m)" >&2; exit 2 ;;
+        *) echo "unknown scale $1 (10k, 100k, 200k, 1m)" >&2; exit 2 ;;
     esac
 }
 

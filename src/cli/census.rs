@@ -48,9 +48,10 @@ pub struct Args {
     #[command(flatten)]
     pub family: FamilyArg,
 
-    /// Where to read sockets from: auto (for a plain census of 25,000
-    /// sockets or more, counted in the kernel by eBPF where the host allows
-    /// it; else netlink, falling back to /proc), bpf, netlink, or proc.
+    /// Where to read sockets from: auto (for a census of 25,000 sockets or
+    /// more, counted in the kernel by eBPF where the host allows it, and by
+    /// process from one pass over the fd tables; else netlink, falling
+    /// back to /proc), bpf (that, or an error), netlink, or proc.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
 
@@ -80,9 +81,9 @@ pub fn run(root: &ProcRoot, a: &Args) -> Result<ExitCode> {
         SourceArg::Proc => SourceChoice::Proc,
         SourceArg::Bpf => SourceChoice::Bpf,
     };
-    if matches!(a.source, SourceArg::Bpf) && a.by.is_some() {
+    if matches!(a.source, SourceArg::Bpf) && a.by.is_some_and(|b| b != GroupBy::Process) {
         return Err(super::exit::usage(
-            "--source bpf counts states in the kernel: it cannot group (--by)",
+            "--source bpf counts states in the kernel: it groups by process only (--by process)",
         ));
     }
     if a.trace.trace.is_some() && a.by != Some(GroupBy::Process) {

@@ -176,12 +176,13 @@ fn census_by_process_in_one_pass_equals_the_full_dump_joined_with_proc() {
     run_in_private_netns(|| {
         let pop = build_every_state(9500, 2).expect("builds");
         let args = ["census", "--by", "process", "--json", "--top", "1000"];
+        let one_pass = ["census", "--by", "process", "--json", "--top", "1000", "--source", "bpf"];
         let counts = |v: &serde_json::Value| {
             serde_json::json!({"total": v["total"], "states": v["states"], "groups": v["groups"]})
         };
         let mut pair = (serde_json::Value::Null, serde_json::Value::Null);
         wait_until("both see the whole population", || {
-            let one: serde_json::Value = serde_json::from_slice(&run(&args).stdout)?;
+            let one: serde_json::Value = serde_json::from_slice(&run(&one_pass).stdout)?;
             let joined: serde_json::Value = serde_json::from_slice(&run_without_bpf(&args).stdout)?;
             pair = (counts(&one), counts(&joined));
             Ok(one["total"] == serde_json::json!(pop.total()) && pair.0 == pair.1)

@@ -246,6 +246,7 @@ pub fn scan(root: &ProcRoot, filter: &InodeFilter) -> io::Result<OwnerIndex> {
         root,
         by_inode,
         &fd_counts,
+        None,
         pids.len() as u32,
         denied,
     ))
@@ -253,21 +254,27 @@ pub fn scan(root: &ProcRoot, filter: &InodeFilter) -> io::Result<OwnerIndex> {
 
 /// The owner index of a finished scan: holders in (pid, fd) order, so that
 /// every scan of the same host gives the same first owner, and the details
-/// of each holding process with its fd count.
+/// of each holding process (`owners`, when the scan knows them already)
+/// with its fd count.
 pub(super) fn index_of(
     root: &ProcRoot,
     mut by_inode: HashMap<u64, Holders>,
     fd_counts: &HashMap<u32, u32>,
+    owners: Option<HashSet<u32>>,
     scanned: u32,
     denied: u32,
 ) -> OwnerIndex {
     for h in by_inode.values_mut() {
-        h.sort_unstable();
+        if h.len() > 1 {
+            h.sort_unstable();
+        }
     }
-    let owners: HashSet<u32> = by_inode
-        .values()
-        .flat_map(|h| h.iter().map(|r| r.pid))
-        .collect();
+    let owners: HashSet<u32> = owners.unwrap_or_else(|| {
+        by_inode
+            .values()
+            .flat_map(|h| h.iter().map(|r| r.pid))
+            .collect()
+    });
     let mut idx = OwnerIndex {
         by_inode,
         scanned,

@@ -12,8 +12,8 @@ use super::{Attached, RECORD, Unavailable, ip_of};
 use crate::collect::ProcRoot;
 use crate::collect::owners::{InodeFilter, index_of};
 use crate::model::{Endpoint, FdRef, Holders, OwnerIndex, Socket, TcpState};
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::{Mutex, OnceLock};
 
@@ -33,7 +33,7 @@ pub struct PassSocket {
 }
 
 /// What one pass found: the owners, and every TCP socket that had a file
-/// (each once, whoever else held it).
+/// and that the filter wants (each once, whoever else held it).
 pub struct Pass {
     pub owners: OwnerIndex,
     pub sockets: Vec<PassSocket>,
@@ -59,7 +59,10 @@ impl IterOwners {
         let _one_at_a_time = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut by_inode: HashMap<u64, Holders> = HashMap::new();
         let mut fd_counts: HashMap<u32, u32> = HashMap::new();
-        let mut sockets: HashMap<u64, PassSocket> = HashMap::new();
+        let mut owners: HashSet<u32> = HashSet::new();
+        let mut sockets: Vec<PassSocket> = Vec::new();
+        // Records come process by process: a pid is looked up once.
+        let mut last_pid = 0;
         super::drain_iter(&self.attached.link, |bytes| {
             for r in bytes.chunks_exact(RECORD) {
                 let Some(rec) = records::read::<tcpd_fd_record>(r) else {
@@ -69,17 +72,22 @@ impl IterOwners {
                     TCPD_FD_COUNT => {
                         fd_counts.insert(rec.pid, rec.fd);
                     }
-                    TCPD_FD_TCP if rec.pid != 0 => {
-                        if filter.wants(rec.inode) {
-                            by_inode.entry(rec.inode).or_default().push(FdRef {
-                                pid: rec.pid,
-                                fd: rec.fd,
-                            });
+                    TCPD_FD_TCP if rec.pid != 0 && filter.wants(rec.inode) => {
+                        if rec.pid != last_pid {
+                            owners.insert(rec.pid);
+                            last_pid = rec.pid;
                         }
-                        if let Entry::Vacant(v) = sockets.entry(rec.inode)
-                            && let Some(s) = socket_of(&rec)
-                        {
-                            v.insert(s);
+                        let fd = FdRef {
+                            pid: rec.pid,
+                            fd: rec.fd,
+                        };
+                        // Each socket once, whoever else holds it.
+                        match by_inode.entry(rec.inode) {
+                            Entry::Occupied(mut o) => o.get_mut().push(fd),
+                            Entry::Vacant(v) => {
+                                v.insert(Holders::from_slice(&[fd]));
+                                sockets.extend(socket_of(&rec));
+                            }
                         }
                     }
                     _ => {}
@@ -88,8 +96,8 @@ impl IterOwners {
         })?;
         let scanned = fd_counts.len() as u32;
         Ok(Pass {
-            owners: index_of(root, by_inode, &fd_counts, scanned, 0),
-            sockets: sockets.into_values().collect(),
+            owners: index_of(root, by_inode, &fd_counts, Some(owners), scanned, 0),
+            sockets,
         })
     }
 }

@@ -139,11 +139,21 @@ fn census_by_process(
     choice: SourceChoice,
     top: usize,
 ) -> Result<(Vec<CensusReport>, Vec<String>)> {
-    if choice == SourceChoice::Auto
-        && root.is_live()
-        && let Some(found) = census_by_process_in_one_pass(root, sel, query, top)?
-    {
-        return Ok(found);
+    // Below KERNEL_CENSUS_MIN_SOCKETS the hash walk's load costs more than
+    // the dump it saves; `--source bpf` asks for the kernel's counts.
+    let big = *sel != NetnsSelector::Current || estimate_sockets(root) >= KERNEL_CENSUS_MIN_SOCKETS;
+    if choice == SourceChoice::Bpf || (choice == SourceChoice::Auto && root.is_live() && big) {
+        match census_by_process_in_one_pass(root, sel, query, top)? {
+            Some(found) => return Ok(found),
+            None if choice == SourceChoice::Bpf => {
+                return Err(Error::Unsupported(
+                    "census --by process --source bpf: the eBPF fd iterator or the kernel \
+                     census cannot run here (tcpdoctor --version says why)"
+                        .into(),
+                ));
+            }
+            None => {}
+        }
     }
     // Attribution needs listeners and connections, whatever is counted.
     let all = SocketQuery {
@@ -185,6 +195,9 @@ fn census_by_process_in_one_pass(
     query: &SocketQuery,
     top: usize,
 ) -> Result<Option<(Vec<CensusReport>, Vec<String>)>> {
+    if !root.is_live() {
+        return Ok(None);
+    }
     let (Ok(pass), Ok(kernel)) = (IterOwners::shared(), KernelCensus::shared()) else {
         return Ok(None);
     };
@@ -219,11 +232,29 @@ fn census_by_process_in_one_pass(
     pass.owners.source = Some(crate::model::OwnerSource::Ebpf);
     let idx = pass.owners;
     notes.extend(idx.hidden_note());
+    let wanted = |s: &Socket| {
+        if s.local.ip.is_ipv6() {
+            query.ipv6
+        } else {
+            query.ipv4
+        }
+    };
     let mut by_ns: HashMap<u64, Vec<Socket>> = HashMap::new();
-    for PassSocket { netns, socket } in pass.sockets {
-        let v6 = socket.local.ip.is_ipv6();
-        if if v6 { query.ipv6 } else { query.ipv4 } {
-            by_ns.entry(netns).or_default().push(socket);
+    if let [(only, _)] = per_ns.as_slice() {
+        // One namespace (the usual case): its sockets in one allocation.
+        let mut v = Vec::with_capacity(pass.sockets.len());
+        v.extend(
+            pass.sockets
+                .into_iter()
+                .filter(|p| p.netns == only.inode && wanted(&p.socket))
+                .map(|p| p.socket),
+        );
+        by_ns.insert(only.inode, v);
+    } else {
+        for PassSocket { netns, socket } in pass.sockets {
+            if wanted(&socket) {
+                by_ns.entry(netns).or_default().push(socket);
+            }
         }
     }
     let filter = RowFilter {

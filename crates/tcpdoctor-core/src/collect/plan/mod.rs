@@ -159,8 +159,8 @@ fn sockets_and_owners(
     };
     notes.extend(note);
     let mut idx = pass.owners;
-    add_pass_sockets(&mut per_ns, pass.sockets, query);
-    keep_owners_of(&mut idx, &per_ns);
+    let listed = add_pass_sockets(&mut per_ns, pass.sockets, query);
+    keep_owners_of(&mut idx, &listed);
     add_closers(root, &mut idx, &per_ns);
     Ok((per_ns, idx, notes))
 }
@@ -188,12 +188,12 @@ fn add_closers(root: &ProcRoot, idx: &mut OwnerIndex, per_ns: &[Collected]) {
 
 /// Drops the owners of sockets that were not collected (the scan saw every
 /// socket of every process), and the processes that then own nothing.
-fn keep_owners_of(idx: &mut OwnerIndex, per_ns: &[Collected]) {
-    let inodes: HashSet<u64> = per_ns
-        .iter()
-        .flat_map(|n| n.sockets.iter().map(|s| s.inode))
-        .collect();
-    idx.by_inode.retain(|ino, _| inodes.contains(ino));
+fn keep_owners_of(idx: &mut OwnerIndex, listed: &HashSet<u64>) {
+    let before = idx.by_inode.len();
+    idx.by_inode.retain(|ino, _| listed.contains(ino));
+    if idx.by_inode.len() == before {
+        return;
+    }
     let pids: HashSet<u32> = idx
         .by_inode
         .values()
@@ -253,31 +253,44 @@ fn scan_owners(root: &ProcRoot, filter: &InodeFilter) -> Result<(Pass, Option<St
 /// did not (opened after the dump went past them), as far as `query`
 /// wants them: each held by a process during the pass, so owned. They
 /// carry what the pass reads (state, addresses, cookie), not the queues
-/// and timers only the dump gives.
-fn add_pass_sockets(per_ns: &mut [Collected], pass: Vec<PassSocket>, query: &SocketQuery) {
-    if pass.is_empty() {
-        return;
-    }
-    let mut by_ns: HashMap<u64, Vec<Socket>> = HashMap::new();
+/// and timers only the dump gives. Returns the inodes of every socket
+/// listed.
+fn add_pass_sockets(
+    per_ns: &mut [Collected],
+    pass: Vec<PassSocket>,
+    query: &SocketQuery,
+) -> HashSet<u64> {
+    let mut listed: HashSet<u64> = per_ns
+        .iter()
+        .flat_map(|n| n.sockets.iter().map(|s| s.inode))
+        .collect();
+    let mut missed: HashMap<u64, Vec<Socket>> = HashMap::new();
     for p in pass {
-        let v6 = p.socket.local.ip.is_ipv6();
-        if query.states.contains(p.socket.state) && (if v6 { query.ipv6 } else { query.ipv4 }) {
-            by_ns.entry(p.netns).or_default().push(p.socket);
+        let family = if p.socket.local.ip.is_ipv6() {
+            query.ipv6
+        } else {
+            query.ipv4
+        };
+        if family && query.states.contains(p.socket.state) && !listed.contains(&p.socket.inode) {
+            missed.entry(p.netns).or_default().push(p.socket);
         }
     }
     for ns in per_ns {
-        let Some(found) = by_ns.remove(&ns.netns.inode) else {
+        let Some(found) = missed.remove(&ns.netns.inode) else {
             continue;
         };
-        let dumped: HashSet<u64> = ns
-            .sockets
-            .iter()
-            .filter(|s| s.inode != 0)
-            .map(|s| s.inode)
-            .collect();
-        ns.sockets
-            .extend(found.into_iter().filter(|s| !dumped.contains(&s.inode)));
+        // A connection accepted meanwhile was dumped without a file
+        // (inode 0) and has one in the pass; the dump made its cookie,
+        // which the pass then read.
+        let cookies: HashSet<u64> = ns.sockets.iter().filter_map(|s| s.cookie).collect();
+        for s in found {
+            if s.cookie.is_none_or(|c| !cookies.contains(&c)) {
+                listed.insert(s.inode);
+                ns.sockets.push(s);
+            }
+        }
     }
+    listed
 }
 
 /// What `snapshot` collects.
