@@ -20,20 +20,7 @@ ip link set lo up
 dir=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$dir"' EXIT
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    keepalive_timeout 600;
-    keepalive_requests 1000000;
-    client_body_temp_path $dir;
-    server { listen 127.0.0.1:8080 backlog=4096; location / { return 200 "ok\n"; } }
-}
-CONF
+nginx_conf "$dir" 600
 nginx -c "$dir/nginx.conf" & pids+=($!)
 until python3 -c 'import socket; socket.create_connection(("127.0.0.1", 8080)).close()' 2>/dev/null; do :; done
 # 1,000 idle keep-alive connections, held until stdin closes.

@@ -75,3 +75,25 @@ for k, r in res:
 print()
 PY
 }
+
+# nginx_conf DIR KEEPALIVE_S: an nginx.conf in DIR answering 200 on
+# 127.0.0.1:8080 (two workers, in the foreground, logs in DIR), with
+# keepalive_timeout KEEPALIVE_S (0: nginx closes first). Exported for the
+# scripts' `unshare -n bash` parts.
+nginx_conf() {
+    cat > "$1/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    keepalive_timeout $2;
+    keepalive_requests 1000000;
+    client_body_temp_path $1;
+    server { listen 127.0.0.1:8080 backlog=4096; location / { return 200 "ok\n"; } }
+}
+CONF
+}
+export -f nginx_conf

@@ -27,19 +27,7 @@ dir=$(mktemp -d)
 pids=()
 stats=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled="$stats"; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$dir"' EXIT
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_timeout 0;
-    client_body_temp_path $dir;
-    server { listen 127.0.0.1:8080 backlog=4096; location / { return 200 "ok\n"; } }
-}
-CONF
+nginx_conf "$dir" 0
 nginx -c "$dir/nginx.conf" & pids+=($!)
 until ab -q -n 1 http://127.0.0.1:8080/ >/dev/null 2>&1; do :; done
 

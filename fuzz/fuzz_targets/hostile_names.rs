@@ -5,10 +5,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tcpdoctor_core::model::{
-    CloseOrder, Closer, ConnectionEnd, EndKind, FdRef, HostInfo, NsSnapshot, OwnerIndex, Process,
-    RowFilter, Snapshot, Socket, TcpState, rows,
+    CloseOrder, Closer, ConnectionEnd, EndKind, FdRef, GroupBy, HostInfo, NsSnapshot, OwnerIndex,
+    Process, RowFilter, Snapshot, Socket, TcpState, rows,
 };
-use tcpdoctor_core::ops::{Selection, Thresholds, diagnose_snapshot};
+use tcpdoctor_core::ops::{Selection, Thresholds, analyze, diagnose_snapshot};
 use tcpdoctor_core::render;
 
 /// What a terminal must never receive from a name.
@@ -63,6 +63,10 @@ fuzz_target!(|data: &[u8]| {
         render::sockets::text(&listing, wide, &mut out).expect("writes");
         check("sockets", &out);
     }
+    let census = analyze::census_of_snapshot(&snap, Some(GroupBy::Process), 10);
+    let mut out = Vec::new();
+    render::census::text(&census, &mut out).expect("writes");
+    check("census --by process", &out);
     let d = diagnose_snapshot(&snap, &Thresholds::default(), Selection::All);
     let mut out = Vec::new();
     render::diagnose::text(&d, &mut out).expect("writes");

@@ -54,19 +54,8 @@ struct {
 
 static __always_inline void fill_tuple(struct tcpd_event *e, const struct sock *sk)
 {
-	const struct sock_common *skc = &sk->__sk_common;
-	e->family = skc->skc_family;
-	e->sport = skc->skc_num;
-	e->dport = __builtin_bswap16(skc->skc_dport);
-	if (e->family == AF_INET6) {
-		BPF_CORE_READ_INTO(&e->saddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&e->daddr, skc, skc_v6_daddr.in6_u.u6_addr8);
-	} else {
-		__u32 s = skc->skc_rcv_saddr, d = skc->skc_daddr;
-		__builtin_memcpy(e->saddr, &s, 4);
-		__builtin_memcpy(e->daddr, &d, 4);
-	}
-	e->netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	read_tuple(&sk->__sk_common, &e->family, &e->sport, &e->dport, e->saddr, e->daddr,
+		   &e->netns);
 }
 
 static __always_inline void count_open(const struct sock *sk, __u8 dir)

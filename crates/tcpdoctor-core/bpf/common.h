@@ -60,4 +60,23 @@ static __always_inline __u32 pid_in_reader_ns(struct task_struct *task)
 	return found;
 }
 
+/* A socket's family, ports and addresses (16 bytes each, the first 4 for
+ * IPv4; the remote port in host order) and its network namespace. */
+static __always_inline void read_tuple(const struct sock_common *skc, __u16 *family, __u16 *sport,
+				       __u16 *dport, __u8 *saddr, __u8 *daddr, __u32 *netns)
+{
+	*family = skc->skc_family;
+	*sport = skc->skc_num;
+	*dport = __builtin_bswap16(skc->skc_dport);
+	if (*family == AF_INET6) {
+		BPF_CORE_READ_INTO((__u8(*)[16])saddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO((__u8(*)[16])daddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		__u32 s = skc->skc_rcv_saddr, d = skc->skc_daddr;
+		__builtin_memcpy(saddr, &s, 4);
+		__builtin_memcpy(daddr, &d, 4);
+	}
+	*netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+}
+
 #endif

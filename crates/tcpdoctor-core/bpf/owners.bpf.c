@@ -47,19 +47,8 @@ static __always_inline int read_tcp_socket(struct file *file, struct tcpd_fd_rec
 		return 0;
 	rec->kind = TCPD_FD_TCP;
 	rec->inode = inode->i_ino;
-	rec->family = family;
 	rec->state = skc->skc_state;
-	rec->sport = skc->skc_num;
-	rec->dport = __builtin_bswap16(skc->skc_dport);
-	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&rec->saddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&rec->daddr, skc, skc_v6_daddr.in6_u.u6_addr8);
-	} else {
-		__u32 s = skc->skc_rcv_saddr, d = skc->skc_daddr;
-		__builtin_memcpy(rec->saddr, &s, 4);
-		__builtin_memcpy(rec->daddr, &d, 4);
-	}
-	rec->netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	read_tuple(skc, &rec->family, &rec->sport, &rec->dport, rec->saddr, rec->daddr, &rec->netns);
 	/* The cookie sock_diag reports, 0 while nothing asked for one (the
 	 * helper that would make it takes no socket read through a file). */
 	rec->cookie = BPF_CORE_READ(skc, skc_cookie.counter);

@@ -182,7 +182,7 @@ pub fn census(
 }
 
 /// The census of a snapshot, by process when asked (owners come with it).
-fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> CensusReport {
+pub fn census_of_snapshot(snap: &Snapshot, by: Option<GroupBy>, top: usize) -> CensusReport {
     let collected = CollectReport {
         source: SourceUsed::Proc,
         notes: snap.notes.clone(),

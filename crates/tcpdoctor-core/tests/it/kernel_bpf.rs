@@ -290,26 +290,44 @@ fn thread_netns() -> u64 {
         .expect("reads the thread's namespace")
 }
 
+/// A connection over loopback: the listener, the client, the client's
+/// port and the accepted end.
+fn connection() -> (TcpListener, TcpStream, u16, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listens");
+    let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connects");
+    let client_port = client.local_addr().expect("addr").port();
+    let (server, _) = listener.accept().expect("accepts");
+    (listener, client, client_port, server)
+}
+
+/// The ends `tracer` reports in namespace `ns` until `done` holds of them.
+fn ends_until(
+    tracer: &mut Tracer,
+    ns: u64,
+    what: &str,
+    done: impl Fn(&[ConnectionEnd]) -> bool,
+) -> Vec<ConnectionEnd> {
+    let mut ends: Vec<ConnectionEnd> = Vec::new();
+    wait_until(what, || {
+        ends.extend(tracer.drain()?.into_iter().filter(|e| e.netns == ns));
+        Ok(done(&ends))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {ends:#?}"));
+    ends
+}
+
 #[test]
 #[ignore = "needs root"]
 fn trace_reports_active_and_passive_closes_with_their_processes() {
     let mut tracer = Tracer::start().expect("the tracer loads (root, BTF)");
     run_in_private_netns(|| {
         let ns = thread_netns();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("listens");
-        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connects");
-        let client_port = client.local_addr().expect("addr").port();
-        let (mut server, _) = listener.accept().expect("accepts");
+        let (listener, client, client_port, mut server) = connection();
         drop(client); // closes first
         let mut buf = [0u8; 16];
         assert_eq!(server.read(&mut buf).expect("reads"), 0, "EOF");
         drop(server); // closes last
-        let mut ends: Vec<ConnectionEnd> = Vec::new();
-        wait_until("both ends traced", || {
-            ends.extend(tracer.drain()?.into_iter().filter(|e| e.netns == ns));
-            Ok(ends.len() >= 2)
-        })
-        .expect("the tracer reports both ends");
+        let ends = ends_until(&mut tracer, ns, "both ends traced", |e| e.len() >= 2);
         let me = std::process::id();
         let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
         let first = ends
@@ -353,17 +371,11 @@ fn closing_first_toward_a_peer_that_never_closes_is_a_fin_wait2_orphan() {
     let mut tracer = Tracer::start().expect("the tracer loads (root, BTF)");
     run_in_private_netns(|| {
         let ns = thread_netns();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("listens");
-        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connects");
-        let client_port = client.local_addr().expect("addr").port();
-        let (_server_never_closes, _) = listener.accept().expect("accepts");
+        let (_listener, client, client_port, _server_never_closes) = connection();
         drop(client);
-        let mut ends: Vec<ConnectionEnd> = Vec::new();
-        wait_until("the client's end traced", || {
-            ends.extend(tracer.drain()?.into_iter().filter(|e| e.netns == ns));
-            Ok(ends.iter().any(|e| e.local.port == client_port))
-        })
-        .expect("the tracer reports the client's end");
+        let ends = ends_until(&mut tracer, ns, "the client's end traced", |e| {
+            e.iter().any(|e| e.local.port == client_port)
+        });
         let end = ends
             .iter()
             .find(|e| e.local.port == client_port)
