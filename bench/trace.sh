@@ -57,7 +57,7 @@ n, ns = d["run_cnt"], d["run_time_ns"]
 print(f"{n:,} events, {ns / max(n, 1):.0f} ns each")')
 kill -INT "$t"; wait "$t"
 sysctl -qw kernel.bpf_stats_enabled="$stats"
-ends=$(awk '/connection end/ {print $3, $5, $6, $7}' "$dir/summary")
+ends=$(awk '/connection end/ {print $4, "ends in", $2, "s,", $7}' "$dir/summary")
 python3 - "${plain[*]}" "${traced[*]}" "$startup" "$ends" "$per_event" <<'PY'
 import statistics, sys
 plain = [float(x) for x in sys.argv[1].split()]

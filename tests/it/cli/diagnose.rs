@@ -156,3 +156,47 @@ fn diagnose_for_measures_a_close_wait_leak_and_predicts_the_fd_limit() {
     })
     .expect("private namespace");
 }
+
+/// diagnose traces closers while it waits for its counter interval, and
+/// `--no-trace` turns that off: the TIME_WAIT finding's evidence counts
+/// what the trace saw (a number, 0 when nothing closed meanwhile) or
+/// nothing at all.
+#[test]
+#[ignore = "needs root"]
+fn diagnose_traces_while_it_waits_unless_told_not_to() {
+    let _turn = crate::support::one_tracer_at_a_time();
+    run_in_private_netns(|| {
+        let pop = build_every_state(9600, 2).expect("builds");
+        settle(pop.total());
+        let seen = |extra: &[&str]| -> serde_json::Value {
+            let mut args = vec![
+                "diagnose",
+                "--json",
+                "--interval",
+                "0.2",
+                "--time-wait-info",
+                "1",
+                "--sysctl-file",
+                "/dev/null",
+            ];
+            args.extend_from_slice(extra);
+            let o = run(&args);
+            let d: serde_json::Value =
+                serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+            let f = d["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .find(|f| f["id"] == "time-wait-client-churn")
+                .unwrap_or_else(|| panic!("a churn finding in {d:#}"))
+                .clone();
+            f["evidence"]["seen_closing"].clone()
+        };
+        assert!(seen(&[]).is_u64(), "traced by default");
+        assert!(
+            seen(&["--no-trace"]).is_null(),
+            "not traced with --no-trace"
+        );
+    })
+    .expect("a private namespace");
+}
