@@ -6,7 +6,8 @@ use crate::collect::plan::{self, SnapshotPlan};
 use crate::collect::{ProcRoot, SocketQuery, SourceChoice};
 use crate::error::Result;
 use crate::model::{
-    CensusOutcome, GroupBy, Listing, Needs, NetnsSelector, RowFilter, Snapshot, rows,
+    CensusOutcome, GroupBy, GroupKey, Listing, Needs, NetnsSelector, RowFilter, Snapshot, TcpState,
+    rows,
 };
 use std::time::Duration;
 
@@ -32,15 +33,34 @@ pub fn census(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<CensusOutcome> {
     let _tracer = opts.trace.and_then(|t| trace_for(t, progress));
-    plan::census(
+    let mut outcome = plan::census(
         root,
         &opts.netns,
         &opts.query,
         opts.source,
         opts.by,
         opts.top,
-    )
+    )?;
+    let reports = match &mut outcome {
+        CensusOutcome::Single(r) => std::slice::from_mut(r.as_mut()),
+        CensusOutcome::Multi(m) => m.namespaces.as_mut_slice(),
+    };
+    let guessed = reports.iter().any(|r| {
+        r.groups
+            .iter()
+            .flat_map(|g| &g.top)
+            .any(|(k, _)| matches!(k, GroupKey::LikelyProcess(_)))
+    });
+    if guessed && let Some(r) = reports.first_mut() {
+        r.notes.push(LIKELY_NOTE.to_string());
+    }
+    Ok(outcome)
 }
+
+/// Said where TIME_WAIT went to likely closers: exact ones are a flag
+/// away.
+const LIKELY_NOTE: &str = "TIME_WAIT marked (likely) went to the processes that talk to that \
+    peer now, a guess: `--trace 10` (root) or a running `tcpdoctor trace` names who closed each";
 
 /// What a listing lists.
 #[derive(Clone, Debug)]
@@ -107,7 +127,25 @@ pub fn listing(
         ..SnapshotPlan::new(needs)
     };
     let _tracer = opts.trace.and_then(|t| trace_for(t, progress));
-    let snapshot = plan::snapshot(root, &opts.netns, &plan)?;
+    let mut snapshot = plan::snapshot(root, &opts.netns, &plan)?;
+    // A TIME_WAIT listed without its exact closer (stops at the first).
+    let guessed = opts.owners
+        && snapshot
+            .namespaces
+            .iter()
+            .flat_map(|ns| &ns.sockets)
+            .any(|s| {
+                s.state == TcpState::TimeWait
+                    && opts.filter.matches_socket(s)
+                    && snapshot.owners.closer(s.cookie).is_none()
+            });
+    if guessed {
+        snapshot.notes.push(
+            "TIME_WAIT owners are the processes that talk to that peer now (likely, a guess): \
+             `--trace 10` (root) or a running `tcpdoctor trace` names who closed each"
+                .to_string(),
+        );
+    }
     Ok(Sockets {
         snapshot,
         filter: opts.filter.clone(),
