@@ -5,7 +5,7 @@
 //! `watch --record` and `replay --json` give the same samples. Needs root
 //! and tmux (test.sh installs it).
 
-use crate::support::{EXE, Kill, TempDir, bin, close_wait_leak};
+use crate::support::{EXE, Kill, TempDir, bin, close_wait_leak, wait_until};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use tcpdoctor_testkit::netns::run_in_private_netns;
@@ -178,6 +178,140 @@ fn record_then_replay_gives_the_same_samples() {
         assert_eq!(a.len(), 4);
         assert_eq!(a, b, "replay --json prints what watch --json printed");
         assert!(a[3]["states"]["CLOSE_WAIT"].as_u64() > a[0]["states"]["CLOSE_WAIT"].as_u64());
+    })
+    .expect("private namespace");
+}
+
+/// The watch's own child of the pane's shell: the one process the test
+/// started there (read from the kernel's child list, not found by name).
+fn child_of(shell: u32) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{shell}/task")).ok()?;
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .next()
+}
+
+/// A terminal that hangs up (an SSH session that drops) ends the watch UI
+/// cleanly: exit 0, the terminal restored, the recording finished.
+#[test]
+#[ignore = "needs root"]
+fn the_watch_ui_ends_cleanly_on_sighup_with_its_recording_finished() {
+    run_in_private_netns(|| {
+        let dir = TempDir::new("watch-hup");
+        let file = dir.join("hup.gz");
+        let tmux = Tmux(format!("tcpdoctor-hup-{}", std::process::id()));
+        let started = tmux.run(&["new-session", "-d", "-s", "w", "-x", "80", "-y", "24", "sh"]);
+        assert!(started.status.success());
+        let shell: u32 = String::from_utf8_lossy(
+            &tmux
+                .run(&["display-message", "-p", "-t", "w", "#{pane_pid}"])
+                .stdout,
+        )
+        .trim()
+        .parse()
+        .expect("the pane's shell");
+        let cmd = format!(
+            "{EXE} watch --interval 0.2 --record {}; echo watch-exited-$?",
+            file.display()
+        );
+        tmux.keys(&[&cmd, "Enter"]);
+        tmux.until("the watch UI", |p| p.contains("q quit"));
+        let watch = child_of(shell).expect("the watch, child of the pane's shell");
+        let pid = libc::pid_t::try_from(watch).expect("a pid");
+        // SAFETY: kill(2) with a valid signal on the process this test
+        // started in its own tmux server's shell.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+        let after = tmux.until("watch ended", |p| p.contains("watch-exited-0"));
+        assert!(!after.contains("q quit"), "the UI is gone:\n{after}");
+        let alt = tmux.run(&["display-message", "-p", "-t", "w", "#{alternate_on}"]);
+        assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+        let o = bin()
+            .arg("replay")
+            .arg("--json")
+            .arg(&file)
+            .output()
+            .expect("replay");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!o.stdout.is_empty(), "samples were recorded");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "",
+            "finished cleanly: no truncation note"
+        );
+    })
+    .expect("private namespace");
+}
+
+/// A full disk under the watch UI: the UI goes on, and once the terminal
+/// is restored the watch says that the recording stopped, exits 3, and
+/// leaves what it wrote readable.
+#[test]
+#[ignore = "needs root"]
+fn a_full_disk_under_the_watch_ui_is_said_after_it_and_the_recording_stays_readable() {
+    run_in_private_netns(|| {
+        let dir = TempDir::new("watch-full");
+        let (mnt, copy) = (dir.join("mnt"), dir.join("copy.gz"));
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let tmux = Tmux(format!("tcpdoctor-full-{}", std::process::id()));
+        let started = tmux.run(&["new-session", "-d", "-s", "w", "-x", "80", "-y", "24", "sh"]);
+        assert!(started.status.success());
+        // A one-page tmpfs in a mount namespace of the pane's own.
+        let cmd = format!(
+            "unshare -m --propagation private sh -c 'mount -t tmpfs -o size=4k none {m} && \
+             {EXE} watch --interval 0.1 --record {m}/r.gz; echo watch-exited-$?; \
+             cp {m}/r.gz {c}'",
+            m = mnt.display(),
+            c = copy.display()
+        );
+        tmux.keys(&[&cmd, "Enter"]);
+        tmux.until("the watch UI", |p| p.contains("q quit"));
+        let shell: u32 = String::from_utf8_lossy(
+            &tmux
+                .run(&["display-message", "-p", "-t", "w", "#{pane_pid}"])
+                .stdout,
+        )
+        .trim()
+        .parse()
+        .expect("the pane's shell");
+        // The watch's mount namespace, seen through the shell it runs in.
+        let inner = child_of(shell)
+            .and_then(child_of)
+            .expect("the unshare'd shell");
+        let file = format!("/proc/{inner}/root{}/r.gz", mnt.display());
+        // Once the file holds the tmpfs's one page, no write can succeed:
+        // the next sample's, or the end of the stream at exit, fails.
+        wait_until("the recording fills the tmpfs", || {
+            Ok(std::fs::metadata(&file).is_ok_and(|m| m.len() >= 4096))
+        })
+        .expect("the recording fills the disk");
+        assert!(tmux.pane().contains("q quit"), "the UI goes on");
+        tmux.keys(&["q"]);
+        // The status the shell echoes, not the command line that asks for it.
+        let after = tmux.until("watch ended", |p| {
+            p.split("watch-exited-")
+                .skip(1)
+                .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        });
+        assert!(after.contains("watch-exited-3"), "{after}");
+        // The pane wraps long lines at 80 columns.
+        let unwrapped: String = after.lines().collect();
+        assert!(
+            unwrapped.contains("No space left on device")
+                && unwrapped.contains("the recording stopped after sample"),
+            "said once the terminal is back:\n{after}"
+        );
+        let o = bin()
+            .args(["replay", "--json"])
+            .arg(&copy)
+            .output()
+            .expect("replay");
+        assert!(!o.stdout.is_empty(), "what was written reads back");
     })
     .expect("private namespace");
 }
