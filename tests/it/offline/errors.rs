@@ -5,6 +5,40 @@ use super::{fixture, json};
 use crate::support::{EXE, TempDir, run, stderr};
 use std::path::{Path, PathBuf};
 
+/// An `ss -tap` paste (service and host names: no `-n`) read with
+/// --lenient skips every line: no verdict ("OK" once came out, exit 0),
+/// but exit 3 saying how much was skipped and why; a dump with no TCP
+/// socket at all gets none either.
+#[test]
+fn a_dump_whose_lines_were_mostly_skipped_gets_no_verdict() {
+    let dir = TempDir::new("unread");
+    let paste = dir.write(
+        "ss-tap.txt",
+        "State     Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\n\
+         LISTEN 0 511 0.0.0.0:http 0.0.0.0:* users:((\"nginx\",pid=1,fd=6))\n\
+         ESTAB     0      0          10.0.0.1:ssh        10.0.0.2:52000\n\
+         TIME-WAIT 0      0          localhost:44312   localhost:http\n",
+    );
+    let name = paste.display().to_string();
+    let o = run(&["analyze", "--lenient", &name]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "no verdict printed");
+    let err = stderr(&o);
+    assert!(err.contains("no verdict: 3 of 3 socket lines"), "{err}");
+    assert!(err.contains("with -n"), "why: {err}");
+    let empty = dir.write(
+        "header-only.txt",
+        "State Recv-Q Send-Q Local Address:Port Peer Address:Port\n",
+    );
+    let o = run(&["analyze", empty.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("holds no TCP socket line"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn bad_input_is_named_by_file_and_line_or_skipped_with_lenient() {
     let mut text = std::fs::read_to_string(fixture("ss-tan.txt")).expect("fixture");

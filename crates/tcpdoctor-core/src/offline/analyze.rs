@@ -281,8 +281,39 @@ pub(crate) fn diagnosable(
         }
         return Ok((Diagnosable::Snapshot(Box::new(snaps.remove(0))), report));
     }
+    unread_refused(&report)?;
     let snap = dump_snapshot(&report, sink.sockets, sink.owners);
     Ok((Diagnosable::Snapshot(Box::new(snap)), report))
+}
+
+/// No verdict from input that was not read: a dump of no TCP socket, or
+/// one whose malformed lines (skipped with --lenient) outnumber its
+/// sockets, is an error that says how much was skipped and why.
+fn unread_refused(report: &DumpReport) -> Result<()> {
+    let files = report.files.join(", ");
+    if report.skipped > 0 && report.skipped >= report.sockets {
+        return Err(Error::Unsupported(format!(
+            "no verdict: {} of {} socket lines of {files} could not be read and were skipped \
+             (--lenient; the first: {}); dumps are read with numeric addresses and ports \
+             (ss -tan or netstat -tan: with -n)",
+            report.skipped,
+            report.skipped + report.sockets,
+            report.first_skipped.as_deref().unwrap_or("?")
+        )));
+    }
+    if report.sockets == 0 {
+        return Err(Error::Unsupported(format!(
+            "no verdict: {files} holds no TCP socket line ({} lines read{}); expected the \
+             output of ss -tan, netstat -tan or /proc/net/tcp",
+            report.lines,
+            if report.other > 0 {
+                format!(", {} of other protocols", report.other)
+            } else {
+                String::new()
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// A socket of a dump that may be listed, with its owners.

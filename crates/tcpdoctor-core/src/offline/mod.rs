@@ -117,6 +117,8 @@ pub struct DumpReport {
     pub sockets: u64,
     /// Malformed lines skipped with --lenient.
     pub skipped: u64,
+    /// The first of them, as `file:line: text`.
+    pub first_skipped: Option<String>,
     /// Lines of other protocols (udp, unix...) skipped.
     pub other: u64,
     /// What the inputs cannot tell, and what was skipped.
@@ -459,6 +461,7 @@ pub fn read_dump(
             "skipped {} malformed line(s) (--lenient); the first: {b}",
             report.skipped
         ));
+        report.first_skipped.get_or_insert(b);
     }
     Ok(None)
 }
