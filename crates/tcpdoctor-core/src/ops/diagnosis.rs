@@ -123,7 +123,9 @@ pub fn snapshot(
     let tracer = wanted.then(start_tracer);
     let started = std::time::Instant::now();
     if let Some(Ok(_)) = &tracer {
-        plan.dump_after_interval = true;
+        // The sockets after the counter interval, so that the closes of
+        // that second are traced (the observation precedes them anyway).
+        plan.dump_after_interval = selection.needs().counter_rates;
         if !before.is_zero() {
             progress(Progress::Tracing {
                 for_s: before.as_secs_f64(),
