@@ -28,6 +28,15 @@ impl Tmux {
             .expect("tmux runs (test.sh installs it)")
     }
 
+    /// The pid of the pane's shell (the session's first process).
+    fn shell(&self) -> u32 {
+        let o = self.run(&["display-message", "-p", "-t", "w", "#{pane_pid}"]);
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .expect("the pane's shell")
+    }
+
     fn pane(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "w"]).stdout).into_owned()
     }
@@ -208,14 +217,7 @@ fn the_watch_ui_ends_cleanly_on_sighup_with_its_recording_finished() {
         let tmux = Tmux(format!("tcpdoctor-hup-{}", std::process::id()));
         let started = tmux.run(&["new-session", "-d", "-s", "w", "-x", "80", "-y", "24", "sh"]);
         assert!(started.status.success());
-        let shell: u32 = String::from_utf8_lossy(
-            &tmux
-                .run(&["display-message", "-p", "-t", "w", "#{pane_pid}"])
-                .stdout,
-        )
-        .trim()
-        .parse()
-        .expect("the pane's shell");
+        let shell = tmux.shell();
         let cmd = format!(
             "{EXE} watch --interval 0.2 --record {}; echo watch-exited-$?",
             file.display()
@@ -271,14 +273,7 @@ fn a_full_disk_under_the_watch_ui_is_said_after_it_and_the_recording_stays_reada
         );
         tmux.keys(&[&cmd, "Enter"]);
         tmux.until("the watch UI", |p| p.contains("q quit"));
-        let shell: u32 = String::from_utf8_lossy(
-            &tmux
-                .run(&["display-message", "-p", "-t", "w", "#{pane_pid}"])
-                .stdout,
-        )
-        .trim()
-        .parse()
-        .expect("the pane's shell");
+        let shell = tmux.shell();
         // The watch's mount namespace, seen through the shell it runs in.
         let inner = child_of(shell)
             .and_then(child_of)
