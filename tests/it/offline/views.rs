@@ -7,6 +7,56 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
+/// A dump says what it is: a file, not this host's current namespace;
+/// owners "not in this dump" (ss without -p), not "no process holds a
+/// connection to it now"; no tcp_fin_timeout in the evidence, which a
+/// dump does not hold.
+#[test]
+fn a_dump_says_what_it_is_and_what_it_does_not_hold() {
+    let file = fixture("ss-tan.txt");
+    let args = |json: bool| {
+        let mut v = vec!["analyze", "--time-wait-info", "1", "--fin-wait2-info", "1"];
+        if json {
+            v.push("--json");
+        }
+        v.push(file.to_str().expect("utf-8"));
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let text = run(&args(false).iter().map(String::as_str).collect::<Vec<_>>());
+    let out = String::from_utf8_lossy(&text.stdout);
+    let head = out.lines().next().unwrap_or("");
+    assert!(
+        head.contains("dump ") && !head.contains("current"),
+        "{head}"
+    );
+    let v = json(&run(&args(true)
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()));
+    let findings = v["findings"].as_array().expect("findings");
+    let churn = findings
+        .iter()
+        .find(|f| f["id"] == "time-wait-client-churn")
+        .expect("the fixture's TIME_WAIT");
+    let title = churn["title"].as_str().expect("title");
+    assert!(title.contains("owners not in this dump"), "{title}");
+    assert!(!title.contains("no process holds"), "{title}");
+    let orphans = findings
+        .iter()
+        .find(|f| f["id"] == "fin-wait2-orphans")
+        .expect("the fixture's FIN_WAIT2 orphans");
+    assert!(
+        orphans["evidence"]["tcp_fin_timeout"].is_null(),
+        "{orphans}"
+    );
+    assert!(
+        orphans["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("60 s by default; this input holds no sysctls")),
+        "{orphans}"
+    );
+}
+
 #[test]
 fn diagnose_view_of_a_dump_finds_the_problems_it_can_see() {
     // The fixture holds 2 young CLOSE_WAIT: under the floor of a finding

@@ -493,11 +493,8 @@ impl TimeWaitGroup {
     /// close, "likely" (a guess) for the rest, and what the trace covered:
     /// how many predate it, or where it could not run, the command that
     /// would name them.
-    fn closers_said(
-        &self,
-        name_of: impl Fn(u32) -> String,
-        tracing: Option<&CloseTracing>,
-    ) -> String {
+    fn closers_said(&self, name_of: impl Fn(u32) -> String, owners: &OwnerIndex) -> String {
+        let tracing = owners.close_tracing.as_ref();
         let exact: u64 = self.closed_by.values().sum();
         let rest = self.count - exact;
         let likely: Vec<String> = self.likely_owners.iter().map(|p| name_of(*p)).collect();
@@ -506,7 +503,10 @@ impl TimeWaitGroup {
             Some(CloseTracing::Traced { window_s }) => format!("the {window_s:.1} s trace"),
             _ => "tracing".to_string(),
         };
-        let unknown = "closer unknown: no process holds a connection to it now";
+        let unknown = match tracing {
+            None => owners.unknown("closer unknown: no process holds a connection to it now"),
+            Some(_) => "closer unknown: no process holds a connection to it now",
+        };
         if exact > 0 {
             let seen = format!("closed by {}", self.closed_by_list());
             return match (rest, likely) {

@@ -50,6 +50,9 @@ impl NetnsInfo {
         }
         if parts.is_empty() {
             format!("net:[{}]", self.inode)
+        } else if self.inode == 0 && !self.current {
+            // Not a namespace of this host (a dump): its name alone.
+            parts.join(", ")
         } else {
             format!("net:[{}] ({})", self.inode, parts.join(", "))
         }

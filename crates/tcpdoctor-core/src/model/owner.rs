@@ -99,6 +99,17 @@ pub struct OwnerIndex {
     /// Whether this run traced who closed the connections, and for how
     /// long; None when it did not try (`--no-trace`, a dump).
     pub close_tracing: Option<CloseTracing>,
+    /// Why no socket has an owner, when the input cannot name any (a dump
+    /// without `-p`): what a finding says instead of "unknown".
+    pub absent: Option<&'static str>,
+}
+
+impl OwnerIndex {
+    /// What a finding says of a process it cannot name: why the input does
+    /// not name it, or that none holds it now.
+    pub(crate) fn unknown(&self, otherwise: &'static str) -> &'static str {
+        self.absent.unwrap_or(otherwise)
+    }
 }
 
 /// Whether a run traced closes: what an exact closer count covers.

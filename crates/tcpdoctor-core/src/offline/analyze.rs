@@ -506,15 +506,18 @@ pub fn top_listing(
 
 /// The snapshot of dumps: one namespace named after the files, the sockets
 /// and owners they hold, and what a dump cannot tell.
-fn dump_snapshot(report: &DumpReport, sockets: Vec<Socket>, owners: OwnerIndex) -> Snapshot {
+fn dump_snapshot(report: &DumpReport, sockets: Vec<Socket>, mut owners: OwnerIndex) -> Snapshot {
+    if !report.has_owners {
+        owners.absent = Some("owners not in this dump");
+    }
     let mut host = HostInfo::default();
     // A dump has no sysctls: assume the kernel's default port range so that
     // port exhaustion can still be judged, and say so.
     host.sysctls
         .insert("net.ipv4.ip_local_port_range".into(), "32768 60999".into());
+    // A file, not this host's namespace.
     let netns = NetnsInfo {
-        name: Some(report.files.join(", ")),
-        current: true,
+        name: Some(format!("dump {}", report.files.join(", "))),
         ..NetnsInfo::default()
     };
     Snapshot {

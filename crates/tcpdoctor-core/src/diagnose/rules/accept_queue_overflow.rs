@@ -40,10 +40,14 @@ impl Rule for AcceptQueueOverflow {
             if s.recv_q == 0 || s.recv_q < s.send_q {
                 continue;
             }
-            let who = r
-                .owners
-                .first()
-                .map_or("an unknown process".to_string(), |o| cx.name_of(o.pid));
+            let who = r.owners.first().map_or(
+                if cx.owners.absent.is_some() {
+                    "its process (not named in this dump)".to_string()
+                } else {
+                    "an unknown process".to_string()
+                },
+                |o| cx.name_of(o.pid),
+            );
             out.push(
                 Finding::new(
                     DOC.id,

@@ -62,7 +62,12 @@ impl Rule for FinWait2Orphans {
             };
             groups.entry(service).or_default().push(r);
         }
-        let fin = cx.sysctl("net.ipv4.tcp_fin_timeout").unwrap_or(60);
+        // A dump holds no sysctls: then the default is said as one.
+        let fin_read = cx.sysctl("net.ipv4.tcp_fin_timeout");
+        let fin_said = match fin_read {
+            Some(f) => format!("{f} s"),
+            None => "60 s by default; this input holds no sysctls".to_string(),
+        };
         let mut out = Vec::new();
         for (service, orphans) in groups {
             let n = orphans.len() as u64;
@@ -112,13 +117,13 @@ impl Rule for FinWait2Orphans {
                             .with("orphaned_fin_wait2", n)
                             .with("service", service)
                             .with("peers", top.join(", "))
-                            .with("tcp_fin_timeout", fin),
+                            .with("tcp_fin_timeout", fin_read),
                     )
                     .explain(format!(
                         "These connections were closed here; the peer acknowledged the FIN but \
                          has not sent its own, so it sits in CLOSE_WAIT on its side. With no \
                          process left here, the kernel keeps each for \
-                         net.ipv4.tcp_fin_timeout ({fin} s) and then drops it. tcp_fin_timeout \
+                         net.ipv4.tcp_fin_timeout ({fin_said}) and then drops it. tcp_fin_timeout \
                          bounds only these orphans: it does not shorten TIME_WAIT or end \
                          anyone's CLOSE_WAIT."
                     ))

@@ -73,7 +73,7 @@ impl Rule for TimeWaitClientChurn {
                     )
                     .find_map(services::proxy_upstream_advice);
                 let tracing = cx.owners.close_tracing.as_ref();
-                let likely = group.closers_said(|p| cx.name_of(p), tracing);
+                let likely = group.closers_said(|p| cx.name_of(p), cx.owners);
                 let (seen_closing, before_trace) = group.traced_counts(tracing);
                 let mut remedy = format!(
                     "Reuse connections to {remote} instead of opening one per request; for {}. \

@@ -61,7 +61,7 @@ impl Rule for TimeWaitServerClose {
                 let n = group.count;
                 let who: Vec<String> = group.likely_owners.iter().map(|p| cx.name_of(*p)).collect();
                 let tracing = cx.owners.close_tracing.as_ref();
-                let likely = group.closers_said(|p| cx.name_of(p), tracing);
+                let likely = group.closers_said(|p| cx.name_of(p), cx.owners);
                 let (seen_closing, before_trace) = group.traced_counts(tracing);
                 Finding::new(
                     DOC.id,
