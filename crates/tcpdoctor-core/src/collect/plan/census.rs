@@ -226,7 +226,8 @@ fn census_by_process_in_one_pass(
     let (per_ns, mut notes) = counted?;
     let mut pass = match scanned {
         Ok(Ok(p)) => p,
-        Ok(Err(e)) => return Err(Error::io("the eBPF fd iterator", e)),
+        // The joined path falls back to /proc and says why.
+        Ok(Err(_)) => return Ok(None),
         Err(p) => std::panic::resume_unwind(p),
     };
     pass.owners.source = Some(crate::model::OwnerSource::Ebpf);
