@@ -266,8 +266,8 @@ fn a_full_disk_under_the_watch_ui_is_said_after_it_and_the_recording_stays_reada
         // A one-page tmpfs in a mount namespace of the pane's own.
         let cmd = format!(
             "unshare -m --propagation private sh -c 'mount -t tmpfs -o size=4k none {m} && \
-             {EXE} watch --interval 0.1 --record {m}/r.gz; echo watch-exited-$?; \
-             cp {m}/r.gz {c}'",
+             {EXE} watch --interval 0.1 --record {m}/r.gz; rc=$?; cp {m}/r.gz {c}; \
+             echo watch-exited-$rc'",
             m = mnt.display(),
             c = copy.display()
         );
